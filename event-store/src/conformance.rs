@@ -1,0 +1,483 @@
+//! One behavioural test suite for every [`EventStore`]. Each store's test
+//! file instantiates it with [`conformance_tests!`](crate::conformance_tests)
+//! and a function that builds a fresh, empty store.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::{
+    AppendRequest, EventMetadata, EventStore, ExpectedVersion, IdempotencyClaim, NewEvent,
+    Position, StoreError, StreamId,
+};
+
+/// Commits (or rolls back) writes behind the store's back, for the tailing
+/// test: `n` picks the behaviour; it returns the ids it committed.
+pub type SideWriter =
+    Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Vec<Uuid>> + Send>> + Send + Sync>;
+
+/// A fresh store plus whatever keeps it alive (a test database, say).
+pub struct Fixture<S> {
+    pub store: Arc<S>,
+    /// Store-specific writes that race the store's own appends (Postgres:
+    /// slow transactions that commit with a lower position, and rollbacks).
+    pub side_writer: Option<SideWriter>,
+    pub guard: Box<dyn std::any::Any + Send>,
+}
+
+impl<S> std::fmt::Debug for Fixture<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture").finish_non_exhaustive()
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance check. `$make` is an async
+/// fn returning a [`Fixture`].
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path) => {
+        $crate::conformance_tests!(@each $make;
+            append_and_read_back, expected_version_rules, failed_append_writes_nothing,
+            reappending_the_same_event_ids_is_idempotent, idempotency_keys_keep_the_first_response,
+            concurrent_exact_appends_to_one_stream_have_one_winner,
+            a_stale_append_fails_alone_in_a_busy_batch, read_all_orders_and_resumes,
+            tailing_reader_sees_every_committed_event_once);
+    };
+    (@each $make:path; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = $make().await;
+                $crate::conformance::$name(&fixture).await;
+            }
+        )*
+    };
+}
+
+fn stream(name: &str) -> StreamId {
+    StreamId::new(format!("conf-{name}")).expect("test stream ids are valid")
+}
+
+fn event(n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: "Tested".into(),
+        schema_version: 1,
+        payload: serde_json::json!({ "n": n, "padding": "x".repeat(200) }),
+        metadata: EventMetadata {
+            correlation_id: Some(format!("corr-{n}")),
+            causation_id: Some("cause".into()),
+            actor: Some("tester".into()),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            idempotency_key: None,
+        },
+    }
+}
+
+fn events(n: usize) -> Vec<NewEvent> {
+    (0..n as u64).map(event).collect()
+}
+
+/// Waits until `read_all` can reach `position`. Reads lag commits while any
+/// older transaction in the Postgres cluster is still running (other tests'
+/// included), so a test that reads right after appending must wait.
+pub async fn settle<S: EventStore>(store: &S, position: Position) -> Position {
+    for _ in 0..1000 {
+        let head = store.head().await.expect("head");
+        if head >= position {
+            return head;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("head never reached {position}");
+}
+
+fn request(s: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> AppendRequest {
+    AppendRequest::new(s.clone(), expected, events)
+}
+
+pub async fn append_and_read_back<S: EventStore>(f: &Fixture<S>) {
+    let store = &f.store;
+    let s = stream("a");
+    let first = events(2);
+    let r1 = store
+        .append(request(&s, ExpectedVersion::NoStream, first.clone()))
+        .await
+        .expect("first append");
+    assert_eq!(r1.stream_version, 2);
+    let r2 = store
+        .append(request(&s, ExpectedVersion::Exact(2), events(1)))
+        .await
+        .expect("second append");
+    assert_eq!(r2.stream_version, 3);
+    assert!(r2.position > r1.position);
+
+    let read = store.read_stream(&s).await.expect("read stream");
+    assert_eq!(read.len(), 3);
+    assert_eq!(
+        read.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(read[0].event_id, first[0].event_id);
+    assert_eq!(read[0].payload, first[0].payload);
+    assert_eq!(read[0].metadata, first[0].metadata);
+    assert_eq!(read[0].event_type, "Tested");
+    assert_eq!(read[0].schema_version, 1);
+    assert_eq!(read[2].position, r2.position);
+    assert!(read.windows(2).all(|w| w[0].position < w[1].position));
+    assert!(
+        store
+            .read_stream(&stream("missing"))
+            .await
+            .expect("read missing")
+            .is_empty()
+    );
+}
+
+pub async fn expected_version_rules<S: EventStore>(f: &Fixture<S>) {
+    let store = &f.store;
+    let s = stream("ev");
+    let conflict = |r: Result<_, StoreError>, want: u64| match r {
+        Err(StoreError::WrongExpectedVersion { actual, .. }) => assert_eq!(actual, want),
+        other => panic!("expected a version conflict at {want}, got {other:?}"),
+    };
+    conflict(
+        store
+            .append(request(&s, ExpectedVersion::Exact(1), events(1)))
+            .await,
+        0,
+    );
+    store
+        .append(request(&s, ExpectedVersion::Exact(0), events(1)))
+        .await
+        .expect("Exact(0) is NoStream");
+    conflict(
+        store
+            .append(request(&s, ExpectedVersion::NoStream, events(1)))
+            .await,
+        1,
+    );
+    conflict(
+        store
+            .append(request(&s, ExpectedVersion::Exact(5), events(1)))
+            .await,
+        1,
+    );
+    let any = store
+        .append(request(&s, ExpectedVersion::Any, events(2)))
+        .await
+        .expect("Any appends");
+    assert_eq!(any.stream_version, 3);
+    assert!(matches!(
+        store
+            .append(request(&s, ExpectedVersion::Any, vec![]))
+            .await,
+        Err(StoreError::EmptyAppend)
+    ));
+}
+
+pub async fn failed_append_writes_nothing<S: EventStore>(f: &Fixture<S>) {
+    let store = &f.store;
+    let s = stream("atomic");
+    let ok = store
+        .append(request(&s, ExpectedVersion::NoStream, events(1)))
+        .await
+        .expect("append");
+    let r = store
+        .append(request(&s, ExpectedVersion::Exact(7), events(3)))
+        .await;
+    assert!(r.is_err());
+    assert_eq!(store.read_stream(&s).await.expect("read").len(), 1);
+    assert_eq!(settle(store.as_ref(), ok.position).await, ok.position);
+    let all = store.read_all(Position::START, 10).await.expect("read all");
+    assert_eq!(all.len(), 1);
+}
+
+pub async fn reappending_the_same_event_ids_is_idempotent<S: EventStore>(f: &Fixture<S>) {
+    let store = &f.store;
+    let s = stream("idem");
+    let batch = events(2);
+    let first = store
+        .append(request(&s, ExpectedVersion::NoStream, batch.clone()))
+        .await
+        .expect("append");
+    // A retry after a lost reply: same ids, even with a now-stale expectation.
+    let again = store
+        .append(request(&s, ExpectedVersion::NoStream, batch.clone()))
+        .await
+        .expect("retry is accepted");
+    assert_eq!(again, first);
+    assert_eq!(store.read_stream(&s).await.expect("read").len(), 2);
+
+    // Part of an earlier append with new events: not a retry.
+    let mut mixed = vec![batch[1].clone()];
+    mixed.extend(events(1));
+    assert!(matches!(
+        store.append(request(&s, ExpectedVersion::Any, mixed)).await,
+        Err(StoreError::EventIdReused { .. })
+    ));
+    // The same ids in another stream.
+    assert!(matches!(
+        store
+            .append(request(&stream("other"), ExpectedVersion::Any, batch))
+            .await,
+        Err(StoreError::EventIdReused { .. })
+    ));
+    assert_eq!(store.read_stream(&s).await.expect("read").len(), 2);
+    assert!(
+        store
+            .read_stream(&stream("other"))
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+pub async fn idempotency_keys_keep_the_first_response<S: EventStore>(f: &Fixture<S>) {
+    let store = f.store.clone();
+    let claim = |hash: &str| IdempotencyClaim {
+        key: "key-1".into(),
+        request_hash: hash.into(),
+        response: serde_json::json!({ "status": 201, "hash": hash }),
+    };
+    // Eight identical requests race; exactly one appends.
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let store = store.clone();
+        let mut req = request(&stream(&format!("key-{i}")), ExpectedVersion::NoStream, events(1));
+        req.idempotency = Some(claim("h1"));
+        tasks.push(tokio::spawn(async move { store.append(req).await }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(r) => won.push(r),
+            Err(StoreError::IdempotencyKeyUsed(rec)) => {
+                assert_eq!(rec.request_hash, "h1");
+                assert_eq!(rec.response["hash"], "h1");
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one racer appends");
+    let rec = store
+        .find_idempotency("key-1")
+        .await
+        .expect("lookup")
+        .expect("record exists");
+    assert_eq!(rec.result, won[0]);
+    assert_eq!(rec.response, serde_json::json!({ "status": 201, "hash": "h1" }));
+    let written = store
+        .read_stream(&rec.stream_id)
+        .await
+        .expect("read");
+    assert_eq!(written.len(), 1);
+    assert!(
+        store
+            .find_idempotency("never-used")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+}
+
+pub async fn concurrent_exact_appends_to_one_stream_have_one_winner<S: EventStore>(
+    f: &Fixture<S>,
+) {
+    let s = stream("race");
+    f.store
+        .append(request(&s, ExpectedVersion::NoStream, events(1)))
+        .await
+        .expect("create");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = f.store.clone();
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append(request(&s, ExpectedVersion::Exact(1), events(2)))
+                .await
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(r) => {
+                winners += 1;
+                assert_eq!(r.stream_version, 3);
+            }
+            Err(StoreError::WrongExpectedVersion { actual: 3, .. }) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    let read = f.store.read_stream(&s).await.expect("read");
+    assert_eq!(
+        read.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+}
+
+pub async fn a_stale_append_fails_alone_in_a_busy_batch<S: EventStore>(f: &Fixture<S>) {
+    let stale = stream("stale");
+    f.store
+        .append(request(&stale, ExpectedVersion::NoStream, events(2)))
+        .await
+        .expect("create");
+    // Many appends in flight at once so the store batches them together,
+    // one of which is stale.
+    let mut tasks = Vec::new();
+    for i in 0..64u64 {
+        let store = f.store.clone();
+        let req = if i == 32 {
+            request(&stale, ExpectedVersion::Exact(1), events(2))
+        } else {
+            request(&stream(&format!("busy-{i}")), ExpectedVersion::NoStream, events(2))
+        };
+        tasks.push(tokio::spawn(async move { (i, store.append(req).await) }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.expect("task");
+        if i == 32 {
+            assert!(matches!(r, Err(StoreError::WrongExpectedVersion { actual: 2, .. })));
+        } else {
+            assert_eq!(r.expect("others commit").stream_version, 2);
+        }
+    }
+    assert_eq!(f.store.read_stream(&stale).await.expect("read").len(), 2);
+}
+
+pub async fn read_all_orders_and_resumes<S: EventStore>(f: &Fixture<S>) {
+    let store = &f.store;
+    assert_eq!(store.head().await.expect("head"), Position::START);
+    assert!(store.read_all(Position::START, 10).await.expect("read").is_empty());
+    let mut appended = Vec::new();
+    let mut last = Position::START;
+    for i in 0..5 {
+        let s = stream(&format!("all-{}", i % 2));
+        let batch = events(2);
+        appended.extend(batch.iter().map(|e| e.event_id));
+        last = store
+            .append(request(&s, ExpectedVersion::Any, batch))
+            .await
+            .expect("append")
+            .position;
+    }
+    settle(store.as_ref(), last).await;
+    let all = store.read_all(Position::START, 100).await.expect("read all");
+    assert_eq!(all.iter().map(|e| e.event_id).collect::<Vec<_>>(), appended);
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(store.head().await.expect("head"), all[9].position);
+
+    let mut resumed = Vec::new();
+    let mut checkpoint = Position::START;
+    loop {
+        let page = store.read_all(checkpoint, 3).await.expect("page");
+        let Some(last) = page.last() else { break };
+        checkpoint = last.position;
+        resumed.extend(page.into_iter().map(|e| e.event_id));
+    }
+    assert_eq!(resumed, appended);
+}
+
+/// The test that catches skipped events: writers commit concurrently (with
+/// side writes that hold a low position open and then commit, or roll back)
+/// while a reader tails `read_all` checkpoint by checkpoint. The reader must
+/// see every committed event exactly once, never a rolled-back one, and each
+/// stream's events in version order.
+pub async fn tailing_reader_sees_every_committed_event_once<S: EventStore>(f: &Fixture<S>) {
+    const WRITERS: u64 = 8;
+    const APPENDS_EACH: u64 = 40;
+    const SIDE_WRITES: u64 = 60;
+
+    let writers_done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let store = f.store.clone();
+        let writers_done = writers_done.clone();
+        tokio::spawn(async move {
+            let mut checkpoint = Position::START;
+            let mut seen: Vec<(Uuid, StreamId, u64)> = Vec::new();
+            let mut idle_rounds = 0;
+            // Once every writer is done, stop after ~1s without anything new
+            // (other tests' transactions may hold the watermark briefly).
+            while idle_rounds < 200 {
+                let page = store.read_all(checkpoint, 25).await.expect("read_all");
+                if page.is_empty() {
+                    if writers_done.load(Ordering::SeqCst) {
+                        idle_rounds += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle_rounds = 0;
+                for e in page {
+                    assert!(e.position > checkpoint, "positions go forward");
+                    checkpoint = e.position;
+                    seen.push((e.event_id, e.stream_id, e.stream_version));
+                }
+            }
+            seen
+        })
+    };
+
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = f.store.clone();
+        writers.push(tokio::spawn(async move {
+            let s = stream(&format!("tail-{w}"));
+            let mut ids = Vec::new();
+            for i in 0..APPENDS_EACH {
+                let batch = events(1 + (i % 2) as usize);
+                ids.extend(batch.iter().map(|e| e.event_id));
+                store
+                    .append(request(&s, ExpectedVersion::Exact(ids.len() as u64 - batch.len() as u64), batch))
+                    .await
+                    .expect("writer append");
+            }
+            ids
+        }));
+    }
+    let side = f.side_writer.clone().map(|side| {
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..SIDE_WRITES {
+                ids.extend(side(n).await);
+            }
+            ids
+        })
+    });
+
+    let mut committed: HashSet<Uuid> = HashSet::new();
+    for w in writers {
+        committed.extend(w.await.expect("writer"));
+    }
+    if let Some(side) = side {
+        committed.extend(side.await.expect("side writer"));
+    }
+    writers_done.store(true, Ordering::SeqCst);
+    let seen = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("reader finishes")
+        .expect("reader task");
+
+    let mut unique = HashSet::new();
+    for (id, _, _) in &seen {
+        assert!(unique.insert(*id), "event {id} delivered twice");
+    }
+    let missing: Vec<_> = committed.difference(&unique).collect();
+    assert!(missing.is_empty(), "reader skipped {} committed events", missing.len());
+    let extra: Vec<_> = unique.difference(&committed).collect();
+    assert!(extra.is_empty(), "reader saw {} events that were never committed", extra.len());
+
+    let mut last_version: HashMap<StreamId, u64> = HashMap::new();
+    for (_, s, v) in seen {
+        let last = last_version.entry(s.clone()).or_insert(0);
+        assert_eq!(v, *last + 1, "stream {s} read out of order");
+        *last = v;
+    }
+}

@@ -1,0 +1,23 @@
+//! The event store: the trait every part of orderflow writes to and reads
+//! from, and its implementations.
+
+mod batch;
+mod error;
+mod event;
+mod memory;
+mod position;
+mod postgres;
+mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::StoreError;
+pub use event::{
+    AppendRequest, AppendResult, EventMetadata, ExpectedVersion, IdempotencyClaim,
+    IdempotencyRecord, InvalidStreamId, MAX_STREAM_ID_LEN, NewEvent, RecordedEvent, StreamId,
+};
+pub use memory::InMemoryStore;
+pub use position::{ParsePositionError, Position};
+pub use postgres::{PgEventStore, PgStoreConfig, database_name, ensure_database, migrate};
+pub use store::EventStore;

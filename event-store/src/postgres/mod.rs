@@ -1,0 +1,134 @@
+//! The Postgres event store: one `events` table, appends coalesced by group
+//! commit, reads below the transaction watermark.
+
+mod admin;
+mod read;
+mod write;
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::{mpsc, oneshot};
+
+pub use admin::{database_name, ensure_database, migrate};
+use write::Pending;
+
+use crate::{
+    AppendRequest, AppendResult, EventStore, IdempotencyRecord, Position, RecordedEvent,
+    StoreError, StreamId,
+};
+
+/// How the Postgres store connects and batches.
+#[derive(Debug, Clone)]
+pub struct PgStoreConfig {
+    pub url: String,
+    /// Pool size; writers take one connection each while committing.
+    pub max_connections: u32,
+    /// Group-commit writers. Streams are assigned to writers by hash, so one
+    /// stream's appends are always committed in arrival order by one writer.
+    pub writers: usize,
+    /// Most appends one transaction takes.
+    pub max_batch: usize,
+    pub connect_timeout: Duration,
+}
+
+impl PgStoreConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        PgStoreConfig {
+            url: url.into(),
+            max_connections: 16,
+            writers: 2,
+            max_batch: 512,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The default store. Cheap to clone; all clones share the pool and writers.
+#[derive(Debug, Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+    writers: Vec<mpsc::Sender<Pending>>,
+}
+
+impl PgEventStore {
+    /// Connects, applies the schema migrations and starts the writers.
+    /// The database must exist (see [`ensure_database`]).
+    pub async fn connect(config: PgStoreConfig) -> Result<PgEventStore, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.connect_timeout)
+            .connect(&config.url)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self::with_pool(pool, &config))
+    }
+
+    /// Uses an existing, migrated pool. Must run inside a Tokio runtime.
+    pub fn with_pool(pool: PgPool, config: &PgStoreConfig) -> PgEventStore {
+        let writers = (0..config.writers.max(1))
+            .map(|_| write::spawn_writer(pool.clone(), config.max_batch.max(1)))
+            .collect();
+        PgEventStore { pool, writers }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer_for(&self, stream: &StreamId) -> &mpsc::Sender<Pending> {
+        let mut h = DefaultHasher::new();
+        stream.hash(&mut h);
+        // `writers` has at least one element (see `with_pool`).
+        &self.writers[(h.finish() % self.writers.len() as u64) as usize]
+    }
+
+    /// How far the commit-safe watermark lags behind: the age of the oldest
+    /// transaction still running in the cluster that holds readers back.
+    pub async fn watermark_age(&self) -> Result<Duration, StoreError> {
+        read::watermark_age(&self.pool).await
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendResult, StoreError> {
+        if request.events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        let (reply, rx) = oneshot::channel();
+        let writer = self.writer_for(&request.stream_id);
+        writer
+            .send(Pending { request, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("event store writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("event store writer stopped".into()))?
+    }
+
+    async fn read_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_stream(&self.pool, stream).await
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_all(&self.pool, after, limit).await
+    }
+
+    async fn head(&self) -> Result<Position, StoreError> {
+        read::head(&self.pool).await
+    }
+
+    async fn find_idempotency(
+        &self,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        read::find_idempotency(&self.pool, key).await
+    }
+}

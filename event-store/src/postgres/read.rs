@@ -1,0 +1,158 @@
+//! Reads. `read_all` and `head` only look below the transaction watermark:
+//! identities are assigned before commit, so a row with a lower position can
+//! become visible after a higher one. Rows whose transaction id is below the
+//! oldest running transaction (`pg_snapshot_xmin`) can no longer gain a
+//! neighbour in front of them, and ordering by (transaction id, position)
+//! makes a checkpoint of that pair safe.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use crate::{
+    AppendResult, EventMetadata, IdempotencyRecord, Position, RecordedEvent, StoreError, StreamId,
+};
+
+/// The columns `to_event` reads, as a literal so queries stay `&'static str`.
+macro_rules! event_columns {
+    () => {
+        "global_position, transaction_id::text AS txid, stream_id, stream_version, \
+         event_id, event_type, schema_version, payload, metadata, recorded_at"
+    };
+}
+
+pub(super) async fn read_stream(
+    pool: &PgPool,
+    stream: &StreamId,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE stream_id = $1 ORDER BY stream_version"
+    )).bind(stream.as_str()).fetch_all(pool).await?;
+    rows.iter().map(to_event).collect()
+}
+
+pub(super) async fn read_all(
+    pool: &PgPool,
+    after: Position,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events \
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id, global_position \
+         LIMIT $3"
+    ))
+    .bind(after.major().to_string())
+    .bind(i64::try_from(after.minor()).unwrap_or(i64::MAX))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(to_event).collect()
+}
+
+pub(super) async fn head(pool: &PgPool) -> Result<Position, StoreError> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text AS txid, global_position FROM events \
+         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) => position(&row),
+        None => Ok(Position::START),
+    }
+}
+
+pub(super) async fn watermark_age(pool: &PgPool) -> Result<Duration, StoreError> {
+    // The oldest transaction holding an xid; read-only ones do not hold the
+    // watermark back.
+    let secs: f64 = sqlx::query_scalar(
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(xact_start)), 0)::float8 \
+         FROM pg_stat_activity WHERE backend_xid IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Duration::from_secs_f64(secs.max(0.0)))
+}
+
+pub(super) async fn find_idempotency(
+    pool: &PgPool,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>, StoreError> {
+    let rows = find_idempotency_keys(pool, &[key.to_owned()]).await?;
+    Ok(rows.into_iter().next())
+}
+
+pub(super) async fn find_idempotency_keys<'e, E>(
+    executor: E,
+    keys: &[String],
+) -> Result<Vec<IdempotencyRecord>, StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let rows = sqlx::query(
+        "SELECT key, request_hash, response, stream_id, stream_version, position \
+         FROM idempotency_keys WHERE key = ANY($1)",
+    )
+    .bind(keys)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let position: String = row.try_get("position")?;
+            let stream: String = row.try_get("stream_id")?;
+            Ok(IdempotencyRecord {
+                key: row.try_get("key")?,
+                request_hash: row.try_get("request_hash")?,
+                response: row.try_get("response")?,
+                stream_id: StreamId::new(stream).map_err(corrupt)?,
+                result: AppendResult {
+                    stream_version: to_u64(row.try_get("stream_version")?)?,
+                    position: position.parse().map_err(corrupt)?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// `(transaction_id, global_position)` of a row selected as `txid`, `global_position`.
+pub(super) fn position(row: &PgRow) -> Result<Position, StoreError> {
+    let txid: String = row.try_get("txid")?;
+    let gp: i64 = row.try_get("global_position")?;
+    Ok(Position::new(
+        txid.parse().map_err(corrupt)?,
+        to_u64(gp)?,
+    ))
+}
+
+fn to_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let stream: String = row.try_get("stream_id")?;
+    let schema_version: i32 = row.try_get("schema_version")?;
+    let metadata: serde_json::Value = row.try_get("metadata")?;
+    Ok(RecordedEvent {
+        position: position(row)?,
+        stream_id: StreamId::new(stream).map_err(corrupt)?,
+        stream_version: to_u64(row.try_get("stream_version")?)?,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(schema_version).map_err(corrupt)?,
+        payload: row.try_get("payload")?,
+        metadata: serde_json::from_value::<EventMetadata>(metadata).map_err(corrupt)?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
+
+fn to_u64(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(corrupt)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}

@@ -1,0 +1,399 @@
+//! Group commit: each writer task owns a queue of appends. It takes whatever
+//! has queued up (at least one, at most `max_batch`) and commits it in one
+//! transaction; appends arriving meanwhile form the next batch. A lone append
+//! is committed at once, so light load pays no added latency, and heavy load
+//! shares one WAL flush among many appends.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::read::{find_idempotency_keys, position};
+use crate::batch::{self, Plan, StoreView, StoredEvent};
+use crate::{AppendRequest, AppendResult, StoreError, StreamId};
+
+/// Appends waiting per writer before `append` callers are made to wait.
+const QUEUE_CAPACITY: usize = 8192;
+/// Attempts at one batch that collided with another process's writes.
+const MAX_ATTEMPTS: usize = 8;
+
+pub(crate) struct Pending {
+    pub request: AppendRequest,
+    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("stream", &self.request.stream_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) fn spawn_writer(pool: PgPool, max_batch: usize) -> mpsc::Sender<Pending> {
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    tokio::spawn(run_writer(pool, rx, max_batch));
+    tx
+}
+
+async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        // Deferred appends (sharing an id or key with an earlier one in the
+        // batch) go again right away, before anything newer.
+        while !batch.is_empty() {
+            batch = commit_and_reply(&pool, std::mem::take(&mut batch)).await;
+        }
+    }
+}
+
+/// Commits one batch, answers every append in it, and returns the deferred.
+async fn commit_and_reply(pool: &PgPool, batch: Vec<Pending>) -> Vec<Pending> {
+    let started = Instant::now();
+    let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
+    let outcome = commit_with_retries(pool, &requests).await;
+    metrics::histogram!("orderflow_store_batch_size").record(batch.len() as f64);
+    metrics::histogram!("orderflow_store_batch_seconds").record(started.elapsed().as_secs_f64());
+    let mut deferred = Vec::new();
+    match outcome {
+        Ok(results) => {
+            for (pending, result) in batch.into_iter().zip(results) {
+                match result {
+                    Some(result) => {
+                        // The caller may have given up waiting; nothing to do then.
+                        let _ = pending.reply.send(result);
+                    }
+                    None => deferred.push(pending),
+                }
+            }
+        }
+        Err(e) => {
+            for pending in batch {
+                let _ = pending.reply.send(Err(e.clone()));
+            }
+        }
+    }
+    deferred
+}
+
+/// One transaction per attempt. The first attempt is optimistic: it assumes
+/// no event id or idempotency key exists yet and lets the unique indexes say
+/// otherwise; a collision (or a concurrent writer in another process taking
+/// the same stream version) rolls back and retries with full look-ups.
+async fn commit_with_retries(
+    pool: &PgPool,
+    requests: &[&AppendRequest],
+) -> Result<Vec<Option<Result<AppendResult, StoreError>>>, StoreError> {
+    let mut last_error = None;
+    for attempt in 0..MAX_ATTEMPTS {
+        match commit(pool, requests, attempt > 0).await {
+            Ok(results) => return Ok(results),
+            Err(CommitError::Collision(msg)) => {
+                metrics::counter!("orderflow_store_batch_retries_total").increment(1);
+                last_error = Some(msg);
+            }
+            Err(CommitError::Store(e)) => return Err(e),
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "batch kept colliding with concurrent writers: {}",
+        last_error.unwrap_or_default()
+    )))
+}
+
+/// The outcome of each request; `None` = deferred to the next batch.
+type BatchResults = Vec<Option<Result<AppendResult, StoreError>>>;
+
+/// Why a batch transaction did not commit.
+enum CommitError {
+    /// A unique index refused a row another transaction wrote first: retry.
+    Collision(String),
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for CommitError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                CommitError::Collision(db.to_string())
+            }
+            other => CommitError::Store(other.into()),
+        }
+    }
+}
+
+impl From<StoreError> for CommitError {
+    fn from(e: StoreError) -> Self {
+        CommitError::Store(e)
+    }
+}
+
+async fn commit(
+    pool: &PgPool,
+    requests: &[&AppendRequest],
+    look_up_existing: bool,
+) -> Result<BatchResults, CommitError> {
+    let mut tx = pool.begin().await?;
+    let mut view = StoreView {
+        versions: stream_versions(&mut tx, requests).await?,
+        ..StoreView::default()
+    };
+    if look_up_existing {
+        view.events = existing_events(&mut tx, requests).await?;
+        let keys: Vec<String> = claims(requests).map(|(k, _)| k).collect();
+        if !keys.is_empty() {
+            view.keys = find_idempotency_keys(&mut *tx, &keys)
+                .await?
+                .into_iter()
+                .map(|r| (r.key.clone(), r))
+                .collect();
+        }
+    }
+    let versions = view.versions.clone();
+    let mut plans = batch::plan(requests, &mut view);
+    // A retry of an append that already landed looks like a version conflict
+    // until its event ids are looked up; only then is the look-up worth it.
+    let conflicted = plans
+        .iter()
+        .any(|p| matches!(p, Plan::Fail(StoreError::WrongExpectedVersion { .. })));
+    if conflicted && !look_up_existing {
+        view.versions = versions;
+        view.events = existing_events(&mut tx, requests).await?;
+        plans = batch::plan(requests, &mut view);
+    }
+
+    let rows = EventRows::from_plans(requests, &plans);
+    if rows.event_id.is_empty() {
+        tx.rollback().await?;
+        return Ok(results(requests, plans, &HashMap::new()));
+    }
+    let appended = rows.event_id.len() as u64;
+    let positions = insert_events(&mut tx, rows).await?;
+    insert_claims(&mut tx, requests, &plans, &positions).await?;
+    tx.commit().await?;
+    metrics::counter!("orderflow_events_appended_total").increment(appended);
+    Ok(results(requests, plans, &positions))
+}
+
+async fn stream_versions(
+    tx: &mut Transaction<'_, Postgres>,
+    requests: &[&AppendRequest],
+) -> Result<HashMap<StreamId, u64>, sqlx::Error> {
+    let mut streams: Vec<&str> = requests.iter().map(|r| r.stream_id.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    // A correlated max() per stream uses the (stream_id, stream_version)
+    // index backwards: one index probe per stream.
+    let rows = sqlx::query(
+        "SELECT s.id, COALESCE((SELECT max(e.stream_version) FROM events e \
+                                WHERE e.stream_id = s.id), 0) AS version \
+         FROM unnest($1::text[]) AS s(id)",
+    )
+    .bind(&streams)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut versions = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let version: i64 = row.try_get("version")?;
+        if let Ok(id) = StreamId::new(id) {
+            versions.insert(id, u64::try_from(version).unwrap_or(0));
+        }
+    }
+    Ok(versions)
+}
+
+async fn existing_events(
+    tx: &mut Transaction<'_, Postgres>,
+    requests: &[&AppendRequest],
+) -> Result<HashMap<Uuid, StoredEvent>, sqlx::Error> {
+    let ids: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id))
+        .collect();
+    let rows = sqlx::query(
+        "SELECT event_id, stream_id, stream_version, global_position, \
+                transaction_id::text AS txid \
+         FROM events WHERE event_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let stream: String = row.try_get("stream_id")?;
+        let version: i64 = row.try_get("stream_version")?;
+        let (Ok(stream_id), Ok(position)) = (StreamId::new(stream), position(&row)) else {
+            continue;
+        };
+        found.insert(
+            row.try_get("event_id")?,
+            StoredEvent {
+                stream_id,
+                stream_version: u64::try_from(version).unwrap_or(0),
+                position,
+            },
+        );
+    }
+    Ok(found)
+}
+
+/// Column arrays for one multi-row insert (`unnest` keeps it one statement
+/// with seven parameters, whatever the batch size).
+#[derive(Default)]
+struct EventRows {
+    stream_id: Vec<String>,
+    stream_version: Vec<i64>,
+    event_id: Vec<Uuid>,
+    event_type: Vec<String>,
+    schema_version: Vec<i32>,
+    payload: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+}
+
+impl EventRows {
+    fn from_plans(requests: &[&AppendRequest], plans: &[Plan]) -> EventRows {
+        let mut rows = EventRows::default();
+        for (req, plan) in requests.iter().zip(plans) {
+            let Plan::Write { first_version } = plan else {
+                continue;
+            };
+            for (offset, e) in req.events.iter().enumerate() {
+                rows.stream_id.push(req.stream_id.as_str().to_owned());
+                rows.stream_version
+                    .push(i64::try_from(first_version + offset as u64).unwrap_or(i64::MAX));
+                rows.event_id.push(e.event_id);
+                rows.event_type.push(e.event_type.clone());
+                rows.schema_version
+                    .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
+                rows.payload.push(e.payload.clone());
+                rows.metadata
+                    .push(serde_json::to_value(&e.metadata).unwrap_or_default());
+            }
+        }
+        rows
+    }
+}
+
+async fn insert_events(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: EventRows,
+) -> Result<HashMap<Uuid, crate::Position>, CommitError> {
+    let returned = sqlx::query(
+        "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
+                             schema_version, payload, metadata) \
+         SELECT stream_id, stream_version, event_id, event_type, schema_version, payload, metadata \
+         FROM unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], \
+                     $6::jsonb[], $7::jsonb[]) WITH ORDINALITY \
+              AS t(stream_id, stream_version, event_id, event_type, schema_version, \
+                   payload, metadata, ord) \
+         ORDER BY ord \
+         RETURNING event_id, transaction_id::text AS txid, global_position",
+    )
+    .bind(rows.stream_id)
+    .bind(rows.stream_version)
+    .bind(rows.event_id)
+    .bind(rows.event_type)
+    .bind(rows.schema_version)
+    .bind(rows.payload)
+    .bind(rows.metadata)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut positions = HashMap::with_capacity(returned.len());
+    for row in returned {
+        positions.insert(row.try_get("event_id")?, position(&row)?);
+    }
+    Ok(positions)
+}
+
+fn claims<'a>(
+    requests: &'a [&AppendRequest],
+) -> impl Iterator<Item = (String, &'a AppendRequest)> + 'a {
+    requests
+        .iter()
+        .filter_map(|r| r.idempotency.as_ref().map(|c| (c.key.clone(), *r)))
+}
+
+async fn insert_claims(
+    tx: &mut Transaction<'_, Postgres>,
+    requests: &[&AppendRequest],
+    plans: &[Plan],
+    positions: &HashMap<Uuid, crate::Position>,
+) -> Result<(), sqlx::Error> {
+    let mut key = Vec::new();
+    let mut hash = Vec::new();
+    let mut response = Vec::new();
+    let mut stream = Vec::new();
+    let mut version = Vec::new();
+    let mut position = Vec::new();
+    for (req, plan) in requests.iter().zip(plans) {
+        let (Some(claim), Plan::Write { .. }) = (&req.idempotency, plan) else {
+            continue;
+        };
+        let Some(result) = written_result(req, plan, positions) else {
+            continue;
+        };
+        key.push(claim.key.clone());
+        hash.push(claim.request_hash.clone());
+        response.push(claim.response.clone());
+        stream.push(req.stream_id.as_str().to_owned());
+        version.push(i64::try_from(result.stream_version).unwrap_or(i64::MAX));
+        position.push(result.position.to_string());
+    }
+    if key.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO idempotency_keys \
+             (key, request_hash, response, stream_id, stream_version, position) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], \
+                              $5::int8[], $6::text[])",
+    )
+    .bind(key)
+    .bind(hash)
+    .bind(response)
+    .bind(stream)
+    .bind(version)
+    .bind(position)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Version and position after a written append: those of its last event.
+fn written_result(
+    req: &AppendRequest,
+    plan: &Plan,
+    positions: &HashMap<Uuid, crate::Position>,
+) -> Option<AppendResult> {
+    let Plan::Write { first_version } = plan else {
+        return None;
+    };
+    let last = req.events.last()?;
+    Some(AppendResult {
+        stream_version: first_version + req.events.len() as u64 - 1,
+        position: *positions.get(&last.event_id)?,
+    })
+}
+
+fn results(
+    requests: &[&AppendRequest],
+    plans: Vec<Plan>,
+    positions: &HashMap<Uuid, crate::Position>,
+) -> BatchResults {
+    requests
+        .iter()
+        .zip(plans)
+        .map(|(req, plan)| match plan {
+            Plan::Write { .. } => Some(written_result(req, &plan, positions).ok_or_else(|| {
+                StoreError::Backend("inserted event missing from RETURNING".into())
+            })),
+            Plan::AlreadyAppended(result) => Some(Ok(result)),
+            Plan::Fail(e) => Some(Err(e)),
+            Plan::Defer => None,
+        })
+        .collect()
+}

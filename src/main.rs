@@ -1,0 +1,15 @@
+//! The `orderflow` command: parses the command line and hands over to the
+//! library code that does the work.
+
+mod bench;
+mod cli;
+mod telemetry;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    telemetry::init_logging(&cli.log);
+    cli::run(cli).await
+}
