@@ -1,0 +1,32 @@
+//! Every business limit of the domain in one place, so the REST layer, the
+//! JSON Schemas and the tests can quote the same numbers.
+//!
+//! String lengths count Unicode scalar values (`str::chars`), which is also
+//! what JSON Schema's `maxLength` counts.
+
+/// Maximum number of distinct lines (skus) on one order.
+pub const MAX_LINE_ITEMS: usize = 100;
+
+/// Smallest quantity a line may hold; removing a line is its own command.
+pub const MIN_QUANTITY: u32 = 1;
+
+/// Largest quantity a line may hold, also after adding to an existing line.
+pub const MAX_QUANTITY: u32 = 10_000;
+
+/// Maximum length of an item's display name.
+pub const MAX_ITEM_NAME_LEN: usize = 200;
+
+/// Maximum length of every shipping address field.
+pub const MAX_ADDRESS_FIELD_LEN: usize = 200;
+
+/// Maximum length of a cancellation, rejection or refund reason.
+pub const MAX_REASON_LEN: usize = 500;
+
+/// Maximum length of a shipment's carrier name.
+pub const MAX_CARRIER_LEN: usize = 100;
+
+/// Maximum length of a shipment's tracking number.
+pub const MAX_TRACKING_NUMBER_LEN: usize = 100;
+
+/// Maximum length of customer ids, skus, payment ids and refund ids.
+pub const MAX_ID_LEN: usize = 64;
