@@ -1,9 +1,10 @@
 //! Command-line interface: flags, environment fallbacks and dispatch.
 
-use anyhow::Context;
+use std::net::SocketAddr;
+
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench;
+use crate::{bench, seed, services};
 
 /// Default URLs work on a machine with Postgres on localhost (trust auth).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_events";
@@ -13,65 +14,117 @@ pub const DEFAULT_BENCH_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432
 #[command(name = "orderflow", version, about = "Event-sourced CQRS order system")]
 pub struct Cli {
     /// Log filter (tracing syntax); RUST_LOG overrides it.
-    #[arg(long, global = true, default_value = "info,sqlx=warn")]
+    #[arg(long, global = true, env = "LOG", default_value = "info,sqlx=warn")]
     pub log: String,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
+// `CommandApi` names the service, not a kind of command.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create the databases if missing, migrate, and run every service in
+    /// this one process.
+    Up(UpArgs),
+    /// Run the REST command API alone.
+    CommandApi(CommandApiArgs),
     /// Create the events database if missing and apply its migrations.
     Migrate(StoreArgs),
+    /// Create realistic demo orders through the REST API.
+    Seed(seed::SeedArgs),
     /// Measure the system; each benchmark also runs its baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
 }
 
-#[derive(Debug, Args)]
+/// Where the events live and how the store writes.
+#[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The events database.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+    /// Connections to the events database.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+    /// Group-commit writer tasks.
+    #[arg(long, env = "STORE_WRITERS", default_value_t = 2)]
+    pub store_writers: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommandApiArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address the command API listens on.
+    #[arg(long, env = "COMMAND_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub command_api_addr: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "COMMAND_API_BODY_LIMIT", default_value_t = orderflow_command_api::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub command_api: CommandApiArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Event store appends (group commit) against plain single-row INSERTs.
     Append(bench::append::AppendArgs),
+    /// The whole HTTP command path against plain single-row INSERTs.
+    Commands(bench::commands::CommandsArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Migrate(args) => migrate(&args.database_url).await,
+        Command::Up(args) => services::up(args).await,
+        Command::CommandApi(args) => services::command_api(args).await,
+        Command::Migrate(args) => services::migrate(&args).await,
+        Command::Seed(args) => seed::run(args).await,
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args).await,
+        Command::Bench(BenchCommand::Commands(args)) => bench::commands::run(args).await,
     }
-}
-
-async fn migrate(url: &str) -> anyhow::Result<()> {
-    let created = orderflow_event_store::ensure_database(url)
-        .await
-        .with_context(|| unreachable_hint(url))?;
-    let store = orderflow_event_store::PgEventStore::connect(
-        orderflow_event_store::PgStoreConfig::new(url),
-    )
-    .await
-    .with_context(|| unreachable_hint(url))?;
-    store.pool().close().await;
-    let db = orderflow_event_store::database_name(url)?;
-    println!(
-        "events database {db}: {}, migrations applied",
-        if created { "created" } else { "exists" }
-    );
-    Ok(())
 }
 
 /// What to tell a person whose Postgres is not there.
 pub fn unreachable_hint(url: &str) -> String {
     format!(
-        "could not use Postgres at {url}. Is it running? Start it with \
+        "could not use Postgres at {}. Is it running? Start it with \
          `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
-         (or `docker compose up -d postgres`), or point DATABASE_URL at another server"
+         (or `docker compose up -d postgres`), or point DATABASE_URL at another server",
+        redact(url)
     )
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
 }

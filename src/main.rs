@@ -3,6 +3,9 @@
 
 mod bench;
 mod cli;
+mod rest_client;
+mod seed;
+mod services;
 mod telemetry;
 
 use clap::Parser;

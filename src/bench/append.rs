@@ -163,7 +163,7 @@ impl Worker for AppendWorker {
     }
 }
 
-async fn create_baseline_table(pool: &PgPool) -> anyhow::Result<()> {
+pub(super) async fn create_baseline_table(pool: &PgPool) -> anyhow::Result<()> {
     // Same columns, defaults, constraints and indexes as `events`.
     sqlx::raw_sql(
         "DROP TABLE IF EXISTS baseline_events;
@@ -175,8 +175,8 @@ async fn create_baseline_table(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// One autocommitted single-row INSERT per operation.
-struct BaselineWorker {
-    pool: PgPool,
+pub(super) struct BaselineWorker {
+    pub(super) pool: PgPool,
 }
 
 impl Worker for BaselineWorker {

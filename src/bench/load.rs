@@ -137,8 +137,7 @@ pub async fn drive<W: Worker>(
 
 fn progress_bar(label: &str, total: Duration) -> ProgressBar {
     let bar = ProgressBar::new(total.as_millis() as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {elapsed}/{duration}")
+    if let Ok(style) = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {elapsed}/{duration}")
     {
         bar.set_style(style.progress_chars("=> "));
     }

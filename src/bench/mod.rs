@@ -3,6 +3,7 @@
 //! so absolute numbers mean little and ratios mean more.
 
 pub mod append;
-mod scratch;
+pub mod commands;
 mod load;
 mod report;
+mod scratch;

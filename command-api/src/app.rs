@@ -1,0 +1,133 @@
+//! The router: routes, OpenAPI document, and the layers every request goes
+//! through (correlation id, metrics, panic catching, body limit).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use orderflow_event_store::EventStore;
+use orderflow_observability::{
+    ReadinessCheck, correlation_layer, health_routes, http_metrics_layer,
+};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::handler::CommandHandler;
+use crate::problem::{FieldError, Problem, ProblemDetails, ProblemKind};
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "orderflow command API", description = "Commands on orders. Errors are application/problem+json (RFC 9457) with a stable `type` and `code`."),
+    tags((name = "orders", description = "Order commands and the write-side view")),
+    components(schemas(ProblemDetails, FieldError))
+)]
+struct ApiDoc;
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub handler: CommandHandler,
+}
+
+/// Largest accepted body by default; an order with 100 items fits easily.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The full application: API routes, `/openapi.json`, health and metrics.
+pub fn router(store: Arc<dyn EventStore>, body_limit: usize) -> Router {
+    let (api, openapi) = api_router().split_for_parts();
+    let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".to_owned());
+    let ready_store = store.clone();
+    let ready: ReadinessCheck = Arc::new(move || {
+        let store = ready_store.clone();
+        Box::pin(async move { store.head().await.map(|_| ()).map_err(|e| e.to_string()) })
+    });
+    let state = AppState {
+        handler: CommandHandler::new(store),
+    };
+    let app = api
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = openapi_json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        doc,
+                    )
+                }
+            }),
+        )
+        .with_state(state)
+        .merge(health_routes(ready));
+    with_common_layers(app, body_limit)
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::create_order))
+        .routes(routes!(routes::get_order))
+        .routes(routes!(routes::get_order_events))
+        .routes(routes!(routes::add_item))
+        .routes(routes!(routes::change_item_quantity, routes::remove_item))
+        .routes(routes!(routes::set_shipping_address))
+        .routes(routes!(routes::submit))
+        .routes(routes!(routes::confirm))
+        .routes(routes!(routes::reject))
+        .routes(routes!(routes::record_payment))
+        .routes(routes!(routes::ship))
+        .routes(routes!(routes::deliver))
+        .routes(routes!(routes::cancel))
+        .routes(routes!(routes::issue_refund))
+}
+
+/// Fallbacks and layers shared by the app and by tests of the layers.
+pub fn with_common_layers(router: Router, body_limit: usize) -> Router {
+    router
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(http_metrics_layer))
+        .layer(axum::middleware::from_fn(correlation_layer))
+}
+
+async fn route_not_found(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        ProblemKind::RouteNotFound,
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        ProblemKind::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    tracing::error!(panic = %what, "handler panicked");
+    metrics::counter!("orderflow_http_panics_total").increment(1);
+    Problem::new(
+        ProblemKind::Internal,
+        "internal error; see the server log for this correlation id",
+    )
+    .into_response()
+}

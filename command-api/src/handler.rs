@@ -1,0 +1,269 @@
+//! The command handler, the write side's only loop: load the stream, fold
+//! it, decide, append with the expected version; on a version conflict,
+//! load again and decide again (bounded). Usable without HTTP, e.g. by a
+//! process manager.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Utc;
+use orderflow_domain::{
+    EventDecodeError, OrderCommand, OrderError, OrderEvent, OrderId, OrderState, decide, evolve,
+    fold,
+};
+use orderflow_event_store::{
+    AppendRequest, AppendResult, EventMetadata, EventStore, ExpectedVersion, IdempotencyClaim,
+    IdempotencyRecord, NewEvent, RecordedEvent, StoreError, StreamId,
+};
+use uuid::Uuid;
+
+/// Conflict retries since the process started (also a Prometheus counter);
+/// the benchmarks report it.
+static CONFLICT_RETRIES: AtomicU64 = AtomicU64::new(0);
+
+pub fn conflict_retries_total() -> u64 {
+    CONFLICT_RETRIES.load(Ordering::Relaxed)
+}
+
+/// Who sent a command and under which conditions.
+#[derive(Debug, Clone, Default)]
+pub struct CommandContext {
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub actor: Option<String>,
+    pub traceparent: Option<String>,
+    /// `If-Match`: apply only if the stream is at exactly this version.
+    pub expected_version: Option<u64>,
+    pub idempotency: Option<IdempotencyInput>,
+}
+
+/// An `Idempotency-Key` and the hash of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyInput {
+    pub key: String,
+    pub request_hash: String,
+}
+
+#[derive(Debug)]
+pub enum CommandOutcome {
+    /// The command's events were appended.
+    Applied {
+        state: Box<OrderState>,
+        result: AppendResult,
+    },
+    /// The idempotency key was seen before with the same request: this is
+    /// the first response, to be sent again.
+    Replayed(Box<IdempotencyRecord>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Rejected(#[from] OrderError),
+    #[error("order is at version {current}, not the expected {expected}")]
+    PreconditionFailed { expected: u64, current: u64 },
+    #[error("idempotency key was used before for a different request")]
+    IdempotencyKeyReused,
+    #[error("gave up after {0} version conflicts")]
+    Contention(usize),
+    #[error("stored event cannot be read: {0}")]
+    Decode(#[from] EventDecodeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Lock stripes serialising commands on one order within this process.
+const ORDER_LOCK_STRIPES: usize = 1024;
+/// Folded orders remembered per stripe (so about 64 000 in all).
+const CACHED_PER_STRIPE: usize = 64;
+
+/// The orders of one lock stripe as last written by this process.
+type StripeCache = std::collections::HashMap<OrderId, OrderState>;
+
+/// Loads, decides and appends; cheap to clone.
+#[derive(Clone)]
+pub struct CommandHandler {
+    store: Arc<dyn EventStore>,
+    max_attempts: usize,
+    /// Commands on the same order from one process take turns, so they
+    /// never race each other into a version conflict (with group commit,
+    /// N racers would need N rounds). Conflicts with other processes are
+    /// still possible and are retried. Orders share a stripe by hash, which
+    /// only ever serialises unrelated orders briefly.
+    ///
+    /// Each stripe also caches the orders it wrote: the next command decides
+    /// on the cached state and appends with its version, skipping the read.
+    /// A cache made stale by another process shows up as a version conflict
+    /// (reload and retry), or is reloaded before a rejection or an `If-Match`
+    /// mismatch is reported, so it never changes an answer.
+    order_locks: Arc<[tokio::sync::Mutex<StripeCache>]>,
+}
+
+impl std::fmt::Debug for CommandHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandHandler")
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommandHandler {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        CommandHandler {
+            store,
+            max_attempts: 10,
+            order_locks: (0..ORDER_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(StripeCache::new()))
+                .collect(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// The order as folded from its stream, with the stream's events.
+    pub async fn load(
+        &self,
+        order_id: OrderId,
+    ) -> Result<(OrderState, Vec<(RecordedEvent, OrderEvent)>), CommandError> {
+        let recorded = self.store.read_stream(&stream_of(order_id)?).await?;
+        let mut decoded = Vec::with_capacity(recorded.len());
+        for r in recorded {
+            let e = OrderEvent::from_payload(&r.event_type, r.schema_version, r.payload.clone())?;
+            decoded.push((r, e));
+        }
+        let state = fold(decoded.iter().map(|(_, e)| e));
+        Ok((state, decoded))
+    }
+
+    /// Runs `command` against the order. `render` builds the response body
+    /// that is remembered under the idempotency key, from the new state.
+    pub async fn execute(
+        &self,
+        order_id: OrderId,
+        command: &OrderCommand,
+        ctx: &CommandContext,
+        render: impl Fn(&OrderState) -> serde_json::Value,
+    ) -> Result<CommandOutcome, CommandError> {
+        let stream = stream_of(order_id)?;
+        let stripe = (order_id.as_uuid().as_u128() % ORDER_LOCK_STRIPES as u128) as usize;
+        let mut cache = self.order_locks[stripe].lock().await;
+        // A new order needs no read: if it does exist, the append says so.
+        let mut known = cache.remove(&order_id).or_else(|| {
+            matches!(command, OrderCommand::CreateOrder { .. }).then(OrderState::default)
+        });
+        let mut attempt = 0;
+        while attempt < self.max_attempts {
+            // A racing twin with the same key may have won since last time.
+            if let Some(replay) = self.replay(ctx).await? {
+                return Ok(replay);
+            }
+            let (state, verified) = match known.take() {
+                Some(state) => (state, false),
+                None => (self.load(order_id).await?.0, true),
+            };
+            if let Some(expected) = ctx.expected_version
+                && expected != state.version
+            {
+                if !verified {
+                    continue;
+                }
+                return Err(CommandError::PreconditionFailed {
+                    expected,
+                    current: state.version,
+                });
+            }
+            let events = match decide(&state, command, Utc::now()) {
+                Ok(events) => events,
+                Err(_) if !verified => continue,
+                Err(rejected) => return Err(rejected.into()),
+            };
+            let new_state = events.iter().fold(state.clone(), evolve);
+            let expected = match state.version {
+                0 => ExpectedVersion::NoStream,
+                v => ExpectedVersion::Exact(v),
+            };
+            let request = AppendRequest {
+                stream_id: stream.clone(),
+                expected,
+                events: events.iter().map(|e| to_new_event(e, ctx)).collect(),
+                idempotency: ctx.idempotency.as_ref().map(|i| IdempotencyClaim {
+                    key: i.key.clone(),
+                    request_hash: i.request_hash.clone(),
+                    response: render(&new_state),
+                }),
+            };
+            match self.store.append(request).await {
+                Ok(result) => {
+                    if cache.len() >= CACHED_PER_STRIPE
+                        && let Some(evict) = cache.keys().next().copied()
+                    {
+                        cache.remove(&evict);
+                    }
+                    cache.insert(order_id, new_state.clone());
+                    return Ok(CommandOutcome::Applied {
+                        state: Box::new(new_state),
+                        result,
+                    });
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) => {
+                    attempt += 1;
+                    CONFLICT_RETRIES.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("orderflow_command_conflict_retries_total").increment(1);
+                }
+                Err(StoreError::IdempotencyKeyUsed(record)) => {
+                    return replay_or_reject(ctx, record);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::Contention(self.max_attempts))
+    }
+
+    async fn replay(&self, ctx: &CommandContext) -> Result<Option<CommandOutcome>, CommandError> {
+        let Some(idem) = &ctx.idempotency else {
+            return Ok(None);
+        };
+        match self.store.find_idempotency(&idem.key).await? {
+            Some(record) => replay_or_reject(ctx, Box::new(record)).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn replay_or_reject(
+    ctx: &CommandContext,
+    record: Box<IdempotencyRecord>,
+) -> Result<CommandOutcome, CommandError> {
+    let same = ctx
+        .idempotency
+        .as_ref()
+        .is_some_and(|i| i.request_hash == record.request_hash);
+    if same {
+        Ok(CommandOutcome::Replayed(record))
+    } else {
+        Err(CommandError::IdempotencyKeyReused)
+    }
+}
+
+fn stream_of(order_id: OrderId) -> Result<StreamId, CommandError> {
+    // An order id always makes a valid stream id ("order-<uuid>").
+    StreamId::new(order_id.stream_id()).map_err(|e| StoreError::Corrupt(e.to_string()).into())
+}
+
+fn to_new_event(event: &OrderEvent, ctx: &CommandContext) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event.event_type().to_owned(),
+        schema_version: event.schema_version(),
+        payload: event.payload(),
+        metadata: EventMetadata {
+            correlation_id: ctx.correlation_id.clone(),
+            causation_id: ctx.causation_id.clone(),
+            actor: ctx.actor.clone(),
+            traceparent: ctx.traceparent.clone(),
+            idempotency_key: ctx.idempotency.as_ref().map(|i| i.key.clone()),
+        },
+    }
+}

@@ -1,0 +1,22 @@
+//! The command API: an axum service that turns HTTP requests into order
+//! commands and appends their events, plus the command handler it is built
+//! on (usable without HTTP).
+
+mod app;
+mod dto;
+mod errors;
+mod extract;
+mod handler;
+mod problem;
+mod routes;
+mod serve;
+
+pub use app::{AppState, DEFAULT_BODY_LIMIT, openapi, router, with_common_layers};
+pub use dto::*;
+pub use handler::{
+    CommandContext, CommandError, CommandHandler, CommandOutcome, IdempotencyInput,
+    conflict_retries_total,
+};
+pub use problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemKind};
+pub use routes::POSITION_HEADER;
+pub use serve::{CommandApiConfig, bind, serve, serve_on};

@@ -1,0 +1,56 @@
+//! Running the command API as a service.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use orderflow_event_store::EventStore;
+use tokio::net::TcpListener;
+
+use crate::app::{DEFAULT_BODY_LIMIT, router};
+
+#[derive(Debug, Clone)]
+pub struct CommandApiConfig {
+    pub addr: SocketAddr,
+    pub body_limit: usize,
+}
+
+impl Default for CommandApiConfig {
+    fn default() -> Self {
+        CommandApiConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// Binds the listener; split from [`serve_on`] so callers can learn the
+/// actual address (port 0 in tests) before serving.
+pub async fn bind(config: &CommandApiConfig) -> std::io::Result<TcpListener> {
+    TcpListener::bind(config.addr).await
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish.
+pub async fn serve_on(
+    listener: TcpListener,
+    store: Arc<dyn EventStore>,
+    config: CommandApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(store, config.body_limit);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds `config.addr` and serves until `shutdown`.
+pub async fn serve(
+    store: Arc<dyn EventStore>,
+    config: CommandApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = bind(&config).await?;
+    tracing::info!(addr = %listener.local_addr()?, "command API listening");
+    serve_on(listener, store, config, shutdown).await
+}

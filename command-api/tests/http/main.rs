@@ -1,0 +1,10 @@
+//! HTTP-level tests of the command API against real Postgres, each test
+//! with its own database and server on a free loopback port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod app;
+mod commands;
+mod concurrency;
+mod errors;
+mod idempotency;
+mod openapi;
