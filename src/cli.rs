@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, seed, services};
+use crate::{bench, schemas, seed, services};
 
 /// Default URLs work on a machine with Postgres on localhost (trust auth).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_events";
@@ -34,9 +34,28 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Create realistic demo orders through the REST API.
     Seed(seed::SeedArgs),
+    /// The event schema registry in `schemas/`.
+    #[command(subcommand)]
+    Schemas(SchemasCommand),
     /// Measure the system; each benchmark also runs its baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemasCommand {
+    /// Write the schema versions the code has and the registry lacks, and
+    /// regenerate asyncapi.yaml. Never rewrites a committed version.
+    Export(SchemasArgs),
+    /// Fail when the registry and the code disagree (run in CI).
+    Check(SchemasArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemasArgs {
+    /// The registry folder.
+    #[arg(long, default_value = "schemas")]
+    pub dir: std::path::PathBuf,
 }
 
 /// Where the events live and how the store writes.
@@ -85,6 +104,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CommandApi(args) => services::command_api(args).await,
         Command::Migrate(args) => services::migrate(&args).await,
         Command::Seed(args) => seed::run(args).await,
+        Command::Schemas(SchemasCommand::Export(args)) => schemas::export(&args.dir),
+        Command::Schemas(SchemasCommand::Check(args)) => schemas::check(&args.dir),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args).await,
         Command::Bench(BenchCommand::Commands(args)) => bench::commands::run(args).await,
     }

@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod rest_client;
+mod schemas;
 mod seed;
 mod services;
 mod telemetry;

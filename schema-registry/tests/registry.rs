@@ -1,0 +1,212 @@
+//! Each way `schemas check` can fail, on a registry built in a temporary
+//! folder; and the committed `schemas/` folder is current.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::Path;
+
+use orderflow_schema_registry::{CodeRegistry, CodeSchema, check, export};
+use serde_json::{Value, json};
+
+fn exported(code: &CodeRegistry) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    export(dir.path(), code).unwrap();
+    dir
+}
+
+fn messages(dir: &Path, code: &CodeRegistry) -> Vec<String> {
+    check(dir, code)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn schema(props: Value, required: &[&str]) -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object", "properties": props, "required": required,
+        "examples": [ { "order_id": "o-1" } ]
+    })
+}
+
+/// A code registry with `Thing` v1 and v2.
+fn two_versions(v2: Value, upcaster: bool) -> CodeRegistry {
+    let v1 = schema(json!({ "order_id": { "type": "string" } }), &["order_id"]);
+    CodeRegistry {
+        schemas: vec![
+            CodeSchema {
+                event_type: "Thing".into(),
+                version: 1,
+                schema: v1,
+            },
+            CodeSchema {
+                event_type: "Thing".into(),
+                version: 2,
+                schema: v2,
+            },
+        ],
+        upcasters: if upcaster {
+            vec![("Thing".into(), 1)]
+        } else {
+            vec![]
+        },
+    }
+}
+
+#[test]
+fn the_committed_registry_is_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let findings = messages(&dir, &CodeRegistry::from_domain());
+    assert!(
+        findings.is_empty(),
+        "run `cargo run -- schemas export`:\n{}",
+        findings.join("\n")
+    );
+}
+
+#[test]
+fn an_export_passes_and_a_second_export_writes_nothing() {
+    let code = CodeRegistry::from_domain();
+    let dir = exported(&code);
+    assert!(messages(dir.path(), &code).is_empty());
+    assert!(export(dir.path(), &code).unwrap().is_empty());
+    assert!(dir.path().join("OrderCreated/v1.json").exists());
+    assert!(dir.path().join("asyncapi.yaml").exists());
+}
+
+#[test]
+fn a_version_missing_from_the_registry_is_reported() {
+    let code = CodeRegistry::from_domain();
+    let dir = exported(&code);
+    fs::remove_file(dir.path().join("ItemAdded/v1.json")).unwrap();
+    let m = messages(dir.path(), &code);
+    assert!(
+        m.iter()
+            .any(|m| m.starts_with("ItemAdded/v1.json: missing")),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn a_changed_committed_file_is_reported() {
+    let code = CodeRegistry::from_domain();
+    let dir = exported(&code);
+    let path = dir.path().join("OrderShipped/v1.json");
+    let mut s: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    s["properties"]["carrier"]["maxLength"] = json!(3);
+    fs::write(&path, serde_json::to_string_pretty(&s).unwrap()).unwrap();
+    let m = messages(dir.path(), &code);
+    assert!(
+        m.iter()
+            .any(|m| m.starts_with("OrderShipped/v1.json: differs from what the code generates")),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn a_version_the_code_does_not_know_is_reported() {
+    let code = CodeRegistry::from_domain();
+    let dir = exported(&code);
+    let v1 = fs::read_to_string(dir.path().join("OrderConfirmed/v1.json")).unwrap();
+    fs::write(dir.path().join("OrderConfirmed/v9.json"), v1).unwrap();
+    let m = messages(dir.path(), &code);
+    assert!(
+        m.iter()
+            .any(|m| m.starts_with("OrderConfirmed/v9.json: the code does not know")),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn an_incompatible_version_needs_an_upcaster() {
+    let v2 = schema(
+        json!({ "order_id": { "type": "integer" }, "channel": { "enum": ["web", "api"] } }),
+        &["order_id", "channel"],
+    );
+    let without = two_versions(v2.clone(), false);
+    let dir = exported(&without);
+    // The example of v2 is made to fit v2 so only compatibility is at stake.
+    let m = messages(dir.path(), &without)
+        .into_iter()
+        .filter(|m| !m.contains("example"))
+        .collect::<Vec<_>>();
+    assert!(
+        m.iter().any(
+            |m| m.contains("Thing/v2.json: not backward compatible with v1")
+                && m.contains("/order_id: type string")
+        ),
+        "{m:?}"
+    );
+    assert!(
+        m.iter().any(|m| m.contains("/channel: became required")),
+        "{m:?}"
+    );
+
+    let with = two_versions(v2, true);
+    let m = messages(dir.path(), &with);
+    assert!(
+        !m.iter().any(|m| m.contains("not backward compatible")),
+        "an upcaster covers it: {m:?}"
+    );
+}
+
+#[test]
+fn a_compatible_version_needs_no_upcaster() {
+    let mut v2 = schema(
+        json!({ "order_id": { "type": "string" }, "channel": { "enum": ["web", "unknown"], "default": "unknown" } }),
+        &["order_id", "channel"],
+    );
+    v2["examples"] = json!([{ "order_id": "o-1", "channel": "web" }]);
+    let code = two_versions(v2, false);
+    let dir = exported(&code);
+    assert!(messages(dir.path(), &code).is_empty());
+}
+
+#[test]
+fn a_stale_asyncapi_document_is_reported() {
+    let code = CodeRegistry::from_domain();
+    let dir = exported(&code);
+    fs::write(dir.path().join("asyncapi.yaml"), "asyncapi: 3.0.0\n").unwrap();
+    let m = messages(dir.path(), &code);
+    assert_eq!(
+        m,
+        vec!["asyncapi.yaml: stale: it does not match the schemas; run `orderflow schemas export`"]
+    );
+}
+
+#[test]
+fn examples_that_do_not_validate_are_reported() {
+    let v2 = schema(json!({ "order_id": { "type": "integer" } }), &["order_id"]);
+    let code = two_versions(v2, true);
+    let dir = exported(&code);
+    let m = messages(dir.path(), &code);
+    assert!(
+        m.iter()
+            .any(|m| m.starts_with("Thing/v2.json: example 0 does not validate")),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn every_domain_schema_carries_valid_examples_of_its_own_version() {
+    for s in CodeRegistry::from_domain().schemas {
+        let examples = s.schema["examples"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{} has no examples", s.event_type));
+        let validator = jsonschema::validator_for(&s.schema).unwrap();
+        for e in examples {
+            assert!(
+                validator.is_valid(e),
+                "{} v{}: {e}",
+                s.event_type,
+                s.version
+            );
+        }
+        assert_eq!(
+            s.schema["$id"],
+            format!("urn:orderflow:schema:order:{}:v{}", s.event_type, s.version)
+        );
+        assert!(s.schema["title"].is_string() && s.schema["description"].is_string());
+    }
+}
