@@ -34,6 +34,11 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Create realistic demo orders through the REST API.
     Seed(seed::SeedArgs),
+    /// Exit 0 when a URL answers 2xx: the containers' health check (the
+    /// image has no curl).
+    Probe {
+        url: String,
+    },
     /// The event schema registry in `schemas/`.
     #[command(subcommand)]
     Schemas(SchemasCommand),
@@ -104,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CommandApi(args) => services::command_api(args).await,
         Command::Migrate(args) => services::migrate(&args).await,
         Command::Seed(args) => seed::run(args).await,
+        Command::Probe { url } => services::probe(&url).await,
         Command::Schemas(SchemasCommand::Export(args)) => schemas::export(&args.dir),
         Command::Schemas(SchemasCommand::Check(args)) => schemas::check(&args.dir),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args).await,

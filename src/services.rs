@@ -73,3 +73,18 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     orderflow_command_api::serve_on(listener, store, config, shutdown_signal()).await?;
     Ok(())
 }
+
+pub async fn probe(url: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(url)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
+    Ok(())
+}

@@ -1,0 +1,3 @@
+-- Both orderflow databases; the services migrate their own schemas.
+CREATE DATABASE orderflow_events;
+CREATE DATABASE orderflow_read;
