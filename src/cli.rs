@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, schemas, seed, services};
+use crate::{bench, pipeline, schemas, seed, services};
 
 /// Default URLs work on a machine with Postgres on localhost (trust auth).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_events";
@@ -30,15 +30,20 @@ pub enum Command {
     Up(UpArgs),
     /// Run the REST command API alone.
     CommandApi(CommandApiArgs),
+    /// Publish the event store's events, in order, to NATS JetStream.
+    Relay(pipeline::RelayArgs),
+    /// Keep the read models current (live from NATS, or from the store).
+    Projector(pipeline::ProjectorArgs),
+    /// Inspect and operate projections.
+    #[command(subcommand)]
+    Projections(pipeline::ProjectionsCommand),
     /// Create the events database if missing and apply its migrations.
     Migrate(StoreArgs),
     /// Create realistic demo orders through the REST API.
     Seed(seed::SeedArgs),
     /// Exit 0 when a URL answers 2xx: the containers' health check (the
     /// image has no curl).
-    Probe {
-        url: String,
-    },
+    Probe { url: String },
     /// The event schema registry in `schemas/`.
     #[command(subcommand)]
     Schemas(SchemasCommand),
@@ -87,12 +92,20 @@ pub struct CommandApiArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "COMMAND_API_BODY_LIMIT", default_value_t = orderflow_command_api::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Do not run a relay candidate inside the command API process.
+    #[arg(long, env = "NO_RELAY")]
+    pub no_relay: bool,
+    #[command(flatten)]
+    pub nats: pipeline::NatsArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     #[command(flatten)]
     pub command_api: CommandApiArgs,
+    /// The read models' database (created if missing).
+    #[arg(long, env = "READ_DATABASE_URL", default_value = pipeline::DEFAULT_READ_DATABASE_URL)]
+    pub read_database_url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,12 +114,17 @@ pub enum BenchCommand {
     Append(bench::append::AppendArgs),
     /// The whole HTTP command path against plain single-row INSERTs.
     Commands(bench::commands::CommandsArgs),
+    /// Rebuilding all five read models against a set-based SQL baseline.
+    Rebuild(bench::rebuild::RebuildArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => services::up(args).await,
         Command::CommandApi(args) => services::command_api(args).await,
+        Command::Relay(args) => pipeline::relay(args).await,
+        Command::Projector(args) => pipeline::projector(args).await,
+        Command::Projections(command) => pipeline::projections(command).await,
         Command::Migrate(args) => services::migrate(&args).await,
         Command::Seed(args) => seed::run(args).await,
         Command::Probe { url } => services::probe(&url).await,
@@ -114,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schemas(SchemasCommand::Check(args)) => schemas::check(&args.dir),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args).await,
         Command::Bench(BenchCommand::Commands(args)) => bench::commands::run(args).await,
+        Command::Bench(BenchCommand::Rebuild(args)) => bench::rebuild::run(args).await,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod pipeline;
 mod rest_client;
 mod schemas;
 mod seed;

@@ -8,7 +8,14 @@ use orderflow_command_api::CommandApiConfig;
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
 use orderflow_observability::shutdown_signal;
 
+use std::future::Future;
+
+use orderflow_event_store::relay::run_relay;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
 use crate::cli::{CommandApiArgs, StoreArgs, UpArgs, redact, unreachable_hint};
+use crate::pipeline::{self, ProjectorArgs, RelayArgs};
 
 /// Creates the events database if needed, migrates it and connects.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<PgEventStore> {
@@ -44,34 +51,129 @@ fn command_api_config(args: &CommandApiArgs) -> CommandApiConfig {
     }
 }
 
+/// A shutdown that many tasks can wait on: SIGTERM/Ctrl-C flips it once.
+fn shared_shutdown() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+fn stopped(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+fn relay_args(args: &CommandApiArgs) -> RelayArgs {
+    RelayArgs {
+        store: args.store.clone(),
+        nats: args.nats.clone(),
+        retention_hours: 168,
+    }
+}
+
+/// The command API, and (unless `--no-relay`) a relay candidate beside it:
+/// the advisory lock keeps exactly one relay active however many run.
 pub async fn command_api(args: CommandApiArgs) -> anyhow::Result<()> {
-    let store: Arc<dyn EventStore> = Arc::new(open_store(&args.store).await?);
+    let store = open_store(&args.store).await?;
     let config = command_api_config(&args);
     let listener = orderflow_command_api::bind(&config)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     println!("command API   http://{}", listener.local_addr()?);
-    orderflow_command_api::serve_on(listener, store, config, shutdown_signal()).await?;
+    let shutdown = shared_shutdown();
+    let mut tasks = JoinSet::new();
+    if !args.no_relay {
+        let pool = store.pool().clone();
+        let relay_store: Arc<dyn EventStore> = Arc::new(store.clone());
+        let relay_config = pipeline::relay_config(&relay_args(&args));
+        let stop = stopped(&shutdown);
+        tasks.spawn(async move {
+            run_relay(relay_store, pool, relay_config, stop)
+                .await
+                .context("relay")
+        });
+    }
+    let store: Arc<dyn EventStore> = Arc::new(store);
+    let stop = stopped(&shutdown);
+    tasks.spawn(async move {
+        orderflow_command_api::serve_on(listener, store, config, stop)
+            .await
+            .context("command API")
+    });
+    join_all(tasks).await
+}
+
+/// Waits for every task; the first failure stops the process.
+async fn join_all(mut tasks: JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> {
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
     Ok(())
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let store: Arc<dyn EventStore> = Arc::new(open_store(&args.command_api.store).await?);
-    let config = command_api_config(&args.command_api);
+    let api = &args.command_api;
+    let store = open_store(&api.store).await?;
+    let config = command_api_config(api);
     let listener = orderflow_command_api::bind(&config)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
+    let projector_args = ProjectorArgs {
+        store: api.store.clone(),
+        nats: api.nats.clone(),
+        read_database_url: args.read_database_url.clone(),
+        projections: None,
+    };
+    let shutdown = shared_shutdown();
+    let mut tasks = JoinSet::new();
+
+    let (pool, relay_store): (_, Arc<dyn EventStore>) =
+        (store.pool().clone(), Arc::new(store.clone()));
+    let relay_config = pipeline::relay_config(&relay_args(api));
+    let stop = stopped(&shutdown);
+    tasks.spawn(async move {
+        run_relay(relay_store, pool, relay_config, stop)
+            .await
+            .context("relay")
+    });
+
+    let projector_config = pipeline::projector_config(&projector_args);
+    let stop = stopped(&shutdown);
+    tasks.spawn(async move {
+        orderflow_projections::run_projector(projector_config, stop)
+            .await
+            .context("projector")
+    });
+
+    let store: Arc<dyn EventStore> = Arc::new(store);
+    let stop = stopped(&shutdown);
+    tasks.spawn(async move {
+        orderflow_command_api::serve_on(listener, store, config, stop)
+            .await
+            .context("command API")
+    });
+
     println!("orderflow is up");
-    println!("  command API   http://{addr}   (OpenAPI: http://{addr}/openapi.json)");
-    println!("  metrics       http://{addr}/metrics");
     println!(
-        "  events DB     {}",
-        redact(&args.command_api.store.database_url)
+        "  command API   http://{addr}   (OpenAPI: http://{addr}/openapi.json, metrics: /metrics)"
     );
+    println!(
+        "  relay         events → NATS {} stream {}",
+        api.nats.nats_url, api.nats.events_stream
+    );
+    println!(
+        "  projector     read models in {}",
+        redact(&args.read_database_url)
+    );
+    println!("  events DB     {}", redact(&api.store.database_url));
     println!("Ctrl-C or SIGTERM stops it.");
-    orderflow_command_api::serve_on(listener, store, config, shutdown_signal()).await?;
-    Ok(())
+    join_all(tasks).await
 }
 
 pub async fn probe(url: &str) -> anyhow::Result<()> {

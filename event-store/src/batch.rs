@@ -34,7 +34,9 @@ pub(crate) struct StoreView {
 #[derive(Debug)]
 pub(crate) enum Plan {
     /// Write the events with versions `first_version..`.
-    Write { first_version: u64 },
+    Write {
+        first_version: u64,
+    },
     /// Every event id is stored already, in this stream: a retry.
     AlreadyAppended(AppendResult),
     Fail(StoreError),
@@ -109,7 +111,10 @@ fn plan_one(
 /// An append whose ids are (partly) stored: fine only if it is a full retry.
 fn retry_result(req: &AppendRequest, stored: &[(Uuid, &StoredEvent)]) -> Plan {
     let same_stream = stored.iter().all(|(_, s)| s.stream_id == req.stream_id);
-    let last = stored.iter().map(|(_, s)| s).max_by_key(|s| s.stream_version);
+    let last = stored
+        .iter()
+        .map(|(_, s)| s)
+        .max_by_key(|s| s.stream_version);
     match last {
         Some(last) if same_stream && stored.len() == req.events.len() => {
             Plan::AlreadyAppended(AppendResult {
@@ -180,10 +185,19 @@ mod tests {
         let plans = plan(&[&retry, &partial, &elsewhere], &mut view);
         assert!(matches!(
             plans[0],
-            Plan::AlreadyAppended(AppendResult { stream_version: 2, .. })
+            Plan::AlreadyAppended(AppendResult {
+                stream_version: 2,
+                ..
+            })
         ));
-        assert!(matches!(plans[1], Plan::Fail(StoreError::EventIdReused { .. })));
-        assert!(matches!(plans[2], Plan::Fail(StoreError::EventIdReused { .. })));
+        assert!(matches!(
+            plans[1],
+            Plan::Fail(StoreError::EventIdReused { .. })
+        ));
+        assert!(matches!(
+            plans[2],
+            Plan::Fail(StoreError::EventIdReused { .. })
+        ));
     }
 
     #[test]

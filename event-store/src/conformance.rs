@@ -2,6 +2,10 @@
 //! file instantiates it with [`conformance_tests!`](crate::conformance_tests)
 //! and a function that builds a fresh, empty store.
 
+// Test code compiled into the library (behind the `conformance` feature):
+// a failed expectation is meant to panic the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -249,7 +253,11 @@ pub async fn idempotency_keys_keep_the_first_response<S: EventStore>(f: &Fixture
     let mut tasks = Vec::new();
     for i in 0..8u64 {
         let store = store.clone();
-        let mut req = request(&stream(&format!("key-{i}")), ExpectedVersion::NoStream, events(1));
+        let mut req = request(
+            &stream(&format!("key-{i}")),
+            ExpectedVersion::NoStream,
+            events(1),
+        );
         req.idempotency = Some(claim("h1"));
         tasks.push(tokio::spawn(async move { store.append(req).await }));
     }
@@ -271,11 +279,11 @@ pub async fn idempotency_keys_keep_the_first_response<S: EventStore>(f: &Fixture
         .expect("lookup")
         .expect("record exists");
     assert_eq!(rec.result, won[0]);
-    assert_eq!(rec.response, serde_json::json!({ "status": 201, "hash": "h1" }));
-    let written = store
-        .read_stream(&rec.stream_id)
-        .await
-        .expect("read");
+    assert_eq!(
+        rec.response,
+        serde_json::json!({ "status": 201, "hash": "h1" })
+    );
+    let written = store.read_stream(&rec.stream_id).await.expect("read");
     assert_eq!(written.len(), 1);
     assert!(
         store
@@ -286,9 +294,7 @@ pub async fn idempotency_keys_keep_the_first_response<S: EventStore>(f: &Fixture
     );
 }
 
-pub async fn concurrent_exact_appends_to_one_stream_have_one_winner<S: EventStore>(
-    f: &Fixture<S>,
-) {
+pub async fn concurrent_exact_appends_to_one_stream_have_one_winner<S: EventStore>(f: &Fixture<S>) {
     let s = stream("race");
     f.store
         .append(request(&s, ExpectedVersion::NoStream, events(1)))
@@ -337,14 +343,21 @@ pub async fn a_stale_append_fails_alone_in_a_busy_batch<S: EventStore>(f: &Fixtu
         let req = if i == 32 {
             request(&stale, ExpectedVersion::Exact(1), events(2))
         } else {
-            request(&stream(&format!("busy-{i}")), ExpectedVersion::NoStream, events(2))
+            request(
+                &stream(&format!("busy-{i}")),
+                ExpectedVersion::NoStream,
+                events(2),
+            )
         };
         tasks.push(tokio::spawn(async move { (i, store.append(req).await) }));
     }
     for t in tasks {
         let (i, r) = t.await.expect("task");
         if i == 32 {
-            assert!(matches!(r, Err(StoreError::WrongExpectedVersion { actual: 2, .. })));
+            assert!(matches!(
+                r,
+                Err(StoreError::WrongExpectedVersion { actual: 2, .. })
+            ));
         } else {
             assert_eq!(r.expect("others commit").stream_version, 2);
         }
@@ -355,7 +368,13 @@ pub async fn a_stale_append_fails_alone_in_a_busy_batch<S: EventStore>(f: &Fixtu
 pub async fn read_all_orders_and_resumes<S: EventStore>(f: &Fixture<S>) {
     let store = &f.store;
     assert_eq!(store.head().await.expect("head"), Position::START);
-    assert!(store.read_all(Position::START, 10).await.expect("read").is_empty());
+    assert!(
+        store
+            .read_all(Position::START, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     let mut appended = Vec::new();
     let mut last = Position::START;
     for i in 0..5 {
@@ -369,7 +388,10 @@ pub async fn read_all_orders_and_resumes<S: EventStore>(f: &Fixture<S>) {
             .position;
     }
     settle(store.as_ref(), last).await;
-    let all = store.read_all(Position::START, 100).await.expect("read all");
+    let all = store
+        .read_all(Position::START, 100)
+        .await
+        .expect("read all");
     assert_eq!(all.iter().map(|e| e.event_id).collect::<Vec<_>>(), appended);
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
     assert_eq!(store.head().await.expect("head"), all[9].position);
@@ -435,7 +457,11 @@ pub async fn tailing_reader_sees_every_committed_event_once<S: EventStore>(f: &F
                 let batch = events(1 + (i % 2) as usize);
                 ids.extend(batch.iter().map(|e| e.event_id));
                 store
-                    .append(request(&s, ExpectedVersion::Exact(ids.len() as u64 - batch.len() as u64), batch))
+                    .append(request(
+                        &s,
+                        ExpectedVersion::Exact(ids.len() as u64 - batch.len() as u64),
+                        batch,
+                    ))
                     .await
                     .expect("writer append");
             }
@@ -470,9 +496,17 @@ pub async fn tailing_reader_sees_every_committed_event_once<S: EventStore>(f: &F
         assert!(unique.insert(*id), "event {id} delivered twice");
     }
     let missing: Vec<_> = committed.difference(&unique).collect();
-    assert!(missing.is_empty(), "reader skipped {} committed events", missing.len());
+    assert!(
+        missing.is_empty(),
+        "reader skipped {} committed events",
+        missing.len()
+    );
     let extra: Vec<_> = unique.difference(&committed).collect();
-    assert!(extra.is_empty(), "reader saw {} events that were never committed", extra.len());
+    assert!(
+        extra.is_empty(),
+        "reader saw {} events that were never committed",
+        extra.len()
+    );
 
     let mut last_version: HashMap<StreamId, u64> = HashMap::new();
     for (_, s, v) in seen {

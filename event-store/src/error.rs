@@ -48,11 +48,13 @@ impl From<sqlx::Error> for StoreError {
             E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Tls(_) | E::WorkerCrashed => {
                 StoreError::Unavailable(e.to_string())
             }
-            // Server shutting down or refusing connections (class 57P, 08).
+            // Connection failures (08), server shutting down or terminating
+            // us (57P), too many connections (53300), or a database closed
+            // to connections (55000).
             E::Database(ref db)
-                if db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "55000"
+                }) =>
             {
                 StoreError::Unavailable(e.to_string())
             }

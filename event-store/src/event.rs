@@ -28,7 +28,9 @@ impl StreamId {
         let id = id.into();
         let valid = id.len() <= MAX_STREAM_ID_LEN
             && id.bytes().all(|b| b.is_ascii_graphic())
-            && id.split_once('-').is_some_and(|(c, rest)| !c.is_empty() && !rest.is_empty());
+            && id
+                .split_once('-')
+                .is_some_and(|(c, rest)| !c.is_empty() && !rest.is_empty());
         if valid {
             Ok(StreamId(id))
         } else {

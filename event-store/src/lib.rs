@@ -7,6 +7,7 @@ mod event;
 mod memory;
 mod position;
 mod postgres;
+pub mod relay;
 mod store;
 
 #[cfg(feature = "conformance")]
@@ -19,5 +20,7 @@ pub use event::{
 };
 pub use memory::InMemoryStore;
 pub use position::{ParsePositionError, Position};
-pub use postgres::{PgEventStore, PgStoreConfig, database_name, ensure_database, migrate};
+pub use postgres::{
+    PgEventStore, PgStoreConfig, RawEvent, database_name, ensure_database, migrate, read_all_raw,
+};
 pub use store::EventStore;

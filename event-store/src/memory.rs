@@ -44,7 +44,10 @@ impl InMemoryStore {
 impl Inner {
     fn view_for(&self, req: &AppendRequest) -> StoreView {
         let mut view = StoreView::default();
-        let version = self.streams.get(&req.stream_id).map_or(0, |v| v.len() as u64);
+        let version = self
+            .streams
+            .get(&req.stream_id)
+            .map_or(0, |v| v.len() as u64);
         view.versions.insert(req.stream_id.clone(), version);
         for e in &req.events {
             if let Some(&i) = self.ids.get(&e.event_id) {
@@ -157,10 +160,7 @@ impl EventStore for InMemoryStore {
             .map_or(Position::START, |e| e.position))
     }
 
-    async fn find_idempotency(
-        &self,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         Ok(self.lock().keys.get(key).cloned())
     }
 }

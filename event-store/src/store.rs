@@ -33,6 +33,5 @@ pub trait EventStore: Send + Sync + 'static {
     async fn head(&self) -> Result<Position, StoreError>;
 
     /// The response remembered under an idempotency key, if any.
-    async fn find_idempotency(&self, key: &str)
-    -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 }

@@ -1,4 +1,5 @@
 //! The conformance suite against real Postgres, one database per test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 
 pub mod append;
 pub mod commands;
+pub mod rebuild;
 mod load;
 mod report;
 mod scratch;

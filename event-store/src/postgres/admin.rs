@@ -47,7 +47,11 @@ pub async fn ensure_database(url: &str) -> Result<bool, StoreError> {
     {
         Ok(_) => Ok(true),
         // Another process created it between our check and our CREATE.
-        Err(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("42P04" | "23505")) => Ok(false),
+        Err(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("42P04" | "23505")) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -14,6 +14,7 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{mpsc, oneshot};
 
 pub use admin::{database_name, ensure_database, migrate};
+pub use read::{RawEvent, read_all_raw};
 use write::Pending;
 
 use crate::{
@@ -125,10 +126,7 @@ impl EventStore for PgEventStore {
         read::head(&self.pool).await
     }
 
-    async fn find_idempotency(
-        &self,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         read::find_idempotency(&self.pool, key).await
     }
 }

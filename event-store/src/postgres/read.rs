@@ -30,7 +30,10 @@ pub(super) async fn read_stream(
         "SELECT ",
         event_columns!(),
         " FROM events WHERE stream_id = $1 ORDER BY stream_version"
-    )).bind(stream.as_str()).fetch_all(pool).await?;
+    ))
+    .bind(stream.as_str())
+    .fetch_all(pool)
+    .await?;
     rows.iter().map(to_event).collect()
 }
 
@@ -126,10 +129,7 @@ where
 pub(super) fn position(row: &PgRow) -> Result<Position, StoreError> {
     let txid: String = row.try_get("txid")?;
     let gp: i64 = row.try_get("global_position")?;
-    Ok(Position::new(
-        txid.parse().map_err(corrupt)?,
-        to_u64(gp)?,
-    ))
+    Ok(Position::new(txid.parse().map_err(corrupt)?, to_u64(gp)?))
 }
 
 fn to_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
@@ -155,4 +155,52 @@ fn to_u64(v: i64) -> Result<u64, StoreError> {
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
+}
+
+/// An event as bulk readers (rebuilds) need it: no metadata, no ids, the
+/// payload as JSON text so it can be parsed straight into its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    pub position: Position,
+    pub stream_id: String,
+    pub stream_version: u64,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub payload: String,
+}
+
+/// [`EventStore::read_all`](crate::EventStore::read_all)'s order and
+/// watermark, returning [`RawEvent`]s: about half the work per event.
+pub async fn read_all_raw(
+    pool: &PgPool,
+    after: Position,
+    limit: usize,
+) -> Result<Vec<RawEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT global_position, transaction_id::text AS txid, stream_id, stream_version, \
+                event_type, schema_version, payload::text AS payload \
+         FROM events \
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id, global_position \
+         LIMIT $3",
+    )
+    .bind(after.major().to_string())
+    .bind(i64::try_from(after.minor()).unwrap_or(i64::MAX))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let schema_version: i32 = row.try_get("schema_version")?;
+            Ok(RawEvent {
+                position: position(row)?,
+                stream_id: row.try_get("stream_id")?,
+                stream_version: to_u64(row.try_get("stream_version")?)?,
+                event_type: row.try_get("event_type")?,
+                schema_version: u32::try_from(schema_version).map_err(corrupt)?,
+                payload: row.try_get("payload")?,
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,21 @@
+use crate::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("relay database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error("stored relay checkpoint is unreadable: {0}")]
+    Checkpoint(String),
+    #[error("lost the relay leader lock")]
+    LostLeadership,
+}
+
+impl RelayError {
+    pub(crate) fn nats(e: impl std::fmt::Display) -> RelayError {
+        RelayError::Nats(e.to_string())
+    }
+}

@@ -1,0 +1,93 @@
+//! The relay: tails the event store in commit-safe order and publishes each
+//! event to NATS JetStream, in order, exactly once per de-duplication window.
+//!
+//! One relay per store leads (a Postgres advisory lock elects it); the others
+//! stand by. The checkpoint moves only after JetStream acked, so a crash
+//! re-publishes at most the unacknowledged tail, which `Nats-Msg-Id`
+//! de-duplicates.
+
+mod checkpoint;
+mod config;
+mod error;
+mod leader;
+mod message;
+mod publisher;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+pub use checkpoint::relay_checkpoint;
+pub use config::RelayConfig;
+pub use error::RelayError;
+pub use message::{event_body, event_headers, event_subject, headers};
+pub use publisher::ensure_stream;
+
+use crate::EventStore;
+
+/// Runs a relay until `shutdown` resolves: stands by until it wins the
+/// leader lock, then publishes. Transient failures (NATS down, Postgres
+/// restarting, lost lock) are retried with backoff, never returned.
+///
+/// `checkpoint_pool` points at the events database (where the relay's
+/// checkpoint and lock live); the lock takes one dedicated connection made
+/// with the pool's options.
+pub async fn run_relay(
+    store: Arc<dyn EventStore>,
+    checkpoint_pool: PgPool,
+    config: RelayConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RelayError> {
+    tokio::select! {
+        () = shutdown => {
+            metrics::gauge!("orderflow_relay_leader").set(0.0);
+            Ok(())
+        }
+        r = relay_loop(store, checkpoint_pool, config) => r,
+    }
+}
+
+async fn relay_loop(
+    store: Arc<dyn EventStore>,
+    pool: PgPool,
+    config: RelayConfig,
+) -> Result<(), RelayError> {
+    let options = (*pool.connect_options()).clone();
+    let lock_name = format!("orderflow-relay:{}", config.relay_name);
+    loop {
+        metrics::gauge!("orderflow_relay_leader").set(0.0);
+        let mut lock = leader::acquire(&options, &lock_name, config.standby_interval).await;
+        tracing::info!(relay = %config.relay_name, "relay is leader");
+        metrics::gauge!("orderflow_relay_leader").set(1.0);
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let started = std::time::Instant::now();
+            let result = match publisher::connect(&config).await {
+                Ok(js) => publisher::lead(&store, &mut lock, &js, &config).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {}
+                Err(RelayError::LostLeadership | RelayError::Database(_)) => {
+                    tracing::warn!(relay = %config.relay_name, "relay lost its lock connection; standing by");
+                    break;
+                }
+                Err(e) => {
+                    if started.elapsed() > Duration::from_secs(30) {
+                        backoff = Duration::from_millis(50);
+                    }
+                    metrics::counter!("orderflow_relay_errors_total").increment(1);
+                    tracing::warn!(error = %e, ?backoff, "relay backing off");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(config.max_backoff);
+                    // Still the leader? Only if the lock connection lives.
+                    if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The leader's loop: read after the checkpoint, publish in order, await
+//! the acks in order, checkpoint the last acked event.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, Context, message::PublishMessage, stream};
+use chrono::Utc;
+use sqlx::PgConnection;
+
+use super::message::{event_body, event_headers, event_subject};
+use super::{RelayConfig, RelayError, checkpoint};
+use crate::EventStore;
+
+/// How often an idle leader checks that its lock connection still lives.
+const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Connects to NATS and makes sure the stream exists with our settings.
+pub(crate) async fn connect(config: &RelayConfig) -> Result<Context, RelayError> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(3))
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(RelayError::nats)?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build(client);
+    ensure_stream(&js, config).await?;
+    Ok(js)
+}
+
+/// Creates or updates the stream; safe to run from every relay at start.
+pub async fn ensure_stream(js: &Context, config: &RelayConfig) -> Result<(), RelayError> {
+    js.create_or_update_stream(stream::Config {
+        name: config.stream_name.clone(),
+        subjects: vec![config.stream_subjects()],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        max_age: config.max_age,
+        duplicate_window: config.duplicate_window,
+        ..Default::default()
+    })
+    .await
+    .map_err(RelayError::nats)?;
+    Ok(())
+}
+
+/// Publishes until an error; returns only with one (or runs until cancelled).
+pub(crate) async fn lead(
+    store: &Arc<dyn EventStore>,
+    lock: &mut PgConnection,
+    js: &Context,
+    config: &RelayConfig,
+) -> Result<(), RelayError> {
+    let mut checkpoint = checkpoint::load(lock, &config.relay_name).await?;
+    let mut last_liveness = Instant::now();
+    loop {
+        let events = store.read_all(checkpoint, config.batch_size.max(1)).await?;
+        if events.is_empty() {
+            if last_liveness.elapsed() >= LIVENESS_INTERVAL {
+                // A dead lock connection means a standby may be leading now.
+                sqlx::query("SELECT 1")
+                    .execute(&mut *lock)
+                    .await
+                    .map_err(|_| RelayError::LostLeadership)?;
+                last_liveness = Instant::now();
+            }
+            tokio::time::sleep(config.poll_interval).await;
+            continue;
+        }
+        let started = Instant::now();
+        // Send the whole batch, then await acks in order: pipelined, but the
+        // checkpoint only ever covers an unbroken acked prefix.
+        let mut pending = Vec::with_capacity(events.len());
+        let mut prev = checkpoint;
+        let mut send_error = None;
+        for event in &events {
+            let msg = PublishMessage::build()
+                .payload(event_body(event))
+                .headers(event_headers(event, prev));
+            match js
+                .send_publish(event_subject(&config.subject_prefix, event), msg)
+                .await
+            {
+                Ok(ack) => pending.push((event, ack)),
+                Err(e) => {
+                    send_error = Some(RelayError::nats(e));
+                    break;
+                }
+            }
+            prev = event.position;
+        }
+        let mut acked = checkpoint;
+        let mut ack_error = None;
+        let mut count = 0u64;
+        for (event, ack) in pending {
+            match ack.await {
+                Ok(_) => {
+                    acked = event.position;
+                    count += 1;
+                    let age = (Utc::now() - event.recorded_at)
+                        .num_microseconds()
+                        .unwrap_or(0);
+                    metrics::histogram!("orderflow_relay_event_age_seconds")
+                        .record(age.max(0) as f64 / 1e6);
+                }
+                Err(e) => {
+                    ack_error = Some(RelayError::nats(e));
+                    break;
+                }
+            }
+        }
+        if acked > checkpoint {
+            // On the lock connection: if the lock is gone, so is this write.
+            checkpoint::save(lock, &config.relay_name, acked)
+                .await
+                .map_err(|_| RelayError::LostLeadership)?;
+            checkpoint = acked;
+            last_liveness = Instant::now();
+            metrics::counter!("orderflow_relay_published_total").increment(count);
+            metrics::histogram!("orderflow_relay_batch_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        if let Some(e) = send_error.or(ack_error) {
+            return Err(e);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `product_sales`: per sku and currency: units sold, revenue and number of
+//! orders, counted when an order is paid. Additive deltas.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use orderflow_domain::{Currency, OrderEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::copy::CopyBuf;
+use super::private::{States, state_sql};
+use super::sales::{SalesInfo, track};
+use super::{Fold, ProjectionDef};
+use crate::decode::Decoded;
+use crate::error::FoldError;
+
+pub(super) const DEF: ProjectionDef = ProjectionDef {
+    name: "product_sales",
+    version: 1,
+    tables: &["product_sales", "product_sales_orders"],
+    ddl: "CREATE TABLE product_sales (
+        sku            text   NOT NULL,
+        currency       text   NOT NULL,
+        units_sold     bigint NOT NULL,
+        revenue_minor  bigint NOT NULL,
+        order_count    bigint NOT NULL,
+        PRIMARY KEY (sku, currency)
+    );
+    CREATE TABLE product_sales_orders (order_id uuid PRIMARY KEY, state text NOT NULL);",
+    indexes: "",
+    new_fold: || Box::new(ProductFold::new()),
+};
+
+#[derive(Debug)]
+struct ProductFold {
+    states: States<SalesInfo>,
+    deltas: HashMap<(String, Currency), (i64, i64, i64)>,
+}
+
+impl ProductFold {
+    fn new() -> Self {
+        ProductFold {
+            states: States::new(state_sql!("product_sales_orders")),
+            deltas: HashMap::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Fold for ProductFold {
+    async fn load(&mut self, conn: &mut PgConnection, orders: &[Uuid]) -> Result<(), sqlx::Error> {
+        self.states.load(conn, orders).await
+    }
+
+    fn is_cached(&self, order: &Uuid) -> bool {
+        self.states.map.contains_key(order)
+    }
+
+    fn apply(&mut self, e: &Decoded) -> Result<(), FoldError> {
+        let Some(info) = track(&mut self.states, e)? else {
+            return Ok(());
+        };
+        if let OrderEvent::PaymentRecorded(_) = &e.event {
+            for line in info.lines {
+                let total = line.total_minor();
+                let d = self.deltas.entry((line.sku, info.currency)).or_default();
+                d.0 = d.0.saturating_add(line.quantity);
+                d.1 = d.1.saturating_add(total);
+                d.2 += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.states.flush(&mut *conn).await?;
+        if self.deltas.is_empty() {
+            return Ok(());
+        }
+        let (mut sku, mut currency, mut units, mut revenue, mut orders) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((s, c), (u, r, o)) in self.deltas.drain() {
+            sku.push(s);
+            currency.push(c.as_str().to_owned());
+            units.push(u);
+            revenue.push(r);
+            orders.push(o);
+        }
+        sqlx::query(
+            "INSERT INTO product_sales AS t (sku, currency, units_sold, revenue_minor, \
+                 order_count) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) \
+             ON CONFLICT (sku, currency) DO UPDATE SET \
+                 units_sold = t.units_sold + excluded.units_sold, \
+                 revenue_minor = t.revenue_minor + excluded.revenue_minor, \
+                 order_count = t.order_count + excluded.order_count",
+        )
+        .bind(sku)
+        .bind(currency)
+        .bind(units)
+        .bind(revenue)
+        .bind(orders)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.states.copy_into_empty(&mut *conn).await?;
+        let mut b = CopyBuf::default();
+        for ((sku, cur), (u, r, o)) in self.deltas.drain() {
+            b.text(&sku)
+                .text(cur.as_str())
+                .int(u)
+                .int(r)
+                .int(o)
+                .end_row();
+        }
+        b.send(
+            conn,
+            "COPY product_sales (sku, currency, units_sold, revenue_minor, order_count) \
+             FROM STDIN",
+        )
+        .await
+    }
+
+    fn cached(&self) -> usize {
+        self.states.map.len()
+    }
+
+    fn clear(&mut self) {
+        self.states.clear();
+        self.deltas.clear();
+    }
+}

@@ -1,0 +1,110 @@
+//! Live feed: a durable pull consumer per projection on the relay's stream.
+//!
+//! JetStream is transport, not truth: each message says which position came
+//! before it (`Orderflow-Prev-Position`). Only a message whose predecessor is
+//! the projection's checkpoint is applied from the stream; anything else (a
+//! consumer created late, messages aged out, a relay failover) sends the
+//! projector back to the store to catch up.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use chrono::{DateTime, Utc};
+use futures::{FutureExt, StreamExt};
+use orderflow_event_store::relay::headers;
+use orderflow_event_store::{EventMetadata, Position, RecordedEvent, StreamId};
+
+use crate::ProjectorConfig;
+use crate::error::ProjectionError;
+
+pub(crate) struct LiveFeed {
+    messages: pull::Stream,
+}
+
+impl LiveFeed {
+    pub async fn open(
+        js: &jetstream::Context,
+        config: &ProjectorConfig,
+        projection: &str,
+    ) -> Result<LiveFeed, ProjectionError> {
+        let stream = js
+            .get_stream(&config.stream_name)
+            .await
+            .map_err(ProjectionError::nats)?;
+        let name = config.consumer_name(projection);
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(
+                &name,
+                pull::Config {
+                    durable_name: Some(name.clone()),
+                    // A new consumer starts at the tail: the projector has
+                    // just caught up from the store, and a gap is detected.
+                    deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    max_ack_pending: 20_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(ProjectionError::nats)?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(config.batch_size.max(1))
+            .heartbeat(Duration::from_secs(2))
+            .expires(Duration::from_secs(10))
+            .messages()
+            .await
+            .map_err(ProjectionError::nats)?;
+        Ok(LiveFeed { messages })
+    }
+
+    /// Up to `max` messages once at least one arrives; `None` after `wait`
+    /// without any.
+    pub async fn next_batch(
+        &mut self,
+        wait: Duration,
+        max: usize,
+    ) -> Result<Option<Vec<jetstream::Message>>, ProjectionError> {
+        let first = match tokio::time::timeout(wait, self.messages.next()).await {
+            Err(_) => return Ok(None),
+            Ok(None) => return Err(ProjectionError::Nats("consumer stream ended".into())),
+            Ok(Some(Err(e))) => return Err(ProjectionError::nats(e)),
+            Ok(Some(Ok(m))) => m,
+        };
+        let mut out = vec![first];
+        while out.len() < max {
+            match self.messages.next().now_or_never() {
+                Some(Some(Ok(m))) => out.push(m),
+                _ => break,
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// The stored event a relay message carries, and its predecessor's position.
+pub(crate) fn to_event(m: &jetstream::Message) -> Option<(RecordedEvent, Position)> {
+    let h = m.headers.as_ref()?;
+    let get = |k: &str| h.get(k).map(|v| v.as_str());
+    let position: Position = get(headers::POSITION)?.parse().ok()?;
+    let prev: Position = get(headers::PREV_POSITION)?.parse().ok()?;
+    let recorded_at: DateTime<Utc> = get(headers::CE_TIME)?.parse().ok()?;
+    let event = RecordedEvent {
+        position,
+        stream_id: StreamId::new(get(headers::CE_SUBJECT)?).ok()?,
+        stream_version: get(headers::STREAM_VERSION)?.parse().ok()?,
+        event_id: get(headers::CE_ID)?.parse().ok()?,
+        event_type: get(headers::CE_TYPE)?.to_owned(),
+        schema_version: get(headers::SCHEMA_VERSION)?.parse().ok()?,
+        payload: serde_json::from_slice(&m.payload).ok()?,
+        metadata: EventMetadata {
+            correlation_id: get(headers::CORRELATION_ID).map(str::to_owned),
+            causation_id: get(headers::CAUSATION_ID).map(str::to_owned),
+            traceparent: get(headers::TRACEPARENT).map(str::to_owned),
+            ..EventMetadata::default()
+        },
+        recorded_at,
+    };
+    Some((event, prev))
+}

@@ -1,0 +1,43 @@
+//! Change notices after each committed batch, for the query side's
+//! read-your-writes waits and subscriptions. Best effort: a lost notice
+//! only delays a waiter until its next check of the checkpoint.
+
+use orderflow_event_store::Position;
+use uuid::Uuid;
+
+pub(crate) fn publish_changes(
+    client: &async_nats::Client,
+    prefix: &str,
+    projection: &str,
+    orders: &[Uuid],
+    position: Position,
+) {
+    let client = client.clone();
+    let prefix = prefix.to_owned();
+    let projection = projection.to_owned();
+    // Per-order notices come from the `orders` projection only: it is the one
+    // every order view reads, and one notice per order keeps traffic small.
+    let orders: Vec<Uuid> = if projection == "orders" {
+        orders.to_vec()
+    } else {
+        Vec::new()
+    };
+    tokio::spawn(async move {
+        for id in orders {
+            let body = serde_json::json!({ "order_id": id, "position": position });
+            let _ = client
+                .publish(
+                    format!("{prefix}.changes.orders.{id}"),
+                    body.to_string().into(),
+                )
+                .await;
+        }
+        let body = serde_json::json!({ "projection": projection, "position": position });
+        let _ = client
+            .publish(
+                format!("{prefix}.changes.projections.{projection}"),
+                body.to_string().into(),
+            )
+            .await;
+    });
+}

@@ -1,0 +1,310 @@
+//! Applying a batch of events to one projection: fold in memory, write the
+//! rows and the checkpoint in one transaction. Events at or below the
+//! checkpoint are skipped, so redelivery and duplicates have no effect.
+
+use std::time::{Duration, Instant};
+
+use orderflow_event_store::{Position, RecordedEvent};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::{self, Checkpoint};
+use crate::decode::{Decoded, decode};
+use crate::error::ProjectionError;
+use crate::fold::{self, Fold, ProjectionDef};
+
+/// What a committed batch changed.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    pub events: usize,
+    pub orders: Vec<Uuid>,
+    pub last_recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+enum BatchError {
+    /// Event `index` of the batch cannot be folded.
+    Poison {
+        index: usize,
+        message: String,
+    },
+    /// The checkpoint moved under us (rebuild, skip, retry, another owner).
+    Stale,
+    Failed(ProjectionError),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        BatchError::Failed(e.into())
+    }
+}
+
+impl From<ProjectionError> for BatchError {
+    fn from(e: ProjectionError) -> Self {
+        BatchError::Failed(e)
+    }
+}
+
+pub(crate) struct Worker {
+    pub def: &'static ProjectionDef,
+    fold: Box<dyn Fold>,
+    pub position: Position,
+    pub generation: i64,
+    pub stopped: bool,
+    max_cached: usize,
+    max_attempts: u32,
+    retry_backoff: Duration,
+    async_commit: bool,
+}
+
+/// The outcome of `process`.
+pub(crate) enum Outcome {
+    Applied(Applied),
+    /// Checkpoint changed elsewhere; the worker has re-read it.
+    Resynced,
+    /// A poison event was dead-lettered; the projection is stopped.
+    Stopped(ProjectionError),
+}
+
+impl Worker {
+    pub fn new(
+        def: &'static ProjectionDef,
+        cp: &Checkpoint,
+        config: &crate::ProjectorConfig,
+    ) -> Worker {
+        Worker {
+            def,
+            fold: (def.new_fold)(),
+            position: cp.position,
+            generation: cp.generation,
+            stopped: cp.stopped,
+            max_cached: config.max_cached_orders,
+            max_attempts: config.max_attempts.max(1),
+            retry_backoff: config.retry_backoff,
+            async_commit: config.async_commit,
+        }
+    }
+
+    pub fn resync(&mut self, cp: &Checkpoint) {
+        self.fold.clear();
+        self.position = cp.position;
+        self.generation = cp.generation;
+        self.stopped = cp.stopped;
+    }
+
+    /// Applies `events` (in store order), isolating a poison event: the
+    /// events before it commit, it is retried with backoff, then
+    /// dead-lettered, and the projection stops.
+    pub async fn process(
+        &mut self,
+        pool: &PgPool,
+        events: &[RecordedEvent],
+    ) -> Result<Outcome, ProjectionError> {
+        let mut total = Applied::default();
+        let mut rest = events;
+        while !rest.is_empty() {
+            match self.apply_batch(pool, rest).await {
+                Ok(a) => {
+                    merge(&mut total, a);
+                    break;
+                }
+                Err(BatchError::Stale) => return self.reload(pool).await,
+                Err(BatchError::Failed(e)) => return Err(e),
+                Err(BatchError::Poison { index, message }) => {
+                    if index > 0 {
+                        match self.apply_batch(pool, &rest[..index]).await {
+                            Ok(a) => merge(&mut total, a),
+                            Err(BatchError::Stale) => return self.reload(pool).await,
+                            Err(BatchError::Failed(e)) => return Err(e),
+                            Err(BatchError::Poison { .. }) => {
+                                return Err(ProjectionError::Checkpoint(
+                                    self.def.name.into(),
+                                    "fold failed on events it had accepted".into(),
+                                ));
+                            }
+                        }
+                    }
+                    let poison = &rest[index..=index];
+                    match self.retry_one(pool, poison, message).await? {
+                        None => {}
+                        Some(outcome) => {
+                            if let Outcome::Applied(a) = outcome {
+                                merge(&mut total, a);
+                            } else {
+                                return Ok(outcome);
+                            }
+                        }
+                    }
+                    rest = &rest[index + 1..];
+                }
+            }
+        }
+        Ok(Outcome::Applied(total))
+    }
+
+    /// Retries one failing event; `Ok(None)` once it applied.
+    async fn retry_one(
+        &mut self,
+        pool: &PgPool,
+        event: &[RecordedEvent],
+        mut message: String,
+    ) -> Result<Option<Outcome>, ProjectionError> {
+        let mut delay = self.retry_backoff;
+        for _ in 1..self.max_attempts {
+            tokio::time::sleep(delay).await;
+            delay = delay.saturating_mul(2);
+            match self.apply_batch(pool, event).await {
+                Ok(a) => return Ok(Some(Outcome::Applied(a))),
+                Err(BatchError::Poison { message: m, .. }) => message = m,
+                Err(BatchError::Stale) => return self.reload(pool).await.map(Some),
+                Err(BatchError::Failed(e)) => return Err(e),
+            }
+        }
+        let Some(bad) = event.first() else {
+            return Ok(None);
+        };
+        tracing::error!(projection = self.def.name, position = %bad.position, error = %message,
+            "poison event dead-lettered; projection stopped");
+        db::dead_letter(pool, self.def.name, bad, &message, self.max_attempts).await?;
+        metrics::counter!("orderflow_projection_dead_letters_total", "projection" => self.def.name)
+            .increment(1);
+        metrics::gauge!("orderflow_projection_stopped", "projection" => self.def.name).set(1.0);
+        self.stopped = true;
+        self.fold.clear();
+        Ok(Some(Outcome::Stopped(ProjectionError::Poison {
+            projection: self.def.name.into(),
+            position: bad.position,
+            message,
+        })))
+    }
+
+    async fn reload(&mut self, pool: &PgPool) -> Result<Outcome, ProjectionError> {
+        let mut conn = pool.acquire().await?;
+        match db::load_checkpoint(&mut conn, self.def.name).await? {
+            Some(cp) => self.resync(&cp),
+            None => self.fold.clear(),
+        }
+        Ok(Outcome::Resynced)
+    }
+
+    async fn apply_batch(
+        &mut self,
+        pool: &PgPool,
+        events: &[RecordedEvent],
+    ) -> Result<Applied, BatchError> {
+        let start = events.partition_point(|e| e.position <= self.position);
+        let events = &events[start..];
+        let Some(last) = events.last() else {
+            return Ok(Applied::default());
+        };
+        let started = Instant::now();
+        let mut decoded: Vec<Decoded> = Vec::with_capacity(events.len());
+        for (index, e) in events.iter().enumerate() {
+            match decode(e) {
+                Ok(Some(d)) => decoded.push(d),
+                Ok(None) => {}
+                Err(err) => {
+                    return Err(BatchError::Poison {
+                        index: start + index,
+                        message: err.0,
+                    });
+                }
+            }
+        }
+        let result = self.write(pool, &decoded, last.position).await;
+        match result {
+            Ok(()) => {}
+            Err(BatchError::Poison { index, message }) => {
+                // `index` counts decoded events; map it back to the batch.
+                let pos = decoded.get(index).map(|d| d.position);
+                let raw = events
+                    .iter()
+                    .position(|e| Some(e.position) == pos)
+                    .unwrap_or(0);
+                return Err(BatchError::Poison {
+                    index: start + raw,
+                    message,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        self.position = last.position;
+        metrics::counter!("orderflow_projection_events_total", "projection" => self.def.name)
+            .increment(events.len() as u64);
+        metrics::histogram!("orderflow_projection_batch_seconds", "projection" => self.def.name)
+            .record(started.elapsed().as_secs_f64());
+        let mut orders: Vec<Uuid> = decoded.iter().map(|d| d.order_id).collect();
+        orders.sort_unstable();
+        orders.dedup();
+        Ok(Applied {
+            events: events.len(),
+            orders,
+            last_recorded_at: Some(last.recorded_at),
+        })
+    }
+
+    /// One transaction: lock and check the checkpoint, load missing state,
+    /// fold, write rows, move the checkpoint.
+    async fn write(
+        &mut self,
+        pool: &PgPool,
+        decoded: &[Decoded],
+        last: Position,
+    ) -> Result<(), BatchError> {
+        let mut tx = pool.begin().await?;
+        if self.async_commit {
+            sqlx::query("SET LOCAL synchronous_commit TO off")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let cp = db::lock_checkpoint(&mut tx, self.def.name).await?;
+        match cp {
+            Some(cp)
+                if cp.position == self.position
+                    && cp.generation == self.generation
+                    && !cp.stopped
+                    && cp.version == self.def.version => {}
+            _ => {
+                self.fold.clear();
+                return Err(BatchError::Stale);
+            }
+        }
+        if self.fold.cached() > self.max_cached {
+            self.fold.clear();
+        }
+        let outcome = async {
+            let missing = fold::missing(self.fold.as_ref(), decoded);
+            if !missing.is_empty() {
+                self.fold.load(&mut tx, &missing).await?;
+            }
+            for (i, d) in decoded.iter().enumerate() {
+                if let Err(e) = self.fold.apply(d) {
+                    return Err(BatchError::Poison {
+                        index: i,
+                        message: e.0,
+                    });
+                }
+            }
+            self.fold.flush(&mut tx).await?;
+            db::save_position(&mut tx, self.def.name, last).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            self.fold.clear();
+            return Err(e);
+        }
+        if let Err(e) = tx.commit().await {
+            self.fold.clear();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+fn merge(total: &mut Applied, a: Applied) {
+    total.events += a.events;
+    total.orders.extend(a.orders);
+    if a.last_recorded_at.is_some() {
+        total.last_recorded_at = a.last_recorded_at;
+    }
+}

@@ -1,0 +1,122 @@
+//! Live consumption from JetStream behind a real relay.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use futures::StreamExt;
+use orderflow_projections::{PROJECTIONS, rebuild_with};
+
+use crate::support::{Env, Workload, assert_same, dump, nats_url};
+
+#[tokio::test]
+async fn live_from_jetstream_equals_rebuild_and_sends_change_notices() {
+    let env = Env::new().await;
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let mut notices = client
+        .subscribe(format!("{}.changes.orders.>", env.config.subject_prefix))
+        .await
+        .unwrap();
+    let relay = env.start_relay();
+    let projector = env.start_projector();
+    let mut work = Workload::new(3);
+    work.run(&env.store, 300, 60).await;
+    // Let the live feeds attach before the bulk of the load.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    work.run(&env.store, 2500, 300).await;
+    env.wait_for(work.last, &[]).await;
+    let live = dump(&env.read).await;
+    projector.stop().await;
+    relay.stop().await;
+
+    // The live path was used: consumers exist and got messages.
+    let js = jetstream::new(client.clone());
+    let mut stream = js.get_stream(&env.config.stream_name).await.unwrap();
+    for def in PROJECTIONS {
+        let mut c: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_consumer(&env.config.consumer_name(def.name))
+            .await
+            .unwrap();
+        let info = c.info().await.unwrap();
+        assert!(
+            info.delivered.stream_sequence > 0,
+            "{} consumed nothing",
+            def.name
+        );
+    }
+    let n = stream.info().await.unwrap().state.messages;
+    assert!(n > 1000);
+
+    let notice = tokio::time::timeout(Duration::from_secs(5), notices.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap();
+    assert!(body["order_id"].is_string() && body["position"].is_string());
+
+    rebuild_with(
+        env.store(),
+        &env.read,
+        None,
+        "all",
+        &env.config,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_same(&live, &dump(&env.read).await);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn redelivered_and_duplicate_messages_have_no_second_effect() {
+    let env = Env::new().await;
+    let relay = env.start_relay();
+    let projector = env.start_projector();
+    let mut work = Workload::new(5);
+    work.run(&env.store, 1200, 150).await;
+    env.wait_for(work.last, &[]).await;
+    projector.stop().await;
+
+    // Replace every durable consumer with one that redelivers the whole
+    // stream from the start.
+    let js = jetstream::new(async_nats::connect(nats_url()).await.unwrap());
+    let stream = js.get_stream(&env.config.stream_name).await.unwrap();
+    for def in PROJECTIONS {
+        let name = env.config.consumer_name(def.name);
+        let _ = stream.delete_consumer(&name).await;
+        stream
+            .create_consumer(pull::Config {
+                durable_name: Some(name),
+                deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    // And the relay publishes everything again (de-duplicated by id).
+    relay.stop().await;
+    sqlx::query("DELETE FROM relay_checkpoints")
+        .execute(env.store.pool())
+        .await
+        .unwrap();
+    let relay = env.start_relay();
+    let projector = env.start_projector();
+    work.run(&env.store, 800, 250).await;
+    env.wait_for(work.last, &[]).await;
+    let live = dump(&env.read).await;
+    projector.stop().await;
+    relay.stop().await;
+    rebuild_with(
+        env.store(),
+        &env.read,
+        None,
+        "all",
+        &env.config,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_same(&live, &dump(&env.read).await);
+    env.cleanup().await;
+}

@@ -1,0 +1,145 @@
+//! NATS stopped during load and restarted: a private nats-server (never the
+//! shared one) is killed under the relay and the projector, then restarted.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use orderflow_event_store::Position;
+use orderflow_event_store::relay::headers;
+use orderflow_projections::{ProjectorConfig, rebuild_with};
+
+use crate::support::{Env, Workload, assert_same, dump};
+
+struct Nats {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Nats {
+    fn start(port: u16, dir: &std::path::Path) -> Option<Nats> {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(Nats {
+            child,
+            port,
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("private nats-server did not start");
+    }
+
+    fn stop(mut self) -> (u16, std::path::PathBuf) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.port, self.dir.clone())
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_outage_during_load_loses_nothing() {
+    let dir = std::env::temp_dir().join(format!("orderflow-nats-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(nats) = Nats::start(free_port(), &dir) else {
+        eprintln!("nats-server is not installed; skipping");
+        return;
+    };
+    nats.wait_ready().await;
+    let mut env = Env::new().await;
+    env.config = ProjectorConfig {
+        nats_url: nats.url(),
+        ..env.config.clone()
+    };
+    env.relay.nats_url = nats.url();
+    let relay = env.start_relay();
+    let projector = env.start_projector();
+    let mut work = Workload::new(31);
+    work.run(&env.store, 600, 100).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (port, dir) = nats.stop();
+    work.run(&env.store, 600, 200).await;
+    // The projector keeps up from the store while NATS is away.
+    env.wait_for(work.last, &[]).await;
+
+    let nats = Nats::start(port, &dir).unwrap();
+    nats.wait_ready().await;
+    work.run(&env.store, 600, 300).await;
+    env.wait_for(work.last, &[]).await;
+
+    // The relay caught up too: the stream holds every event once, in order.
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let stored = orderflow_event_store::EventStore::read_all(&env.store, Position::START, 100_000)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut stream = loop {
+        let mut s = js.get_stream(&env.relay.stream_name).await.unwrap();
+        if s.info().await.unwrap().state.messages >= stored.len() as u64 {
+            break s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relay never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let last = stream.info().await.unwrap().state.last_sequence;
+    assert_eq!(last, stored.len() as u64);
+    for (seq, e) in (1..=last).zip(&stored) {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let p = m
+            .headers
+            .get(headers::POSITION)
+            .unwrap()
+            .as_str()
+            .to_owned();
+        assert_eq!(p, e.position.to_string());
+    }
+
+    let live = dump(&env.read).await;
+    projector.stop().await;
+    relay.stop().await;
+    nats.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    rebuild_with(
+        env.store(),
+        &env.read,
+        None,
+        "all",
+        &env.config,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_same(&live, &dump(&env.read).await);
+}

@@ -1,0 +1,139 @@
+//! A poison event stops only the projections that cannot fold it.
+
+use std::time::Duration;
+
+use orderflow_domain::{OrderConfirmed, OrderEvent, OrderId};
+use orderflow_projections::{ProjectorConfig, retry_with, skip_with, status_with};
+use uuid::Uuid;
+
+use crate::support::{Env, Workload, append};
+
+async fn wait_stopped(env: &Env, names: &[&str], dead: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = status_with(env.store.pool(), &env.read).await.unwrap();
+        let ok = status
+            .iter()
+            .filter(|s| names.contains(&s.name.as_str()))
+            .all(|s| s.state == "stopped" && s.dead_letters >= dead.min(1));
+        let letters: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+            .fetch_one(&env.read)
+            .await
+            .unwrap();
+        if ok && letters >= dead {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
+    let env = Env::new().await;
+    let config = ProjectorConfig {
+        nats_url: "nats://127.0.0.1:1".into(),
+        ..env.config.clone()
+    };
+    let mut work = Workload::new(21);
+    work.run(&env.store, 300, 50).await;
+    // A confirmation for an order that was never created: `orders` and
+    // `customer_stats` cannot fold it; the other three ignore it.
+    let ghost = OrderId::new(Uuid::now_v7());
+    let poison = append(
+        &env.store,
+        &ghost,
+        0,
+        &[OrderEvent::OrderConfirmed(OrderConfirmed {
+            at: chrono::Utc::now(),
+        })],
+    )
+    .await;
+    work.run(&env.store, 300, 100).await;
+    let projector = env.start_projector_with(config);
+
+    let stopped = ["orders", "customer_stats"];
+    wait_stopped(&env, &stopped, 2).await;
+    env.wait_for(work.last, &stopped).await;
+    let status = status_with(env.store.pool(), &env.read).await.unwrap();
+    for s in &status {
+        if stopped.contains(&s.name.as_str()) {
+            assert_eq!(s.state, "stopped");
+            assert!(s.position.unwrap() < poison);
+            assert!(s.lag_events > 0);
+            assert!(s.last_error.as_deref().unwrap().contains("no OrderCreated"));
+        } else {
+            assert_eq!(s.state, "running", "{s:?}");
+            assert_eq!(s.lag_events, 0);
+        }
+    }
+    let row: (String, String, i32) = sqlx::query_as(
+        "SELECT projection, event_type, attempts FROM dead_letters WHERE projection = 'orders'",
+    )
+    .fetch_one(&env.read)
+    .await
+    .unwrap();
+    assert_eq!(row.1, "OrderConfirmed");
+    assert_eq!(row.2, 3);
+
+    // Retry: the event still fails, so it is dead-lettered again.
+    retry_with(&env.read, "customer_stats").await.unwrap();
+    wait_stopped(&env, &["customer_stats"], 3).await;
+
+    // Skip: both resume past it and catch up.
+    skip_with(&env.read, "orders").await.unwrap();
+    skip_with(&env.read, "customer_stats").await.unwrap();
+    env.wait_for(work.last, &[]).await;
+    let status = status_with(env.store.pool(), &env.read).await.unwrap();
+    assert!(
+        status
+            .iter()
+            .all(|s| s.state == "running" && s.last_error.is_none())
+    );
+    let open: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE resolution IS NULL")
+            .fetch_one(&env.read)
+            .await
+            .unwrap();
+    assert_eq!(open, 0);
+    let ghost_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_id = $1")
+        .bind(ghost.0)
+        .fetch_one(&env.read)
+        .await
+        .unwrap();
+    assert_eq!(ghost_rows, 0);
+    assert!(skip_with(&env.read, "orders").await.is_err());
+    projector.stop().await;
+}
+
+#[tokio::test]
+async fn rebuild_stops_before_a_poison_event() {
+    let env = Env::new().await;
+    let mut work = Workload::new(22);
+    work.run(&env.store, 200, 40).await;
+    let before = work.last;
+    let ghost = OrderId::new(Uuid::now_v7());
+    append(
+        &env.store,
+        &ghost,
+        0,
+        &[OrderEvent::OrderConfirmed(OrderConfirmed {
+            at: chrono::Utc::now(),
+        })],
+    )
+    .await;
+    work.run(&env.store, 200, 80).await;
+    crate::support::wait_visible(&env.store, work.last).await;
+    let report = orderflow_projections::rebuild_with(
+        env.store(),
+        &env.read,
+        None,
+        "orders",
+        &env.config,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.stopped_before.unwrap().contains("no OrderCreated"));
+    assert_eq!(report.position, before);
+}

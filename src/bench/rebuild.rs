@@ -1,0 +1,320 @@
+//! `orderflow bench rebuild`: seed N realistic events straight into a
+//! scratch event store, rebuild all five read models from them, and compare
+//! with the set-based baseline — one `INSERT … SELECT … GROUP BY` over the
+//! same events into an unlogged table.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration as Days, TimeZone, Utc};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use orderflow_domain::{
+    Currency, CustomerId, Money, NewItem, OrderCommand, OrderId, OrderState, PaymentId, RefundId,
+    ShippingAddress, Sku, decide, evolve,
+};
+use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
+use orderflow_projections::{ProjectorConfig, connect_read_db, rebuild_with};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::cli::{DEFAULT_BENCH_DATABASE_URL, unreachable_hint};
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// Events to seed and rebuild from.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
+    /// End with one JSON object on the last line.
+    #[arg(long)]
+    pub json: bool,
+    /// Scratch event store (dropped and recreated); the read models go to
+    /// the same server's `<name>_read`.
+    #[arg(long, env = "BENCH_DATABASE_URL", default_value = DEFAULT_BENCH_DATABASE_URL)]
+    pub database_url: String,
+}
+
+pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
+    let url = args.database_url.clone();
+    let read_url = format!("{url}_read");
+    super::scratch::recreate_database(&url)
+        .await
+        .with_context(|| unreachable_hint(&url))?;
+    super::scratch::recreate_database(&read_url).await?;
+    let store = PgEventStore::connect(PgStoreConfig::new(&url)).await?;
+    let pool = store.pool().clone();
+
+    let started = Instant::now();
+    let seeded = seed(&pool, args.events, !args.json).await?;
+    let seed_secs = started.elapsed().as_secs_f64();
+    if !args.json {
+        println!("seeded {seeded} events in {seed_secs:.1} s");
+    }
+    // Let the watermark pass the seed before reading.
+    let head = store.head().await?;
+    while store.head().await? < head {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let read = connect_read_db(&read_url, 8).await?;
+    let config = ProjectorConfig {
+        events_database_url: url.clone(),
+        read_database_url: read_url.clone(),
+        ..ProjectorConfig::default()
+    };
+    let bar = bar(seeded as u64, "rebuild", !args.json);
+    let report = rebuild_with(
+        Arc::new(store.clone()),
+        &read,
+        Some(&pool),
+        "all",
+        &config,
+        &mut |p| {
+            bar.set_position(p.events);
+            bar.set_message(format!("{:.0} events/s", p.events_per_sec));
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+
+    let baseline_secs = baseline(&pool).await?;
+    let baseline_per_sec = seeded as f64 / baseline_secs;
+    let ratio = report.events_per_sec / baseline_per_sec;
+    println!(
+        "bench rebuild: {} events, all five read models ({})",
+        report.events,
+        report.projections.join(", ")
+    );
+    println!(
+        "rebuild                     {:>10.0} events/s   {:.2} s (read {:.2} s, fold {:.2} s, write {:.2} s)",
+        report.events_per_sec,
+        report.seconds,
+        report.read_wait_seconds,
+        report.fold_seconds,
+        report.write_seconds
+    );
+    println!("baseline INSERT…GROUP BY    {baseline_per_sec:>10.0} events/s   {baseline_secs:.2} s");
+    println!("ratio (rebuild ÷ baseline): {ratio:.2}");
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "rebuild",
+                "events": report.events,
+                "events_per_sec": report.events_per_sec,
+                "seconds": report.seconds,
+                "baseline_per_sec": baseline_per_sec,
+                "baseline_seconds": baseline_secs,
+                "ratio": ratio,
+            })
+        );
+    }
+    read.close().await;
+    pool.close().await;
+    Ok(())
+}
+
+fn bar(len: u64, what: &str, visible: bool) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{what:>8} [{{bar:30}}] {{pos}}/{{len}} events  {{msg}}  eta {{eta}}"
+    )) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    if !visible {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// The same work done by the database alone: one pass over the events,
+/// grouped per order, into an unlogged table.
+async fn baseline(pool: &PgPool) -> anyhow::Result<f64> {
+    sqlx::raw_sql(
+        "DROP TABLE IF EXISTS baseline_orders;
+         CREATE UNLOGGED TABLE baseline_orders (
+             stream_id text PRIMARY KEY, events bigint, last_type text,
+             items bigint, paid bigint, last_position bigint, updated_at timestamptz);",
+    )
+    .execute(pool)
+    .await?;
+    let started = Instant::now();
+    sqlx::query(
+        "INSERT INTO baseline_orders \
+         SELECT stream_id, count(*), max(event_type), \
+                count(*) FILTER (WHERE event_type = 'ItemAdded'), \
+                coalesce(sum((payload->'amount'->>'amount_minor')::bigint) \
+                         FILTER (WHERE event_type = 'PaymentRecorded'), 0), \
+                max(global_position), max(recorded_at) \
+         FROM events GROUP BY stream_id",
+    )
+    .execute(pool)
+    .await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Writes about `n` events of realistic order lives, 2 000 orders at a
+/// time interleaved, with multi-row inserts (the store's append path is
+/// measured by `bench append`, not here).
+async fn seed(pool: &PgPool, n: usize, visible: bool) -> anyhow::Result<usize> {
+    let bar = bar(n as u64, "seed", visible);
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut open: Vec<Life> = Vec::new();
+    let mut rows = Rows::default();
+    let mut total = 0;
+    let epoch = Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().unwrap_or_default();
+    while total < n {
+        while open.len() < 2000 {
+            open.extend(Life::new(&mut rng, epoch));
+        }
+        let i = rng.random_range(0..open.len());
+        let life = &mut open[i];
+        match life.next(&mut rng) {
+            Some(events) => {
+                for e in events {
+                    life.state = evolve(std::mem::take(&mut life.state), &e);
+                    rows.push(life.id, life.state.version, &e);
+                    total += 1;
+                }
+            }
+            None => {
+                open.swap_remove(i);
+            }
+        }
+        if rows.len() >= 5000 {
+            rows.insert(pool).await?;
+            bar.set_position(total as u64);
+        }
+    }
+    rows.insert(pool).await?;
+    bar.finish_and_clear();
+    Ok(total)
+}
+
+/// One order's scripted life: the commands it will receive, in order.
+struct Life {
+    id: OrderId,
+    state: OrderState,
+    script: std::vec::IntoIter<OrderCommand>,
+    at: DateTime<Utc>,
+}
+
+impl Life {
+    /// `None` only if a literal id failed validation, which they do not.
+    fn new(rng: &mut StdRng, epoch: DateTime<Utc>) -> Option<Life> {
+        let id = OrderId::new(Uuid::now_v7());
+        let eur = |m| Money::new(m, Currency::EUR);
+        let sku = |s: String| Sku::new(s).ok();
+        let items: Vec<NewItem> = (0..rng.random_range(1..=3))
+            .filter_map(|k| {
+                Some(NewItem {
+                    sku: sku(format!("SKU-{:03}", (k * 97 + rng.random_range(0..500)) % 500))?,
+                    name: "Catalogue item".into(),
+                    quantity: rng.random_range(1..=3),
+                    unit_price: eur(rng.random_range(100..10_000)),
+                })
+            })
+            .collect();
+        let mut script = vec![OrderCommand::CreateOrder {
+            order_id: id,
+            customer_id: CustomerId::new(format!("customer-{}", rng.random_range(0..20_000))).ok()?,
+            currency: Currency::EUR,
+            items,
+            shipping_address: Some(ShippingAddress {
+                name: "Bench Customer".into(),
+                line1: "1 Main Street".into(),
+                line2: None,
+                city: "Berlin".into(),
+                postal_code: "10115".into(),
+                country: "DE".into(),
+            }),
+        }];
+        let end = rng.random_range(0..10);
+        script.push(OrderCommand::SubmitOrder);
+        if end == 0 {
+            script.push(OrderCommand::RejectOrder { reason: "out of stock".into() });
+        } else if end >= 2 {
+            script.push(OrderCommand::ConfirmOrder);
+            // The payment amount is filled in when it is due (it needs the total).
+            script.push(OrderCommand::RecordPayment {
+                payment_id: PaymentId::new(format!("pay-{}", id.as_uuid().simple())).ok()?,
+                amount: eur(0),
+            });
+            if end == 2 {
+                script.push(OrderCommand::CancelOrder { reason: "changed mind".into() });
+            } else {
+                script.push(OrderCommand::ShipOrder { carrier: "DHL".into(), tracking_number: "JD01".into() });
+                script.push(OrderCommand::MarkDelivered);
+                if end == 9 {
+                    script.push(OrderCommand::IssueRefund {
+                        refund_id: RefundId::new("r-1").ok()?,
+                        amount: eur(50),
+                        reason: "damaged".into(),
+                    });
+                }
+            }
+        }
+        Some(Life {
+            id,
+            state: OrderState::default(),
+            script: script.into_iter(),
+            at: epoch + Days::minutes(rng.random_range(0..60 * 24 * 60)),
+        })
+    }
+
+    fn next(&mut self, rng: &mut StdRng) -> Option<Vec<orderflow_domain::OrderEvent>> {
+        let mut command = self.script.next()?;
+        if let OrderCommand::RecordPayment { amount, .. } = &mut command {
+            amount.amount_minor = self.state.total_minor();
+        }
+        self.at += Days::minutes(rng.random_range(1..600));
+        decide(&self.state, &command, self.at).ok()
+    }
+}
+
+#[derive(Default)]
+struct Rows {
+    stream: Vec<String>,
+    version: Vec<i64>,
+    id: Vec<Uuid>,
+    kind: Vec<String>,
+    payload: Vec<serde_json::Value>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    fn push(&mut self, order: OrderId, version: u64, e: &orderflow_domain::OrderEvent) {
+        self.stream.push(order.stream_id());
+        self.version.push(i64::try_from(version).unwrap_or(i64::MAX));
+        self.id.push(Uuid::now_v7());
+        self.kind.push(e.event_type().to_owned());
+        self.payload.push(e.payload());
+    }
+
+    async fn insert(&mut self, pool: &PgPool) -> anyhow::Result<()> {
+        let rows = std::mem::take(self);
+        if rows.id.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
+                                 payload, metadata) \
+             SELECT s, v, id, t, 1, p, '{}' FROM unnest($1::text[], $2::int8[], $3::uuid[], \
+                                                       $4::text[], $5::jsonb[]) AS x(s, v, id, t, p)",
+        )
+        .bind(rows.stream)
+        .bind(rows.version)
+        .bind(rows.id)
+        .bind(rows.kind)
+        .bind(rows.payload)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+}

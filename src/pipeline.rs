@@ -1,0 +1,233 @@
+//! The read side's processes: the relay (store → NATS), the projector
+//! (NATS/store → read models) and the operator's `projections` commands.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use orderflow_event_store::relay::{RelayConfig, run_relay};
+use orderflow_observability::shutdown_signal;
+use orderflow_projections::ProjectorConfig;
+
+use crate::cli::{StoreArgs, unreachable_hint};
+use crate::services::open_store;
+
+pub const DEFAULT_READ_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_read";
+
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS with JetStream.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// JetStream stream the relay publishes to.
+    #[arg(long, env = "EVENTS_STREAM", default_value = "ORDERFLOW_EVENTS")]
+    pub events_stream: String,
+    /// First token of every subject (`<prefix>.events.…`, `<prefix>.changes.…`).
+    #[arg(long, env = "SUBJECT_PREFIX", default_value = "orderflow")]
+    pub subject_prefix: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// How long JetStream keeps events, in hours (0 = forever); the store
+    /// keeps them regardless.
+    #[arg(long, env = "EVENTS_RETENTION_HOURS", default_value_t = 168)]
+    pub retention_hours: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The read models' database (created if missing).
+    #[arg(long, env = "READ_DATABASE_URL", default_value = DEFAULT_READ_DATABASE_URL)]
+    pub read_database_url: String,
+    /// Run only these projections (comma-separated); all by default.
+    #[arg(long, env = "PROJECTIONS", value_delimiter = ',')]
+    pub projections: Option<Vec<String>>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Name, version, position, head, lag, state and last error of each.
+    Status {
+        #[command(flatten)]
+        args: ProjectorArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a stopped projection, trying its dead-lettered event again.
+    Retry {
+        name: String,
+        #[command(flatten)]
+        args: ProjectorArgs,
+    },
+    /// Resume a stopped projection past its dead-lettered event.
+    Skip {
+        name: String,
+        #[command(flatten)]
+        args: ProjectorArgs,
+    },
+    /// Rebuild from position zero into fresh tables, then swap them in.
+    Rebuild {
+        /// A projection name; or use --all.
+        name: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        args: ProjectorArgs,
+    },
+}
+
+pub fn relay_config(args: &RelayArgs) -> RelayConfig {
+    RelayConfig {
+        nats_url: args.nats.nats_url.clone(),
+        stream_name: args.nats.events_stream.clone(),
+        subject_prefix: args.nats.subject_prefix.clone(),
+        max_age: Duration::from_secs(args.retention_hours * 3600),
+        ..RelayConfig::default()
+    }
+}
+
+pub fn projector_config(args: &ProjectorArgs) -> ProjectorConfig {
+    ProjectorConfig {
+        events_database_url: args.store.database_url.clone(),
+        read_database_url: args.read_database_url.clone(),
+        nats_url: args.nats.nats_url.clone(),
+        stream_name: args.nats.events_stream.clone(),
+        subject_prefix: args.nats.subject_prefix.clone(),
+        projections: args.projections.clone(),
+        ..ProjectorConfig::default()
+    }
+}
+
+pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.store).await?;
+    let pool = store.pool().clone();
+    println!(
+        "relay: {} → {}",
+        args.nats.events_stream, args.nats.nats_url
+    );
+    run_relay(
+        std::sync::Arc::new(store),
+        pool,
+        relay_config(&args),
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
+    println!(
+        "projector: read models in {}",
+        crate::cli::redact(&args.read_database_url)
+    );
+    orderflow_projections::run_projector(projector_config(&args), shutdown_signal())
+        .await
+        .with_context(|| unreachable_hint(&args.read_database_url))?;
+    Ok(())
+}
+
+pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
+    match command {
+        ProjectionsCommand::Status { args, json } => status(&args, json).await,
+        ProjectionsCommand::Retry { name, args } => {
+            orderflow_projections::retry(&projector_config(&args), &name).await?;
+            println!("{name}: resumed; its dead-lettered event will be tried again");
+            Ok(())
+        }
+        ProjectionsCommand::Skip { name, args } => {
+            orderflow_projections::skip(&projector_config(&args), &name).await?;
+            println!("{name}: resumed past its dead-lettered event");
+            Ok(())
+        }
+        ProjectionsCommand::Rebuild {
+            name,
+            all,
+            json,
+            args,
+        } => {
+            let target = match (name, all) {
+                (_, true) => "all".to_owned(),
+                (Some(n), false) => n,
+                (None, false) => anyhow::bail!("name a projection, or use --all"),
+            };
+            rebuild(&args, &target, json).await
+        }
+    }
+}
+
+async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
+    let statuses = orderflow_projections::status(&projector_config(args)).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&statuses)?);
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:>7} {:>18} {:>18} {:>10} {:>9}  {:<10} last error",
+        "projection", "version", "position", "head", "lag", "lag s", "state"
+    );
+    for s in statuses {
+        println!(
+            "{:<16} {:>7} {:>18} {:>18} {:>10} {:>9.1}  {:<10} {}",
+            s.name,
+            s.version,
+            s.position
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            s.head.to_string(),
+            s.lag_events,
+            s.lag_seconds,
+            s.state,
+            s.last_error.unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
+async fn rebuild(args: &ProjectorArgs, target: &str, json: bool) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) =
+        ProgressStyle::with_template("rebuild [{bar:30}] {pos}/{len} events  {msg}  eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let report = orderflow_projections::rebuild(&projector_config(args), target, |p| {
+        if let Some(total) = p.total_events {
+            bar.set_length(total);
+        }
+        bar.set_position(p.events);
+        bar.set_message(format!("{:.0} events/s", p.events_per_sec));
+    })
+    .await?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "rebuilt {} from {} events in {:.1} s ({:.0} events/s), now at {}",
+            report.projections.join(", "),
+            report.events,
+            report.seconds,
+            report.events_per_sec,
+            report.position
+        );
+        if let Some(stop) = report.stopped_before {
+            println!("stopped before a poison event: {stop}");
+        }
+    }
+    Ok(())
+}
