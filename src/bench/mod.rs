@@ -4,7 +4,7 @@
 
 pub mod append;
 pub mod commands;
-pub mod rebuild;
 mod load;
+pub mod rebuild;
 mod report;
 mod scratch;

@@ -96,7 +96,9 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
         report.fold_seconds,
         report.write_seconds
     );
-    println!("baseline INSERT…GROUP BY    {baseline_per_sec:>10.0} events/s   {baseline_secs:.2} s");
+    println!(
+        "baseline INSERT…GROUP BY    {baseline_per_sec:>10.0} events/s   {baseline_secs:.2} s"
+    );
     println!("ratio (rebuild ÷ baseline): {ratio:.2}");
     if args.json {
         println!(
@@ -165,7 +167,10 @@ async fn seed(pool: &PgPool, n: usize, visible: bool) -> anyhow::Result<usize> {
     let mut open: Vec<Life> = Vec::new();
     let mut rows = Rows::default();
     let mut total = 0;
-    let epoch = Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().unwrap_or_default();
+    let epoch = Utc
+        .with_ymd_and_hms(2026, 9, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
     while total < n {
         while open.len() < 2000 {
             open.extend(Life::new(&mut rng, epoch));
@@ -211,7 +216,10 @@ impl Life {
         let items: Vec<NewItem> = (0..rng.random_range(1..=3))
             .filter_map(|k| {
                 Some(NewItem {
-                    sku: sku(format!("SKU-{:03}", (k * 97 + rng.random_range(0..500)) % 500))?,
+                    sku: sku(format!(
+                        "SKU-{:03}",
+                        (k * 97 + rng.random_range(0..500)) % 500
+                    ))?,
                     name: "Catalogue item".into(),
                     quantity: rng.random_range(1..=3),
                     unit_price: eur(rng.random_range(100..10_000)),
@@ -220,7 +228,8 @@ impl Life {
             .collect();
         let mut script = vec![OrderCommand::CreateOrder {
             order_id: id,
-            customer_id: CustomerId::new(format!("customer-{}", rng.random_range(0..20_000))).ok()?,
+            customer_id: CustomerId::new(format!("customer-{}", rng.random_range(0..20_000)))
+                .ok()?,
             currency: Currency::EUR,
             items,
             shipping_address: Some(ShippingAddress {
@@ -235,7 +244,9 @@ impl Life {
         let end = rng.random_range(0..10);
         script.push(OrderCommand::SubmitOrder);
         if end == 0 {
-            script.push(OrderCommand::RejectOrder { reason: "out of stock".into() });
+            script.push(OrderCommand::RejectOrder {
+                reason: "out of stock".into(),
+            });
         } else if end >= 2 {
             script.push(OrderCommand::ConfirmOrder);
             // The payment amount is filled in when it is due (it needs the total).
@@ -244,9 +255,14 @@ impl Life {
                 amount: eur(0),
             });
             if end == 2 {
-                script.push(OrderCommand::CancelOrder { reason: "changed mind".into() });
+                script.push(OrderCommand::CancelOrder {
+                    reason: "changed mind".into(),
+                });
             } else {
-                script.push(OrderCommand::ShipOrder { carrier: "DHL".into(), tracking_number: "JD01".into() });
+                script.push(OrderCommand::ShipOrder {
+                    carrier: "DHL".into(),
+                    tracking_number: "JD01".into(),
+                });
                 script.push(OrderCommand::MarkDelivered);
                 if end == 9 {
                     script.push(OrderCommand::IssueRefund {
@@ -291,7 +307,8 @@ impl Rows {
 
     fn push(&mut self, order: OrderId, version: u64, e: &orderflow_domain::OrderEvent) {
         self.stream.push(order.stream_id());
-        self.version.push(i64::try_from(version).unwrap_or(i64::MAX));
+        self.version
+            .push(i64::try_from(version).unwrap_or(i64::MAX));
         self.id.push(Uuid::now_v7());
         self.kind.push(e.event_type().to_owned());
         self.payload.push(e.payload());
