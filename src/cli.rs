@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, pipeline, schemas, seed, services};
+use crate::{bench, pipeline, query, schemas, seed, services};
 
 /// Default URLs work on a machine with Postgres on localhost (trust auth).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_events";
@@ -30,6 +30,8 @@ pub enum Command {
     Up(UpArgs),
     /// Run the REST command API alone.
     CommandApi(CommandApiArgs),
+    /// Run the GraphQL query API alone.
+    QueryApi(query::QueryApiCommand),
     /// Publish the event store's events, in order, to NATS JetStream.
     Relay(pipeline::RelayArgs),
     /// Keep the read models current (live from NATS, or from the store).
@@ -106,6 +108,8 @@ pub struct UpArgs {
     /// The read models' database (created if missing).
     #[arg(long, env = "READ_DATABASE_URL", default_value = pipeline::DEFAULT_READ_DATABASE_URL)]
     pub read_database_url: String,
+    #[command(flatten)]
+    pub query_api: query::QueryApiArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,12 +120,15 @@ pub enum BenchCommand {
     Commands(bench::commands::CommandsArgs),
     /// Rebuilding all five read models against a set-based SQL baseline.
     Rebuild(bench::rebuild::RebuildArgs),
+    /// GraphQL reads against the same SQL through sqlx.
+    Queries(query::QueriesArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => services::up(args).await,
         Command::CommandApi(args) => services::command_api(args).await,
+        Command::QueryApi(args) => query::run(args).await,
         Command::Relay(args) => pipeline::relay(args).await,
         Command::Projector(args) => pipeline::projector(args).await,
         Command::Projections(command) => pipeline::projections(command).await,
@@ -133,6 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args).await,
         Command::Bench(BenchCommand::Commands(args)) => bench::commands::run(args).await,
         Command::Bench(BenchCommand::Rebuild(args)) => bench::rebuild::run(args).await,
+        Command::Bench(BenchCommand::Queries(args)) => query::bench(args).await,
     }
 }
 

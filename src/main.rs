@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod pipeline;
+mod query;
 mod rest_client;
 mod schemas;
 mod seed;

@@ -159,10 +159,33 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             .context("command API")
     });
 
+    // The read database must exist before the query API connects to it.
+    orderflow_event_store::ensure_database(&args.read_database_url)
+        .await
+        .with_context(|| unreachable_hint(&args.read_database_url))?;
+    let query_config = crate::query::config(
+        &args.query_api,
+        &args.read_database_url,
+        Some(api.store.database_url.clone()),
+        &api.nats.nats_url,
+        &api.nats.subject_prefix,
+    );
+    let query_listener = orderflow_query_api::bind(&query_config)
+        .await
+        .with_context(|| format!("cannot listen on {}", query_config.addr))?;
+    let query_addr = query_listener.local_addr()?;
+    let stop = stopped(&shutdown);
+    tasks.spawn(async move {
+        orderflow_query_api::serve_on(query_listener, query_config, stop)
+            .await
+            .context("query API")
+    });
+
     println!("orderflow is up");
     println!(
         "  command API   http://{addr}   (OpenAPI: http://{addr}/openapi.json, metrics: /metrics)"
     );
+    println!("  query API     http://{query_addr}/graphql   (GraphiQL in a browser)");
     println!(
         "  relay         events → NATS {} stream {}",
         api.nats.nats_url, api.nats.events_stream

@@ -1,0 +1,137 @@
+//! The service assembled: schema, connections, routes and layers.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use orderflow_observability::{
+    ReadinessCheck, correlation_layer, health_routes, http_metrics_layer,
+};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::config::QueryApiConfig;
+use crate::db::ReadDb;
+use crate::error::{ErrorCode, QueryApiError};
+use crate::executor::QueryExecutor;
+use crate::http::{HttpState, graphql_get, graphql_post};
+use crate::notices::ChangeFeed;
+use crate::schema::{AppSchema, build_schema};
+use crate::services::Services;
+
+/// A ready-to-serve query API.
+#[derive(Clone)]
+pub struct QueryApi {
+    db: ReadDb,
+    feed: ChangeFeed,
+    schema: AppSchema,
+    config: QueryApiConfig,
+}
+
+impl std::fmt::Debug for QueryApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryApi")
+            .field("addr", &self.config.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueryApi {
+    /// Connects as `config` says. The databases are connected lazily and
+    /// NATS in the background, so this succeeds while they are away
+    /// (`/readyz` tells).
+    pub async fn connect(config: &QueryApiConfig) -> Result<QueryApi, QueryApiError> {
+        let db = ReadDb::connect_lazy(
+            &config.read_database_url,
+            config.max_connections,
+            config.limits.request_timeout,
+        )?;
+        let events = match &config.events_database_url {
+            Some(url) => Some(PgPoolOptions::new().max_connections(2).connect_lazy(url)?),
+            None => None,
+        };
+        let feed = ChangeFeed::connect(&config.nats_url, &config.subject_prefix).await;
+        Ok(QueryApi::from_parts(db, feed, events, config.clone()))
+    }
+
+    /// On existing connections (`orderflow up`, tests).
+    pub fn from_parts(
+        db: ReadDb,
+        feed: ChangeFeed,
+        events: Option<PgPool>,
+        config: QueryApiConfig,
+    ) -> QueryApi {
+        let services = Services {
+            db: db.clone(),
+            feed: feed.clone(),
+            position_wait: config.position_wait,
+            max_page_size: config.limits.max_page_size,
+            events,
+        };
+        let schema = build_schema(services, &config.limits);
+        QueryApi {
+            db,
+            feed,
+            schema,
+            config,
+        }
+    }
+
+    /// The read database handle (its statement counter included).
+    pub fn db(&self) -> &ReadDb {
+        &self.db
+    }
+
+    pub fn feed(&self) -> &ChangeFeed {
+        &self.feed
+    }
+
+    pub fn schema(&self) -> &AppSchema {
+        &self.schema
+    }
+
+    /// `/graphql`, `/healthz`, `/readyz`, `/metrics`.
+    pub fn router(&self) -> Router {
+        let limits = &self.config.limits;
+        let state = HttpState {
+            executor: QueryExecutor {
+                schema: self.schema.clone(),
+                db: self.db.clone(),
+                timeout: limits.request_timeout,
+            },
+            max_batch: limits.max_batch,
+            max_ws_message: limits.max_body_bytes,
+            max_subscriptions: limits.max_subscriptions_per_connection,
+            graphiql: HttpState::graphiql_page(),
+        };
+        let ready_db = self.db.clone();
+        let ready: ReadinessCheck = Arc::new(move || {
+            let db = ready_db.clone();
+            Box::pin(async move { db.ready().await })
+        });
+        Router::new()
+            .route("/graphql", get(graphql_get).post(graphql_post))
+            .with_state(state)
+            .merge(health_routes(ready))
+            .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(axum::middleware::from_fn(http_metrics_layer))
+            .layer(axum::middleware::from_fn(correlation_layer))
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("query handler panicked");
+    metrics::counter!("orderflow_http_panics_total").increment(1);
+    let body = async_graphql::Response::from_errors(vec![
+        ErrorCode::Internal.server_error("internal error; see the server log"),
+    ]);
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(body),
+    )
+        .into_response()
+}

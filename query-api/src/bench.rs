@@ -1,0 +1,362 @@
+//! `orderflow bench queries`: `order(id)` and `orders(first: 50, filter:
+//! {status})` over HTTP, against the same SQL run directly through sqlx at
+//! the same concurrency, on whatever the read model holds.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::app::QueryApi;
+use crate::config::QueryApiConfig;
+use crate::db::{OrderFilter, PageQuery, ReadDb, SortKey};
+use crate::error::QueryApiError;
+use crate::notices::ChangeFeed;
+use crate::serve::serve_api;
+
+const BY_ID: &str = "query($id: UUID!) { order(id: $id) { id status customerId \
+    total { amountMinor currency formatted } placedAt updatedAt version } }";
+const LIST: &str = "query($status: OrderStatus!) { orders(first: 50, filter: { status: [$status] }) \
+    { edges { node { id status customerId total { amountMinor currency formatted } placedAt } } \
+    pageInfo { hasNextPage endCursor } } }";
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// A running query API's `/graphql` URL. `None` starts one in this
+    /// process (on a free port, over `read_database_url`).
+    pub endpoint: Option<String>,
+    pub read_database_url: String,
+    /// Requests in flight, for GraphQL and SQL alike.
+    pub concurrency: usize,
+    /// Length of each of the four phases.
+    pub phase: Duration,
+    /// Connections of the direct-SQL baseline's pool (the service's
+    /// default is 16; same number, same footing).
+    pub sql_connections: u32,
+    /// Status the list filters on (stored form, e.g. `paid`).
+    pub status: String,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            endpoint: None,
+            read_database_url: QueryApiConfig::default().read_database_url,
+            concurrency: 64,
+            phase: Duration::from_secs(5),
+            sql_connections: QueryApiConfig::default().max_connections,
+            status: "paid".into(),
+        }
+    }
+}
+
+/// One phase's throughput and latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub requests: u64,
+    pub errors: u64,
+    pub qps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub orders: i64,
+    pub concurrency: usize,
+    pub phase_seconds: f64,
+    pub by_id: BenchResult,
+    pub by_id_sql: BenchResult,
+    pub list: BenchResult,
+    pub list_sql: BenchResult,
+}
+
+fn ratio(a: &BenchResult, b: &BenchResult) -> f64 {
+    if b.qps > 0.0 { a.qps / b.qps } else { 0.0 }
+}
+
+impl BenchReport {
+    pub fn by_id_ratio(&self) -> f64 {
+        ratio(&self.by_id, &self.by_id_sql)
+    }
+
+    pub fn list_ratio(&self) -> f64 {
+        ratio(&self.list, &self.list_sql)
+    }
+
+    /// The `--json` summary: everything, ending with the six headline keys.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "orders": self.orders,
+            "concurrency": self.concurrency,
+            "phase_seconds": self.phase_seconds,
+            "by_id": self.by_id,
+            "by_id_sql": self.by_id_sql,
+            "list": self.list,
+            "list_sql": self.list_sql,
+            "by_id_qps": self.by_id.qps,
+            "by_id_ratio": self.by_id_ratio(),
+            "by_id_p99_ms": self.by_id.p99_ms,
+            "list_qps": self.list.qps,
+            "list_ratio": self.list_ratio(),
+            "list_p99_ms": self.list.p99_ms,
+        })
+    }
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} orders in the read model, concurrency {}, {:.0} s per phase",
+            self.orders, self.concurrency, self.phase_seconds
+        )?;
+        writeln!(
+            f,
+            "{:<22} {:>10} {:>9} {:>9} {:>7}",
+            "", "queries/s", "p50 ms", "p99 ms", "errors"
+        )?;
+        for (name, r) in [
+            ("order(id) GraphQL", &self.by_id),
+            ("order(id) SQL", &self.by_id_sql),
+            ("orders(first:50) GraphQL", &self.list),
+            ("orders(first:50) SQL", &self.list_sql),
+        ] {
+            writeln!(
+                f,
+                "{name:<22} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+                r.qps, r.p50_ms, r.p99_ms, r.errors
+            )?;
+        }
+        writeln!(
+            f,
+            "ratios (GraphQL / SQL): by id {:.2}, list {:.2}",
+            self.by_id_ratio(),
+            self.list_ratio()
+        )
+    }
+}
+
+/// Runs `concurrency` workers for `phase`, each calling `op(worker, i)`.
+async fn run_phase<F, Fut>(concurrency: usize, phase: Duration, op: F) -> BenchResult
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let deadline = started + phase;
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|w| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
+                let (mut n, mut errors) = (0u64, 0u64);
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if !op(w, n).await {
+                        errors += 1;
+                    }
+                    n += 1;
+                    if let Some(h) = h.as_mut() {
+                        let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        let _ = h.record(us.max(1));
+                    }
+                }
+                (h, n, errors)
+            })
+        })
+        .collect();
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
+    let (mut requests, mut errors) = (0u64, 0u64);
+    for w in workers {
+        if let Ok((h, n, e)) = w.await {
+            requests += n;
+            errors += e;
+            if let (Some(all), Some(h)) = (all.as_mut(), h.as_ref()) {
+                let _ = all.add(h);
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let q = |p: f64| {
+        all.as_ref()
+            .map_or(0.0, |h| h.value_at_quantile(p) as f64 / 1000.0)
+    };
+    BenchResult {
+        requests,
+        errors,
+        qps: requests as f64 / secs.max(1e-9),
+        p50_ms: q(0.5),
+        p99_ms: q(0.99),
+    }
+}
+
+/// One request; `body` is serialized once up front and the answer is
+/// scanned rather than parsed, so the load generator (on the same cores)
+/// takes as little as it can from the service it measures.
+/// Spreads workers over the sampled ids.
+fn pick_index(len: usize, worker: usize, n: u64) -> usize {
+    let i = (worker as u64)
+        .wrapping_mul(7919)
+        .wrapping_add(n.wrapping_mul(104_729));
+    usize::try_from(i % (len.max(1) as u64)).unwrap_or(0)
+}
+
+async fn graphql_ok(client: &reqwest::Client, url: &str, body: Bytes) -> bool {
+    let sent = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await;
+    let Ok(resp) = sent else {
+        return false;
+    };
+    if !resp.status().is_success() {
+        return false;
+    }
+    match resp.bytes().await {
+        Ok(b) => !b.windows(ERRORS_KEY.len()).any(|w| w == ERRORS_KEY),
+        Err(_) => false,
+    }
+}
+
+const ERRORS_KEY: &[u8] = b"\"errors\"";
+
+fn body(query: &str, variables: serde_json::Value) -> Bytes {
+    Bytes::from(
+        serde_json::json!({ "query": query, "variables": variables })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// Runs the four phases: `order(id)` over HTTP, the same by SQL,
+/// `orders(first: 50, filter: {status})` over HTTP, the same by SQL.
+pub async fn bench_queries(config: &BenchConfig) -> Result<BenchReport, QueryApiError> {
+    let sql = ReadDb::connect_lazy(
+        &config.read_database_url,
+        config.sql_connections,
+        Duration::from_secs(30),
+    )?;
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(sql.pool())
+        .await?;
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT order_id FROM orders ORDER BY random() LIMIT 10000")
+            .fetch_all(sql.pool())
+            .await?;
+    if ids.is_empty() {
+        return Err(QueryApiError::Bench(
+            "the read model has no orders; seed some first".into(),
+        ));
+    }
+    let status_enum = config.status.to_uppercase();
+
+    // An in-process server unless one was named.
+    let mut stop = None;
+    let endpoint = match &config.endpoint {
+        Some(e) => e.clone(),
+        None => {
+            let mut c = QueryApiConfig {
+                read_database_url: config.read_database_url.clone(),
+                ..QueryApiConfig::default()
+            };
+            c.addr = ([127, 0, 0, 1], 0).into();
+            let db = ReadDb::connect_lazy(
+                &c.read_database_url,
+                c.max_connections,
+                c.limits.request_timeout,
+            )?;
+            let feed = ChangeFeed::disconnected(&c.subject_prefix).await;
+            let api = QueryApi::from_parts(db, feed, None, c.clone());
+            let listener = crate::serve::bind(&c).await?;
+            let addr = listener.local_addr()?;
+            let (tx, rx) = oneshot::channel::<()>();
+            tokio::spawn(serve_api(listener, api, async {
+                let _ = rx.await;
+            }));
+            stop = Some(tx);
+            format!("http://{addr}/graphql")
+        }
+    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(config.concurrency.max(1))
+        .build()?;
+    let ids = Arc::new(ids);
+    let pick = {
+        let ids = Arc::clone(&ids);
+        move |w: usize, n: u64| ids[pick_index(ids.len(), w, n)]
+    };
+
+    let by_id = {
+        let (client, endpoint) = (client.clone(), endpoint.clone());
+        let bodies: Arc<Vec<Bytes>> = Arc::new(
+            ids.iter()
+                .map(|id| body(BY_ID, serde_json::json!({ "id": id })))
+                .collect(),
+        );
+        run_phase(config.concurrency, config.phase, move |w, n| {
+            let (client, endpoint) = (client.clone(), endpoint.clone());
+            let body = bodies[pick_index(bodies.len(), w, n)].clone();
+            async move { graphql_ok(&client, &endpoint, body).await }
+        })
+        .await
+    };
+    let by_id_sql = {
+        let (sql, pick) = (sql.clone(), pick.clone());
+        run_phase(config.concurrency, config.phase, move |w, n| {
+            let sql = sql.clone();
+            let id = pick(w, n);
+            async move { sql.orders_by_ids(&[id]).await.is_ok_and(|r| r.len() == 1) }
+        })
+        .await
+    };
+    let list = {
+        let (client, endpoint) = (client.clone(), endpoint.clone());
+        let body = body(LIST, serde_json::json!({ "status": status_enum }));
+        run_phase(config.concurrency, config.phase, move |_, _| {
+            let (client, endpoint, body) = (client.clone(), endpoint.clone(), body.clone());
+            async move { graphql_ok(&client, &endpoint, body).await }
+        })
+        .await
+    };
+    let list_sql = {
+        let sql = sql.clone();
+        let q = PageQuery {
+            filter: OrderFilter {
+                statuses: Some(vec![config.status.clone()]),
+                ..OrderFilter::default()
+            },
+            key: SortKey::PlacedAt,
+            descending: true,
+            after: None,
+            before: None,
+            limit: 51,
+            from_end: false,
+        };
+        run_phase(config.concurrency, config.phase, move |_, _| {
+            let (sql, q) = (sql.clone(), q.clone());
+            async move { sql.orders_page(&q).await.is_ok() }
+        })
+        .await
+    };
+    if let Some(tx) = stop {
+        let _ = tx.send(());
+    }
+    Ok(BenchReport {
+        orders,
+        concurrency: config.concurrency,
+        phase_seconds: config.phase.as_secs_f64(),
+        by_id,
+        by_id_sql,
+        list,
+        list_sql,
+    })
+}

@@ -1,0 +1,87 @@
+//! How the query API connects, and the limits it puts on every request.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Settings of one query API process. `Default` works with Postgres and
+/// NATS on localhost.
+#[derive(Debug, Clone)]
+pub struct QueryApiConfig {
+    /// Where to listen (default `127.0.0.1:8081`).
+    pub addr: SocketAddr,
+    /// The read models (`READ_DATABASE_URL`); may be a read replica. Never
+    /// created or migrated from here.
+    pub read_database_url: String,
+    /// The event store (`DATABASE_URL`), optional and used only for the
+    /// `head` and `lag` of the `projections` field: the read database does
+    /// not know how far the store has got. Without it those fields are null.
+    pub events_database_url: Option<String>,
+    /// Change notices from the projectors (read-your-writes, subscriptions).
+    pub nats_url: String,
+    /// Subject prefix shared with the projectors: notices arrive on
+    /// `<prefix>.changes.…`.
+    pub subject_prefix: String,
+    /// Longest a query sent with `X-Orderflow-Position` waits for the read
+    /// models to reach that position before answering stale.
+    pub position_wait: Duration,
+    /// Read database connections.
+    pub max_connections: u32,
+    pub limits: QueryLimits,
+}
+
+impl Default for QueryApiConfig {
+    fn default() -> Self {
+        QueryApiConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            read_database_url: "postgres://postgres@127.0.0.1:5432/orderflow_read".into(),
+            events_database_url: None,
+            nats_url: "nats://127.0.0.1:4222".into(),
+            subject_prefix: "orderflow".into(),
+            position_wait: Duration::from_secs(2),
+            max_connections: 16,
+            limits: QueryLimits::default(),
+        }
+    }
+}
+
+/// What one request may ask for. Everything here is checked before a
+/// resolver runs, except the timeout.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    /// Deepest field nesting (introspection not counted).
+    pub max_depth: usize,
+    /// Most field selections once fragments are expanded; every alias
+    /// counts. Stops "huge alias" and fragment-bomb queries early.
+    pub max_fields: usize,
+    /// Largest complexity: every field costs 1, lists multiply their
+    /// children by their page size (see the schema's `complexity`).
+    pub max_complexity: usize,
+    /// Largest `first` / `last`.
+    pub max_page_size: usize,
+    /// Largest query text, in bytes.
+    pub max_query_bytes: usize,
+    /// Largest HTTP body (query plus variables, or a whole batch).
+    pub max_body_bytes: usize,
+    /// Most operations in one batched HTTP request.
+    pub max_batch: usize,
+    /// Longest one operation may run, waiting included.
+    pub request_timeout: Duration,
+    /// Most concurrent subscriptions on one WebSocket.
+    pub max_subscriptions_per_connection: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_depth: 12,
+            max_fields: 1000,
+            max_complexity: 10_000,
+            max_page_size: 100,
+            max_query_bytes: 16 * 1024,
+            max_body_bytes: 256 * 1024,
+            max_batch: 10,
+            request_timeout: Duration::from_secs(5),
+            max_subscriptions_per_connection: 32,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Errors: the service's own (startup, benchmark) and the codes GraphQL
+//! errors carry in `extensions.code`.
+
+use std::sync::Arc;
+
+use async_graphql::{ErrorExtensions, ServerError, Value};
+
+/// Why the service or the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryApiError {
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("read database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("benchmark: {0}")]
+    Bench(String),
+}
+
+/// The codes a client can rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    NotFound,
+    BadUserInput,
+    Timeout,
+    Stale,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::Stale => "STALE",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// A GraphQL error with this code.
+    pub fn error(self, message: impl Into<String>) -> async_graphql::Error {
+        async_graphql::Error::new(message).extend_with(|_, e| e.set("code", self.as_str()))
+    }
+
+    /// The same, for places that build responses directly.
+    pub fn server_error(self, message: impl Into<String>) -> ServerError {
+        let mut e = ServerError::new(message, None);
+        e.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", self.as_str());
+        e
+    }
+}
+
+pub(crate) fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    ErrorCode::BadUserInput.error(message)
+}
+
+pub(crate) fn not_found(message: impl Into<String>) -> async_graphql::Error {
+    ErrorCode::NotFound.error(message)
+}
+
+/// A failed read-database statement. Deliberately not `Display`: that keeps
+/// async-graphql's blanket `From<impl Display>` (which would copy the
+/// message, SQL details included, to the client) from applying, so the
+/// only way out is the conversion below.
+#[derive(Debug, Clone)]
+pub struct DbError(pub(crate) Arc<sqlx::Error>);
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        DbError(Arc::new(e))
+    }
+}
+
+impl DbError {
+    pub fn into_inner(self) -> Arc<sqlx::Error> {
+        self.0
+    }
+}
+
+impl From<DbError> for async_graphql::Error {
+    fn from(e: DbError) -> Self {
+        tracing::error!(error = %e.0, "read database error");
+        metrics::counter!("orderflow_query_internal_errors_total").increment(1);
+        ErrorCode::Internal.error("internal error; see the server log")
+    }
+}
+
+/// Gives every error that has no code one: the errors without one come from
+/// parsing, validation or argument coercion, i.e. from what the client sent.
+pub(crate) fn ensure_codes(errors: &mut [ServerError]) {
+    for e in errors {
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", Value::from(ErrorCode::BadUserInput.as_str()));
+        }
+    }
+}

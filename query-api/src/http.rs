@@ -1,0 +1,163 @@
+//! `/graphql`: POST for queries (single or batched), GET for GraphiQL or a
+//! graphql-ws WebSocket.
+
+use std::sync::Arc;
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::{BatchRequest, BatchResponse, Data, Executor, Response as GqlResponse};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use orderflow_event_store::Position;
+use tokio::sync::Semaphore;
+
+use crate::consistency::PositionRequest;
+use crate::error::ErrorCode;
+use crate::executor::{QueryExecutor, SubscriptionSlots};
+
+/// The token from a command response.
+pub const POSITION_HEADER: &str = "x-orderflow-position";
+/// `strict`: answer `STALE` rather than older data.
+pub const CONSISTENCY_HEADER: &str = "x-orderflow-consistency";
+
+#[derive(Clone)]
+pub(crate) struct HttpState {
+    pub executor: QueryExecutor,
+    pub max_batch: usize,
+    pub max_ws_message: usize,
+    pub max_subscriptions: usize,
+    pub graphiql: Arc<str>,
+}
+
+impl HttpState {
+    pub fn graphiql_page() -> Arc<str> {
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .title("orderflow")
+            .finish()
+            .into()
+    }
+}
+
+/// A request refused before any operation ran.
+fn refused(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = GqlResponse::from_errors(vec![ErrorCode::BadUserInput.server_error(message)]);
+    (status, axum::Json(body)).into_response()
+}
+
+fn position_request(headers: &HeaderMap) -> Result<Option<PositionRequest>, String> {
+    let strict = match headers.get(CONSISTENCY_HEADER).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("strict") => true,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("eventual") => false,
+        Some(_) => {
+            return Err(format!(
+                "{CONSISTENCY_HEADER} must be `strict` or `eventual`"
+            ));
+        }
+    };
+    let Some(value) = headers.get(POSITION_HEADER) else {
+        return Ok(None);
+    };
+    let position: Position = value
+        .to_str()
+        .map_err(|_| format!("{POSITION_HEADER} is not text"))?
+        .parse()
+        .map_err(|e| format!("{POSITION_HEADER}: {e}"))?;
+    Ok(Some(PositionRequest { position, strict }))
+}
+
+/// One operation (`{"query": …}`) or a batch of 1 to `max_batch`.
+fn parse_body(body: &[u8], max_batch: usize) -> Result<BatchRequest, String> {
+    fn operation(v: serde_json::Value) -> Result<async_graphql::Request, String> {
+        if !v.get("query").is_some_and(serde_json::Value::is_string) {
+            return Err("an operation is an object with a `query` string".into());
+        }
+        serde_json::from_value(v).map_err(|e| format!("not a GraphQL request: {e}"))
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    match v {
+        serde_json::Value::Array(list) => {
+            if list.is_empty() || list.len() > max_batch {
+                return Err(format!(
+                    "a batch holds 1 to {max_batch} operations, not {}",
+                    list.len()
+                ));
+            }
+            list.into_iter()
+                .map(operation)
+                .collect::<Result<Vec<_>, _>>()
+                .map(BatchRequest::Batch)
+        }
+        v => operation(v).map(BatchRequest::Single),
+    }
+}
+
+pub(crate) async fn graphql_post(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let wanted = match position_request(&headers) {
+        Ok(w) => w,
+        Err(message) => return refused(StatusCode::BAD_REQUEST, message),
+    };
+    // Refused whole, before any operation runs.
+    let batch = match parse_body(&body, state.max_batch) {
+        Ok(b) => b,
+        Err(message) => return refused(StatusCode::BAD_REQUEST, message),
+    };
+    let with_position = |r: async_graphql::Request| match wanted {
+        Some(w) => r.data(w),
+        None => r,
+    };
+    let response = match batch {
+        BatchRequest::Single(r) => {
+            BatchResponse::Single(state.executor.execute(with_position(r)).await)
+        }
+        BatchRequest::Batch(list) => {
+            state
+                .executor
+                .execute_batch(BatchRequest::Batch(
+                    list.into_iter().map(with_position).collect(),
+                ))
+                .await
+        }
+    };
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(response)).into_response()
+}
+
+pub(crate) async fn graphql_get(
+    State(state): State<HttpState>,
+    protocol: Result<GraphQLProtocol, StatusCode>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return Html(state.graphiql.to_string()).into_response();
+    };
+    let Ok(protocol) = protocol else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "WebSocket subprotocol must be graphql-transport-ws or graphql-ws",
+        );
+    };
+    let executor = state.executor.clone();
+    let slots = state.max_subscriptions;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(state.max_ws_message)
+        .on_upgrade(move |socket| async move {
+            let mut data = Data::default();
+            data.insert(SubscriptionSlots(Arc::new(Semaphore::new(slots))));
+            GraphQLWebSocket::new(socket, executor, protocol)
+                .with_data(data)
+                .serve()
+                .await;
+        })
+        .into_response()
+}

@@ -1,0 +1,36 @@
+//! The query API: an async-graphql service over the read models, reading
+//! only the read database (which may be a replica).
+//!
+//! - Relay connections with keyset cursors, filters and sorting; batch
+//!   loading so a page costs a constant number of statements.
+//! - Read-your-writes: `X-Orderflow-Position` makes a query wait, bounded,
+//!   for the projections it reads ([`consistency`]).
+//! - Subscriptions over graphql-ws, fed by the projectors' NATS notices.
+//! - Limits checked before anything runs; errors carry `extensions.code`.
+
+mod app;
+mod bench;
+mod config;
+pub mod consistency;
+mod cursor;
+pub mod db;
+mod doc_cache;
+mod error;
+mod executor;
+mod extension;
+mod http;
+mod loaders;
+mod notices;
+mod schema;
+mod serve;
+mod services;
+mod shape;
+
+pub use app::QueryApi;
+pub use bench::{BenchConfig, BenchReport, BenchResult, bench_queries};
+pub use config::{QueryApiConfig, QueryLimits};
+pub use error::{ErrorCode, QueryApiError};
+pub use http::{CONSISTENCY_HEADER, POSITION_HEADER};
+pub use notices::ChangeFeed;
+pub use schema::{AppSchema, sdl};
+pub use serve::{bind, serve, serve_api, serve_on};

@@ -1,0 +1,163 @@
+//! The query root.
+
+use async_graphql::{Context, Object};
+use chrono::{Days, NaiveDate};
+use uuid::Uuid;
+
+use super::connection::{OrderConnection, PageArgs, orders_connection, page_cost};
+use super::customer::Customer;
+use super::filter::{OrderFilterInput, OrderOrderBy};
+use super::order::Order;
+use super::projections::{ProjectionInfo, projections};
+use super::sales::{DailySales, ProductRanking, ProductSales};
+use super::scalars::Date;
+use crate::db::TopProductsQuery;
+use crate::error::{bad_input, not_found};
+use crate::services::{loaders, services};
+
+/// Longest `salesByDay` / `topProducts` range, in days.
+pub const MAX_RANGE_DAYS: i64 = 366;
+/// Complexity assumed for the rows of a day range.
+const RANGE_COST: usize = 30;
+/// Products listed when `first` is not given.
+const DEFAULT_TOP: i32 = 10;
+
+#[derive(Debug, Default)]
+pub struct QueryRoot;
+
+fn check_range(from: NaiveDate, to: NaiveDate) -> async_graphql::Result<()> {
+    let days = (to - from).num_days() + 1;
+    if days < 1 {
+        return Err(bad_input("`to` is before `from`"));
+    }
+    if days > MAX_RANGE_DAYS {
+        return Err(bad_input(format!(
+            "the range covers {days} days; the limit is {MAX_RANGE_DAYS}"
+        )));
+    }
+    Ok(())
+}
+
+#[Object]
+impl QueryRoot {
+    /// One order; `NOT_FOUND` when the read model has no such order (yet:
+    /// send `X-Orderflow-Position` to wait for a write you made).
+    async fn order(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Order>> {
+        match loaders(ctx)?.order(id).await? {
+            Some(row) => Ok(Some(Order(row))),
+            None => Err(not_found(format!("no order {id}"))),
+        }
+    }
+
+    /// Orders, newest first unless `orderBy` says otherwise. Relay
+    /// pagination: `first`/`after` forwards, `last`/`before` backwards.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OrderFilterInput>,
+        order_by: Option<OrderOrderBy>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<OrderConnection> {
+        let f = filter.unwrap_or_default().to_db()?;
+        orders_connection(
+            ctx,
+            f,
+            order_by,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )
+        .await
+    }
+
+    /// A customer with at least one order; `NOT_FOUND` otherwise.
+    async fn customer(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<Option<Customer>> {
+        match loaders(ctx)?.customer_stats(&id).await? {
+            Some(_) => Ok(Some(Customer::new(id))),
+            None => Err(not_found(format!("no customer {id:?}"))),
+        }
+    }
+
+    /// Sales per UTC day `from..=to` (at most 366 days), by day then
+    /// currency; days without sales are absent.
+    #[graphql(complexity = "RANGE_COST * child_complexity + 1")]
+    async fn sales_by_day(
+        &self,
+        ctx: &Context<'_>,
+        from: Date,
+        to: Date,
+        currency: Option<String>,
+    ) -> async_graphql::Result<Vec<DailySales>> {
+        check_range(from.0, to.0)?;
+        let rows = services(ctx)?
+            .db
+            .sales_by_day(from.0, to.0, currency.as_deref())
+            .await?;
+        Ok(rows.into_iter().map(DailySales).collect())
+    }
+
+    /// Best-selling products, all time or among the orders paid on UTC days
+    /// `from..=to` (give both or neither).
+    #[graphql(complexity = "page_cost(first, None, child_complexity)")]
+    async fn top_products(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "REVENUE (default) or UNITS.")] by: Option<ProductRanking>,
+        from: Option<Date>,
+        to: Option<Date>,
+        currency: Option<String>,
+        #[graphql(desc = "How many, 1 to 100 (default 10).")] first: Option<i32>,
+    ) -> async_graphql::Result<Vec<ProductSales>> {
+        let by = by.unwrap_or(ProductRanking::Revenue);
+        let first = first.unwrap_or(DEFAULT_TOP);
+        let s = services(ctx)?;
+        let max = i32::try_from(s.max_page_size).unwrap_or(i32::MAX);
+        if !(1..=max).contains(&first) {
+            return Err(bad_input(format!("`first` must be between 1 and {max}")));
+        }
+        let range = match (from, to) {
+            (None, None) => None,
+            (Some(from), Some(to)) => {
+                check_range(from.0, to.0)?;
+                let end =
+                    to.0.checked_add_days(Days::new(1))
+                        .ok_or_else(|| bad_input("`to` is out of range"))?;
+                Some((
+                    from.0.and_time(chrono::NaiveTime::MIN).and_utc(),
+                    end.and_time(chrono::NaiveTime::MIN).and_utc(),
+                ))
+            }
+            _ => return Err(bad_input("give both `from` and `to`, or neither")),
+        };
+        let rows =
+            s.db.top_products(&TopProductsQuery {
+                by: match by {
+                    ProductRanking::Revenue => crate::db::ProductRanking::Revenue,
+                    ProductRanking::Units => crate::db::ProductRanking::Units,
+                },
+                range,
+                currency,
+                limit: i64::from(first),
+            })
+            .await?;
+        Ok(rows.into_iter().map(ProductSales).collect())
+    }
+
+    /// Every projection's progress. `head` and `lag` need the event
+    /// store's URL in the service's configuration.
+    async fn projections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectionInfo>> {
+        projections(services(ctx)?).await
+    }
+}

@@ -1,0 +1,48 @@
+//! Running the query API as a service.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use crate::app::QueryApi;
+use crate::config::QueryApiConfig;
+use crate::error::QueryApiError;
+
+/// Binds the listener; split from [`serve_on`] so callers can learn the
+/// actual address (port 0 in tests) before serving.
+pub async fn bind(config: &QueryApiConfig) -> std::io::Result<TcpListener> {
+    TcpListener::bind(config.addr).await
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish.
+pub async fn serve_on(
+    listener: TcpListener,
+    config: QueryApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), QueryApiError> {
+    let api = QueryApi::connect(&config).await?;
+    serve_api(listener, api, shutdown).await
+}
+
+/// Same, for an API built on existing connections.
+pub async fn serve_api(
+    listener: TcpListener,
+    api: QueryApi,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), QueryApiError> {
+    axum::serve(listener, api.router())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Binds `config.addr` and serves until `shutdown`.
+pub async fn serve(
+    config: QueryApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), QueryApiError> {
+    let listener = bind(&config).await?;
+    tracing::info!(addr = %listener.local_addr()?, "query API listening");
+    serve_on(listener, config, shutdown).await
+}

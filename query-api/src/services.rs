@@ -1,0 +1,33 @@
+//! What resolvers and extensions share, stored in the schema's data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::Context;
+use sqlx::PgPool;
+
+use crate::db::ReadDb;
+use crate::error::ErrorCode;
+use crate::loaders::Loaders;
+use crate::notices::ChangeFeed;
+
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub db: ReadDb,
+    pub feed: ChangeFeed,
+    pub position_wait: Duration,
+    pub max_page_size: usize,
+    /// The event store, for `projections { head lag }` only.
+    pub events: Option<PgPool>,
+}
+
+pub(crate) fn services<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Services> {
+    ctx.data_opt::<Services>()
+        .ok_or_else(|| ErrorCode::Internal.error("service state missing"))
+}
+
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
+    ctx.data_opt::<Arc<Loaders>>()
+        .map(|l| &**l)
+        .ok_or_else(|| ErrorCode::Internal.error("request loaders missing"))
+}

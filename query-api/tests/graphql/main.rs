@@ -1,0 +1,14 @@
+//! The query API end to end: commands over REST, then GraphQL over HTTP and
+//! WebSocket, against real Postgres and NATS.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod batching;
+mod consistency;
+mod limits;
+mod orders;
+mod paging;
+mod rebuild;
+mod reports;
+mod schema_file;
+mod subscriptions;
+mod support;

@@ -1,0 +1,226 @@
+//! Subscriptions over WebSocket (graphql-transport-ws), fed by the
+//! projectors' change notices.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::support::{Env, Step, path_to};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn connect(env: &Env) -> Ws {
+    let mut req = env.ws.as_str().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(
+        resp.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    send(&mut ws, json!({ "type": "connection_init" })).await;
+    assert_eq!(recv(&mut ws).await["type"], "connection_ack");
+    ws
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+/// The next protocol message (pings answered, skipped).
+async fn recv(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "ping" {
+                send(ws, json!({ "type": "pong" })).await;
+                continue;
+            }
+            return v;
+        }
+    }
+}
+
+async fn subscribe(ws: &mut Ws, id: &str, query: &str, variables: Value) {
+    send(
+        ws,
+        json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }),
+    )
+    .await;
+}
+
+/// Notice subscriptions are set up when the server first polls the stream;
+/// give it a moment before changing anything.
+async fn settle_subscription() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+const LIFECYCLE: [&str; 6] = [
+    "DRAFT",
+    "SUBMITTED",
+    "CONFIRMED",
+    "PAID",
+    "SHIPPED",
+    "DELIVERED",
+];
+
+#[tokio::test]
+async fn order_changed_delivers_every_change_in_order() {
+    let env = Env::start().await;
+    let (id, p) = env.create_order("sub", "EUR", &[("SKU-1", 2, 300)]).await;
+    env.settle(&p).await;
+    let mut ws = connect(&env).await;
+    subscribe(
+        &mut ws,
+        "1",
+        "subscription($id: UUID!) { orderChanged(id: $id) { id status version position
+            total { amountMinor } items { sku quantity } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    settle_subscription().await;
+    env.advance(id, &path_to("delivered")).await;
+
+    let mut versions = Vec::new();
+    let mut statuses = Vec::new();
+    while statuses.last().map(String::as_str) != Some("DELIVERED") {
+        let m = recv(&mut ws).await;
+        assert_eq!(m["type"], "next", "{m}");
+        assert_eq!(m["id"], "1");
+        let o = &m["payload"]["data"]["orderChanged"];
+        assert_eq!(o["id"], id.to_string());
+        assert_eq!(o["total"]["amountMinor"], 600);
+        assert_eq!(o["items"], json!([{ "sku": "SKU-1", "quantity": 2 }]));
+        versions.push(o["version"].as_i64().unwrap());
+        statuses.push(o["status"].as_str().unwrap().to_owned());
+    }
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    // In lifecycle order; changes committed together may arrive as one.
+    let mut rank = statuses
+        .iter()
+        .map(|s| LIFECYCLE.iter().position(|l| l == s).unwrap());
+    let mut prev = rank.next().unwrap();
+    for r in rank {
+        assert!(r > prev, "{statuses:?}");
+        prev = r;
+    }
+    // Created with its item and address (3), then five steps.
+    assert_eq!(*versions.last().unwrap(), 8);
+    println!("delivered {statuses:?}");
+
+    // Another order's changes never show up here; completing ends it.
+    let (other, _) = env.create_order("sub", "EUR", &[("SKU-2", 1, 100)]).await;
+    env.advance(other, &[Step::Submit]).await;
+    send(&mut ws, json!({ "id": "1", "type": "complete" })).await;
+    let m = recv(&mut ws).await;
+    assert_eq!(m["type"], "complete", "{m}");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn orders_changed_delivers_the_matching_orders() {
+    let env = Env::start().await;
+    let mut ws = connect(&env).await;
+    let query = "subscription($f: OrderFilter) { ordersChanged(filter: $f) { id status } }";
+    subscribe(&mut ws, "paid", query, json!({ "f": { "status": "PAID" } })).await;
+    subscribe(&mut ws, "all", query, json!({ "f": null })).await;
+    settle_subscription().await;
+    let (a, _) = env.create_order("s1", "EUR", &[("SKU-1", 1, 100)]).await;
+    let (b, _) = env.create_order("s2", "EUR", &[("SKU-1", 1, 100)]).await;
+    env.advance(b, &path_to("confirmed")).await;
+    env.advance(a, &path_to("paid")).await;
+
+    let mut paid = Vec::new();
+    let mut all = Vec::new();
+    let a_paid = json!({ "id": a.to_string(), "status": "PAID" });
+    let b_confirmed = json!({ "id": b.to_string(), "status": "CONFIRMED" });
+    while !(paid.contains(&a_paid) && all.contains(&a_paid) && all.contains(&b_confirmed)) {
+        let m = recv(&mut ws).await;
+        assert_eq!(m["type"], "next", "{m}");
+        let o = m["payload"]["data"]["ordersChanged"].clone();
+        match m["id"].as_str().unwrap() {
+            "paid" => paid.push(o),
+            _ => all.push(o),
+        }
+    }
+    assert_eq!(paid, [a_paid], "only matching orders");
+    assert!(all.len() >= 2, "{all:?}");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn websocket_operations_get_the_same_limits() {
+    let env = Env::start_with(|c| c.limits.max_subscriptions_per_connection = 2).await;
+    let mut ws = connect(&env).await;
+    let q = "subscription { ordersChanged { id } }";
+    subscribe(&mut ws, "1", q, json!({})).await;
+    subscribe(&mut ws, "2", q, json!({})).await;
+    subscribe(&mut ws, "3", q, json!({})).await;
+    let m = recv(&mut ws).await;
+    assert_eq!(m["id"], "3");
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(recv(&mut ws).await["type"], "complete");
+    // Ending one frees its slot.
+    send(&mut ws, json!({ "id": "1", "type": "complete" })).await;
+    assert_eq!(recv(&mut ws).await["type"], "complete");
+
+    // Too deep, bad input: refused with a code, like over HTTP.
+    let deep = "subscription { ordersChanged { customer { orders { edges { node { customer {
+        orders { edges { node { customer { orders { edges { node { id } } } } } } } } } } } } } }";
+    subscribe(&mut ws, "4", deep, json!({})).await;
+    let m = recv(&mut ws).await;
+    assert_eq!(m["id"], "4");
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{m}"
+    );
+    let message = m["payload"]["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("levels deep"), "{message}");
+    assert_eq!(recv(&mut ws).await["type"], "complete");
+    subscribe(
+        &mut ws,
+        "5",
+        "subscription { orderChanged(id: \"nope\") { id } }",
+        json!({}),
+    )
+    .await;
+    let m = recv(&mut ws).await;
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{m}"
+    );
+    assert!(
+        m["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UUID"),
+        "{m}"
+    );
+    assert_eq!(recv(&mut ws).await["type"], "complete");
+
+    // Queries work over the socket too.
+    subscribe(&mut ws, "6", "{ projections { name } }", json!({})).await;
+    let m = recv(&mut ws).await;
+    assert_eq!(m["id"], "6");
+    assert_eq!(
+        m["payload"]["data"]["projections"].as_array().map(Vec::len),
+        Some(5),
+        "{m}"
+    );
+    env.finish().await;
+}
