@@ -57,15 +57,7 @@ pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
         .collect();
     let appends = load::drive("appends", workers, warmup, measure).await;
 
-    let pool = PgPoolOptions::new()
-        .max_connections(args.concurrency as u32)
-        .connect(&url)
-        .await?;
-    create_baseline_table(&pool).await?;
-    let workers = (0..args.concurrency)
-        .map(|_| BaselineWorker { pool: pool.clone() })
-        .collect();
-    let baseline = load::drive("baseline", workers, warmup, measure).await;
+    let baseline = run_baseline(&url, args.concurrency, warmup, measure).await?;
 
     let ratio = appends.ops_per_sec() / baseline.ops_per_sec().max(f64::MIN_POSITIVE);
     report::print_header(&format!(
@@ -94,7 +86,6 @@ pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
         });
         println!("{out}");
     }
-    pool.close().await;
     store.pool().close().await;
     Ok(())
 }
@@ -163,7 +154,28 @@ impl Worker for AppendWorker {
     }
 }
 
-pub(super) async fn create_baseline_table(pool: &PgPool) -> anyhow::Result<()> {
+/// The baseline both write benchmarks compare with: single-row INSERT
+/// transactions into a table shaped like `events`, at the same concurrency.
+pub(super) async fn run_baseline(
+    url: &str,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<load::LoadStats> {
+    let pool = PgPoolOptions::new()
+        .max_connections(concurrency as u32)
+        .connect(url)
+        .await?;
+    create_baseline_table(&pool).await?;
+    let workers = (0..concurrency)
+        .map(|_| BaselineWorker { pool: pool.clone() })
+        .collect();
+    let stats = load::drive("baseline", workers, warmup, measure).await;
+    pool.close().await;
+    Ok(stats)
+}
+
+async fn create_baseline_table(pool: &PgPool) -> anyhow::Result<()> {
     // Same columns, defaults, constraints and indexes as `events`.
     sqlx::raw_sql(
         "DROP TABLE IF EXISTS baseline_events;
@@ -175,8 +187,8 @@ pub(super) async fn create_baseline_table(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// One autocommitted single-row INSERT per operation.
-pub(super) struct BaselineWorker {
-    pub(super) pool: PgPool,
+struct BaselineWorker {
+    pool: PgPool,
 }
 
 impl Worker for BaselineWorker {

@@ -11,9 +11,8 @@ use orderflow_command_api::{CommandApiConfig, conflict_retries_total};
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::postgres::PgPoolOptions;
 
-use super::append::{BaselineWorker, create_baseline_table};
+use super::append::run_baseline;
 use super::load::{self, Worker};
 use super::report;
 use crate::cli::{DEFAULT_BENCH_DATABASE_URL, unreachable_hint};
@@ -76,15 +75,7 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
     let _ = stop.send(());
     let _ = server.await;
 
-    let pool = PgPoolOptions::new()
-        .max_connections(args.concurrency as u32)
-        .connect(&url)
-        .await?;
-    create_baseline_table(&pool).await?;
-    let workers = (0..args.concurrency)
-        .map(|_| BaselineWorker { pool: pool.clone() })
-        .collect();
-    let baseline = load::drive("baseline", workers, warmup, measure).await;
+    let baseline = run_baseline(&url, args.concurrency, warmup, measure).await?;
 
     let ratio = commands.ops_per_sec() / baseline.ops_per_sec().max(f64::MIN_POSITIVE);
     report::print_header(&format!(
@@ -112,7 +103,6 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
         });
         println!("{out}");
     }
-    pool.close().await;
     store.pool().close().await;
     Ok(())
 }
