@@ -15,8 +15,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::QueryApiConfig;
 use crate::db::ReadDb;
+use crate::doc_cache::DocCache;
 use crate::error::{ErrorCode, QueryApiError};
-use crate::executor::QueryExecutor;
+use crate::executor::{Admission, QueryExecutor};
 use crate::http::{HttpState, graphql_get, graphql_post};
 use crate::notices::ChangeFeed;
 use crate::schema::{AppSchema, build_schema};
@@ -29,6 +30,8 @@ pub struct QueryApi {
     feed: ChangeFeed,
     schema: AppSchema,
     config: QueryApiConfig,
+    /// Shared by every router made from this API.
+    docs: Arc<DocCache>,
 }
 
 impl std::fmt::Debug for QueryApi {
@@ -67,7 +70,6 @@ impl QueryApi {
         let services = Services {
             db: db.clone(),
             feed: feed.clone(),
-            position_wait: config.position_wait,
             max_page_size: config.limits.max_page_size,
             events,
         };
@@ -77,6 +79,7 @@ impl QueryApi {
             feed,
             schema,
             config,
+            docs: Arc::default(),
         }
     }
 
@@ -100,7 +103,15 @@ impl QueryApi {
             executor: QueryExecutor {
                 schema: self.schema.clone(),
                 db: self.db.clone(),
+                feed: self.feed.clone(),
                 timeout: limits.request_timeout,
+                position_wait: self.config.position_wait,
+                admission: Admission {
+                    max_query_bytes: limits.max_query_bytes,
+                    max_fields: limits.max_fields,
+                    max_depth: limits.max_depth,
+                },
+                docs: Arc::clone(&self.docs),
             },
             max_batch: limits.max_batch,
             max_ws_message: limits.max_body_bytes,

@@ -7,10 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use async_graphql::Context;
 use orderflow_event_store::Position;
+use tokio::sync::OnceCell;
 
 use crate::db::ReadDb;
-use crate::error::DbError;
+use crate::error::{DbError, ErrorCode};
 use crate::notices::ChangeFeed;
 
 /// Re-check interval when no notice comes.
@@ -173,6 +175,79 @@ pub async fn wait_for(
                 () = tokio::time::sleep_until(recheck_at) => break,
             }
         }
+    }
+}
+
+/// One request's wait, run at most once: the first root field that reads
+/// a projection runs it (so after validation: a query refused by the
+/// schema never waits or reads a checkpoint), the others share its result.
+pub(crate) struct Gate {
+    pub wanted: PositionRequest,
+    pub names: Vec<&'static str>,
+    pub bound: Duration,
+    pub db: ReadDb,
+    pub feed: ChangeFeed,
+    outcome: OnceCell<Result<Freshness, DbError>>,
+}
+
+impl Gate {
+    pub fn new(
+        wanted: PositionRequest,
+        names: Vec<&'static str>,
+        bound: Duration,
+        db: ReadDb,
+        feed: ChangeFeed,
+    ) -> Gate {
+        Gate {
+            wanted,
+            names,
+            bound,
+            db,
+            feed,
+            outcome: OnceCell::new(),
+        }
+    }
+
+    async fn pass(&self) -> async_graphql::Result<()> {
+        let outcome = self
+            .outcome
+            .get_or_init(|| {
+                wait_for(
+                    &self.db,
+                    &self.feed,
+                    &self.names,
+                    self.wanted.position,
+                    self.bound,
+                )
+            })
+            .await;
+        match outcome {
+            Ok(f) if f.fresh || !self.wanted.strict => Ok(()),
+            Ok(f) => Err(stale(f)),
+            Err(e) => Err(e.clone().into()),
+        }
+    }
+
+    /// How the wait ended, if it ran.
+    pub fn outcome(&self) -> Option<&Result<Freshness, DbError>> {
+        self.outcome.get()
+    }
+}
+
+pub(crate) fn stale(f: &Freshness) -> async_graphql::Error {
+    ErrorCode::Stale.error(format!(
+        "read models {} have not reached position {} after {} ms",
+        f.behind().join(", "),
+        f.requested,
+        f.waited.as_millis()
+    ))
+}
+
+/// Awaited first by every root field that reads a projection.
+pub(crate) async fn gate(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    match ctx.data_opt::<std::sync::Arc<Gate>>() {
+        Some(g) => g.pass().await,
+        None => Ok(()),
     }
 }
 

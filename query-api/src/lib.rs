@@ -17,7 +17,6 @@ pub mod db;
 mod doc_cache;
 mod error;
 mod executor;
-mod extension;
 mod http;
 mod loaders;
 mod notices;

@@ -1,7 +1,6 @@
-//! What resolvers and extensions share, stored in the schema's data.
+//! What resolvers share, stored in the schema's data.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::Context;
 use sqlx::PgPool;
@@ -15,7 +14,6 @@ use crate::notices::ChangeFeed;
 pub struct Services {
     pub db: ReadDb,
     pub feed: ChangeFeed,
-    pub position_wait: Duration,
     pub max_page_size: usize,
     /// The event store, for `projections { head lag }` only.
     pub events: Option<PgPool>,

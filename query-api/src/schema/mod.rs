@@ -17,7 +17,6 @@ pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
 use crate::config::QueryLimits;
-use crate::extension::{GuardLimits, Guards};
 use crate::services::Services;
 
 pub type AppSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
@@ -30,17 +29,12 @@ fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, SubscriptionRoot> {
 pub fn build_schema(services: Services, limits: &QueryLimits) -> AppSchema {
     builder()
         .data(services)
-        // Depth is checked by the guard (which leaves introspection out);
-        // complexity by async-graphql, after the guard bounded the fields.
+        // Size, fields and depth are checked before this (see the
+        // executor); complexity here, in validation.
         .limit_complexity(limits.max_complexity)
-        // Parser-level nesting of selection sets, a backstop to the guard.
+        // Selection-set nesting, a backstop to the executor's depth check.
         .limit_recursive_depth(64)
         .limit_directives(8)
-        .extension(Guards::new(GuardLimits {
-            max_query_bytes: limits.max_query_bytes,
-            max_fields: limits.max_fields,
-            max_depth: limits.max_depth,
-        }))
         .finish()
 }
 

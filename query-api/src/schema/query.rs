@@ -11,6 +11,7 @@ use super::order::Order;
 use super::projections::{ProjectionInfo, projections};
 use super::sales::{DailySales, ProductRanking, ProductSales};
 use super::scalars::Date;
+use crate::consistency::gate;
 use crate::db::TopProductsQuery;
 use crate::error::{bad_input, not_found};
 use crate::services::{loaders, services};
@@ -43,6 +44,7 @@ impl QueryRoot {
     /// One order; `NOT_FOUND` when the read model has no such order (yet:
     /// send `X-Orderflow-Position` to wait for a write you made).
     async fn order(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Order>> {
+        gate(ctx).await?;
         match loaders(ctx)?.order(id).await? {
             Some(row) => Ok(Some(Order(row))),
             None => Err(not_found(format!("no order {id}"))),
@@ -64,6 +66,7 @@ impl QueryRoot {
         before: Option<String>,
     ) -> async_graphql::Result<OrderConnection> {
         let f = filter.unwrap_or_default().to_db()?;
+        gate(ctx).await?;
         orders_connection(
             ctx,
             f,
@@ -84,6 +87,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         id: String,
     ) -> async_graphql::Result<Option<Customer>> {
+        gate(ctx).await?;
         match loaders(ctx)?.customer_stats(&id).await? {
             Some(_) => Ok(Some(Customer::new(id))),
             None => Err(not_found(format!("no customer {id:?}"))),
@@ -101,6 +105,7 @@ impl QueryRoot {
         currency: Option<String>,
     ) -> async_graphql::Result<Vec<DailySales>> {
         check_range(from.0, to.0)?;
+        gate(ctx).await?;
         let rows = services(ctx)?
             .db
             .sales_by_day(from.0, to.0, currency.as_deref())
@@ -141,6 +146,7 @@ impl QueryRoot {
             }
             _ => return Err(bad_input("give both `from` and `to`, or neither")),
         };
+        gate(ctx).await?;
         let rows =
             s.db.top_products(&TopProductsQuery {
                 by: match by {

@@ -123,6 +123,20 @@ async fn past_the_bound_answers_stale_or_errors_when_strict() {
     assert_eq!(r.body["data"], Value::Null);
     assert_eq!(r.body["extensions"]["consistency"]["fresh"], false);
 
+    // A query the schema refuses never waits, nor reads a checkpoint.
+    let before = env.api.db().statements();
+    let started = Instant::now();
+    let r = env
+        .gql_with(
+            "{ orders { nodes { nope } } }",
+            json!({}),
+            &[("x-orderflow-position", &future)],
+        )
+        .await;
+    r.only_error("BAD_USER_INPUT");
+    assert!(started.elapsed() < Duration::from_millis(250));
+    assert_eq!(env.api.db().statements(), before);
+
     // A query that reads no projection has nothing to wait for.
     let r = env
         .gql_with(
