@@ -42,10 +42,18 @@ impl<S> std::fmt::Debug for Fixture<S> {
 
 /// Generates one `#[tokio::test]` per conformance check. `$make` is an async
 /// fn returning a [`Fixture`].
+///
+/// `conformance_tests!(optional $make)` is for stores on a server the test
+/// machine may not have: `$make` returns `Result<Fixture, String>`, and on
+/// `Err(reason)` every test writes `SKIPPED: <test>: <reason>` to stderr
+/// (uncaptured, so it shows in a normal `cargo test` run) and passes. Adding `, per_stream_event_ids`
+/// generates the cross-stream event id check `#[ignore]`d, for a store that
+/// cannot see event ids in other streams (KurrentDB); `--include-ignored`
+/// still runs it.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:path) => {
-        $crate::conformance_tests!(@each $make;
+    (@suite $arm:ident $make:path) => {
+        $crate::conformance_tests!(@$arm $make;
             append_and_read_back, expected_version_rules, failed_append_writes_nothing,
             reappending_the_same_event_ids_is_idempotent, idempotency_keys_keep_the_first_response,
             concurrent_exact_appends_to_one_stream_have_one_winner,
@@ -61,6 +69,48 @@ macro_rules! conformance_tests {
             }
         )*
     };
+    (@optional $make:path; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                match $make().await {
+                    Ok(fixture) => $crate::conformance::$name(&fixture).await,
+                    Err(reason) => $crate::conformance::skipped(stringify!($name), &reason),
+                }
+            }
+        )*
+    };
+    (@ignored $make:path; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "this store checks event ids per stream only"]
+            async fn $name() {
+                match $make().await {
+                    Ok(fixture) => $crate::conformance::$name(&fixture).await,
+                    Err(reason) => $crate::conformance::skipped(stringify!($name), &reason),
+                }
+            }
+        )*
+    };
+    (optional $make:path, per_stream_event_ids) => {
+        $crate::conformance_tests!(@suite optional $make);
+        $crate::conformance_tests!(@ignored $make; event_ids_are_unique_across_streams);
+    };
+    (optional $make:path) => {
+        $crate::conformance_tests!(@suite optional $make);
+        $crate::conformance_tests!(@optional $make; event_ids_are_unique_across_streams);
+    };
+    ($make:path) => {
+        $crate::conformance_tests!(@suite each $make);
+        $crate::conformance_tests!(@each $make; event_ids_are_unique_across_streams);
+    };
+}
+
+/// Reports a conformance test that had no store to run against. Written to
+/// stderr directly: the test harness captures `eprintln!` of passing tests.
+pub fn skipped(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
 }
 
 fn stream(name: &str) -> StreamId {
@@ -225,6 +275,17 @@ pub async fn reappending_the_same_event_ids_is_idempotent<S: EventStore>(f: &Fix
         store.append(request(&s, ExpectedVersion::Any, mixed)).await,
         Err(StoreError::EventIdReused { .. })
     ));
+    assert_eq!(store.read_stream(&s).await.expect("read").len(), 2);
+}
+
+pub async fn event_ids_are_unique_across_streams<S: EventStore>(f: &Fixture<S>) {
+    let store = &f.store;
+    let s = stream("xid");
+    let batch = events(2);
+    store
+        .append(request(&s, ExpectedVersion::NoStream, batch.clone()))
+        .await
+        .expect("append");
     // The same ids in another stream.
     assert!(matches!(
         store

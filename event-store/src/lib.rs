@@ -4,6 +4,8 @@
 mod batch;
 mod error;
 mod event;
+#[cfg(feature = "kurrentdb")]
+pub mod kurrentdb;
 mod memory;
 mod position;
 mod postgres;
@@ -18,6 +20,8 @@ pub use event::{
     AppendRequest, AppendResult, EventMetadata, ExpectedVersion, IdempotencyClaim,
     IdempotencyRecord, InvalidStreamId, MAX_STREAM_ID_LEN, NewEvent, RecordedEvent, StreamId,
 };
+#[cfg(feature = "kurrentdb")]
+pub use kurrentdb::{KurrentDbConfig, KurrentDbStore};
 pub use memory::InMemoryStore;
 pub use position::{ParsePositionError, Position};
 pub use postgres::{
