@@ -82,6 +82,8 @@ pub struct StoreArgs {
     /// Group-commit writer tasks.
     #[arg(long, env = "STORE_WRITERS", default_value_t = 2)]
     pub store_writers: usize,
+    #[command(flatten)]
+    pub choice: crate::event_store_choice::EventStoreArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod event_store_choice;
 mod pipeline;
 mod query;
 mod rest_client;

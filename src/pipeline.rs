@@ -113,17 +113,12 @@ pub fn projector_config(args: &ProjectorArgs) -> ProjectorConfig {
 pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     let store = open_store(&args.store).await?;
     let pool = store.pool().clone();
+    let events = crate::event_store_choice::open_event_store(&args.store.choice, &store).await?;
     println!(
         "relay: {} → {}",
         args.nats.events_stream, args.nats.nats_url
     );
-    run_relay(
-        std::sync::Arc::new(store),
-        pool,
-        relay_config(&args),
-        shutdown_signal(),
-    )
-    .await?;
+    run_relay(events, pool, relay_config(&args), shutdown_signal()).await?;
     Ok(())
 }
 

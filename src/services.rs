@@ -1,11 +1,9 @@
 //! Starting services: one per process (`orderflow command-api`) or all in
 //! one (`orderflow up`).
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use orderflow_command_api::CommandApiConfig;
-use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
+use orderflow_event_store::{PgEventStore, PgStoreConfig};
 use orderflow_observability::shutdown_signal;
 
 use std::future::Future;
@@ -15,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::cli::{CommandApiArgs, StoreArgs, UpArgs, redact, unreachable_hint};
+use crate::event_store_choice::open_event_store;
 use crate::pipeline::{self, ProjectorArgs, RelayArgs};
 
 /// Creates the events database if needed, migrates it and connects.
@@ -79,7 +78,10 @@ fn relay_args(args: &CommandApiArgs) -> RelayArgs {
 /// The command API, and (unless `--no-relay`) a relay candidate beside it:
 /// the advisory lock keeps exactly one relay active however many run.
 pub async fn command_api(args: CommandApiArgs) -> anyhow::Result<()> {
+    // Before anything records: samples sent earlier would be lost.
+    orderflow_observability::prometheus_handle();
     let store = open_store(&args.store).await?;
+    let events = open_event_store(&args.store.choice, &store).await?;
     let config = command_api_config(&args);
     let listener = orderflow_command_api::bind(&config)
         .await
@@ -89,7 +91,7 @@ pub async fn command_api(args: CommandApiArgs) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     if !args.no_relay {
         let pool = store.pool().clone();
-        let relay_store: Arc<dyn EventStore> = Arc::new(store.clone());
+        let relay_store = events.clone();
         let relay_config = pipeline::relay_config(&relay_args(&args));
         let stop = stopped(&shutdown);
         tasks.spawn(async move {
@@ -98,10 +100,9 @@ pub async fn command_api(args: CommandApiArgs) -> anyhow::Result<()> {
                 .context("relay")
         });
     }
-    let store: Arc<dyn EventStore> = Arc::new(store);
     let stop = stopped(&shutdown);
     tasks.spawn(async move {
-        orderflow_command_api::serve_on(listener, store, config, stop)
+        orderflow_command_api::serve_on(listener, events, config, stop)
             .await
             .context("command API")
     });
@@ -117,8 +118,11 @@ async fn join_all(mut tasks: JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> 
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    // Before anything records: samples sent earlier would be lost.
+    orderflow_observability::prometheus_handle();
     let api = &args.command_api;
     let store = open_store(&api.store).await?;
+    let events = open_event_store(&api.store.choice, &store).await?;
     let config = command_api_config(api);
     let listener = orderflow_command_api::bind(&config)
         .await
@@ -133,8 +137,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let shutdown = shared_shutdown();
     let mut tasks = JoinSet::new();
 
-    let (pool, relay_store): (_, Arc<dyn EventStore>) =
-        (store.pool().clone(), Arc::new(store.clone()));
+    let (pool, relay_store) = (store.pool().clone(), events.clone());
     let relay_config = pipeline::relay_config(&relay_args(api));
     let stop = stopped(&shutdown);
     tasks.spawn(async move {
@@ -151,10 +154,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             .context("projector")
     });
 
-    let store: Arc<dyn EventStore> = Arc::new(store);
     let stop = stopped(&shutdown);
     tasks.spawn(async move {
-        orderflow_command_api::serve_on(listener, store, config, stop)
+        orderflow_command_api::serve_on(listener, events, config, stop)
             .await
             .context("command API")
     });
