@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use orderflow_domain::{
-    Currency, CustomerId, LineItem, Money, NewItem, OrderCommand, OrderId, OrderState, PaymentId,
-    RefundId, ShippingAddress, Sku, ValidationError,
+    Channel, Currency, CustomerId, LineItem, Money, NewItem, OrderCommand, OrderId, OrderState,
+    PaymentId, RefundId, ShippingAddress, Sku, ValidationError,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -96,6 +96,23 @@ pub struct CreateOrderRequest {
     pub items: Vec<AddItemRequest>,
     #[serde(default)]
     pub shipping_address: Option<AddressDto>,
+    /// Where the order is placed: `web`, `mobile`, `api` (an integration
+    /// calling on its own behalf) or `unknown`. Left out, it is `unknown`:
+    /// web and mobile clients call this API too, so the API cannot tell.
+    #[serde(default)]
+    #[schema(value_type = Option<ChannelDto>, example = "web")]
+    pub channel: Option<String>,
+}
+
+/// The sales channel of `POST /orders` (a plain string in the body, so an
+/// unknown value is a 422 naming the field rather than a parse error).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelDto {
+    Web,
+    Mobile,
+    Api,
+    Unknown,
 }
 
 /// `PATCH /orders/{id}/items/{sku}`.
@@ -228,6 +245,20 @@ impl CreateOrderRequest {
         let mut fields = Fields::default();
         let customer_id = fields.check("customer_id", CustomerId::new(self.customer_id.clone()));
         let currency = fields.check("currency", Currency::new(&self.currency));
+        let channel = match self.channel.as_deref() {
+            None => Some(Channel::Unknown),
+            Some(name) => {
+                let channel = Channel::from_name(name);
+                if channel.is_none() {
+                    fields.push(
+                        "channel",
+                        "channel.invalid",
+                        format!("channel {name:?} is not one of web, mobile, api, unknown"),
+                    );
+                }
+                channel
+            }
+        };
         let items: Vec<Option<NewItem>> = self
             .items
             .iter()
@@ -239,6 +270,7 @@ impl CreateOrderRequest {
                 order_id,
                 customer_id: customer_id?,
                 currency: currency?,
+                channel: channel?,
                 items: items.into_iter().collect::<Option<Vec<_>>>()?,
                 shipping_address: self.shipping_address.clone().map(Into::into),
             })

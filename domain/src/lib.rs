@@ -14,11 +14,11 @@ pub mod validation;
 pub use ids::{CustomerId, ORDER_CATEGORY, OrderId, PaymentId, RefundId, Sku};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    COMMAND_NAMES, CURRENT_SCHEMA_VERSION, EVENT_TYPES, EventDecodeError, ItemAdded,
-    ItemQuantityChanged, ItemRemoved, LineItem, NewItem, OrderCancelled, OrderCommand,
-    OrderConfirmed, OrderCreated, OrderDelivered, OrderError, OrderEvent, OrderRejected,
-    OrderShipped, OrderState, OrderStatus, OrderSubmitted, PaymentRecorded, RefundIssued,
-    ShippingAddress, ShippingAddressSet, current_schema_version, decide, evolve, fold,
-    payload_schema,
+    COMMAND_NAMES, Channel, EVENT_TYPES, EventDecodeError, ItemAdded, ItemQuantityChanged,
+    ItemRemoved, LineItem, NewItem, OrderCancelled, OrderCommand, OrderConfirmed, OrderCreated,
+    OrderDelivered, OrderError, OrderEvent, OrderRejected, OrderShipped, OrderState, OrderStatus,
+    OrderSubmitted, PaymentRecorded, RefundIssued, SCHEMA_VERSIONS, ShippingAddress,
+    ShippingAddressSet, UPCASTERS, Upcaster, current_schema_version, decide, evolve, fold,
+    payload_schema, upcast_chain, upcaster,
 };
 pub use validation::{ValidationError, Violation};

@@ -1,7 +1,7 @@
 //! Turning stored events into what the folds read.
 
 use chrono::{DateTime, Utc};
-use orderflow_domain::{CURRENT_SCHEMA_VERSION, ORDER_CATEGORY, OrderEvent, OrderId};
+use orderflow_domain::{ORDER_CATEGORY, OrderEvent, OrderId, current_schema_version};
 use orderflow_event_store::{Position, RawEvent, RecordedEvent};
 use uuid::Uuid;
 
@@ -44,16 +44,17 @@ pub(crate) fn decode(event: &RecordedEvent) -> Result<Option<Decoded>, FoldError
     }))
 }
 
-/// Same as [`decode`] for a [`RawEvent`]: current-version payloads are
-/// parsed straight from their text into their type (no intermediate JSON
-/// tree); anything else goes through the domain's upcasting decoder.
+/// Same as [`decode`] for a [`RawEvent`]: payloads at their type's newest
+/// version are parsed straight from their text into their type (no
+/// intermediate JSON tree); anything else (older versions to upcast,
+/// unknown types, parse errors) goes through the domain's decoder.
 pub(crate) fn decode_raw(event: &RawEvent) -> Result<Option<Decoded>, FoldError> {
     if event.stream_id.split('-').next() != Some(ORDER_CATEGORY) {
         return Ok(None);
     }
     let order_id = OrderId::from_stream_id(&event.stream_id)
         .map_err(|e| FoldError(format!("bad order stream id {}: {e}", event.stream_id)))?;
-    let decoded = if event.schema_version == CURRENT_SCHEMA_VERSION {
+    let decoded = if current_schema_version(&event.event_type) == Some(event.schema_version) {
         parse_current(&event.event_type, &event.payload)
     } else {
         None
@@ -100,7 +101,7 @@ fn parse_current(event_type: &str, payload: &str) -> Option<Result<OrderEvent, s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orderflow_domain::{Currency, CustomerId, OrderCreated};
+    use orderflow_domain::{Channel, Currency, CustomerId, OrderCreated};
 
     #[test]
     fn raw_and_tree_decoding_agree() {
@@ -109,6 +110,7 @@ mod tests {
             order_id: id,
             customer_id: CustomerId::new("c-1").unwrap_or_else(|e| panic!("{e}")),
             currency: Currency::EUR,
+            channel: Channel::Mobile,
             at: chrono::DateTime::UNIX_EPOCH,
         });
         let raw = RawEvent {
@@ -116,11 +118,27 @@ mod tests {
             stream_id: id.stream_id(),
             stream_version: 1,
             event_type: "OrderCreated".into(),
-            schema_version: CURRENT_SCHEMA_VERSION,
+            schema_version: 2,
             payload: event.payload().to_string(),
         };
         let d = decode_raw(&raw).ok().flatten().map(|d| d.event);
-        assert_eq!(d, Some(event));
+        assert_eq!(d, Some(event.clone()));
+        // A v1 payload takes the upcasting path and reads as v2.
+        let v1 = RawEvent {
+            schema_version: 1,
+            payload: serde_json::json!({
+                "order_id": id, "customer_id": "c-1", "currency": "EUR",
+                "at": "1970-01-01T00:00:00Z"
+            })
+            .to_string(),
+            ..raw.clone()
+        };
+        let d = decode_raw(&v1).ok().flatten().map(|d| d.event);
+        let OrderEvent::OrderCreated(mut expected) = event else {
+            unreachable!()
+        };
+        expected.channel = Channel::Unknown;
+        assert_eq!(d, Some(OrderEvent::OrderCreated(expected)));
         let bad = RawEvent {
             payload: "{\"order_id\": 3}".into(),
             ..raw

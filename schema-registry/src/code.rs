@@ -1,6 +1,6 @@
 //! What the code says the registry must hold.
 
-use orderflow_domain::{OrderEvent, current_schema_version, payload_schema};
+use orderflow_domain::{OrderEvent, UPCASTERS, current_schema_version, payload_schema};
 use serde_json::{Value, json};
 
 use crate::examples::example_payloads;
@@ -50,10 +50,11 @@ impl CodeRegistry {
                 });
             }
         }
-        CodeRegistry {
-            schemas,
-            upcasters: Vec::new(),
-        }
+        let upcasters = UPCASTERS
+            .iter()
+            .map(|u| (u.event_type.to_owned(), u.from_version))
+            .collect();
+        CodeRegistry { schemas, upcasters }
     }
 
     pub fn get(&self, event_type: &str, version: u32) -> Option<&CodeSchema> {

@@ -1,10 +1,13 @@
 //! Example payloads for the schema files: a scripted, deterministic order
-//! life (fixed ids and times) that emits every event type at least once.
+//! life (fixed ids and times) that emits every event type at least once,
+//! at its newest version; older versions get the same events in their own
+//! shape (see [`older_versions`]).
 
 use chrono::{DateTime, TimeZone, Utc};
+use orderflow_domain::order::legacy::order_created_v1;
 use orderflow_domain::{
-    Currency, CustomerId, Money, NewItem, OrderCommand, OrderEvent, OrderId, OrderState, PaymentId,
-    RefundId, ShippingAddress, Sku, decide, evolve,
+    Channel, Currency, CustomerId, Money, NewItem, OrderCommand, OrderEvent, OrderId, OrderState,
+    PaymentId, RefundId, ShippingAddress, Sku, decide, evolve,
 };
 use serde_json::Value;
 
@@ -21,11 +24,27 @@ pub fn example_payloads() -> Vec<(String, u32, Value)> {
                 state = evolve(state, event);
                 if !out.iter().any(|(t, _, _)| t == event.event_type()) {
                     out.push(record(event));
+                    out.extend(older_versions(event));
                 }
             }
         }
     }
     out
+}
+
+/// The examples of older schema versions: the same event as a writer of
+/// that version stored it. A committed version's examples never change, so
+/// these must reproduce what the script emitted back then.
+fn older_versions(event: &OrderEvent) -> Vec<(String, u32, Value)> {
+    match event {
+        OrderEvent::OrderCreated(e) => {
+            let v1 = order_created_v1::OrderCreated::from(e);
+            serde_json::to_value(v1)
+                .map(|p| vec![("OrderCreated".to_owned(), 1, p)])
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn record(event: &OrderEvent) -> (String, u32, Value) {
@@ -55,6 +74,7 @@ fn create(order: u128) -> Option<OrderCommand> {
         order_id: OrderId::new(uuid::Uuid::from_u128(order)),
         customer_id: CustomerId::new("customer-42").ok()?,
         currency: Currency::EUR,
+        channel: Channel::Web,
         items: vec![NewItem {
             sku: sku("MUG-CER")?,
             name: "Ceramic mug".into(),
@@ -146,10 +166,16 @@ mod tests {
     use super::example_payloads;
 
     #[test]
-    fn every_event_type_has_an_example() {
+    fn every_event_type_has_an_example_of_every_version() {
         let examples = example_payloads();
         for t in orderflow_domain::OrderEvent::EVENT_TYPES {
-            assert!(examples.iter().any(|(e, _, _)| e == t), "no example of {t}");
+            let current = orderflow_domain::current_schema_version(t).unwrap_or(0);
+            for v in 1..=current {
+                assert!(
+                    examples.iter().any(|(e, ver, _)| e == t && *ver == v),
+                    "no example of {t} v{v}"
+                );
+            }
         }
     }
 }

@@ -210,3 +210,37 @@ fn every_domain_schema_carries_valid_examples_of_its_own_version() {
         assert!(s.schema["title"].is_string() && s.schema["description"].is_string());
     }
 }
+
+#[test]
+fn order_created_v2_is_accepted_only_because_of_its_upcaster() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let code = CodeRegistry::from_domain();
+    assert!(code.has_upcaster("OrderCreated", 1), "{:?}", code.upcasters);
+    assert!(code.get("OrderCreated", 1).is_some() && code.get("OrderCreated", 2).is_some());
+    // The committed v1 file still validates its own example, and v2 its own.
+    for v in [1, 2] {
+        let text = fs::read_to_string(dir.join(format!("OrderCreated/v{v}.json"))).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for e in schema["examples"].as_array().unwrap() {
+            assert!(validator.is_valid(e), "v{v}: {e}");
+        }
+    }
+    // The same code without the domain's upcasters: v2 requires `channel`,
+    // which v1 payloads lack, so check refuses it.
+    let without = CodeRegistry {
+        upcasters: Vec::new(),
+        ..code
+    };
+    let m = messages(&dir, &without);
+    assert!(
+        m.iter().any(|m| m.starts_with(
+            "OrderCreated/v2.json: not backward compatible with v1 and no upcaster from v1"
+        ) && m.contains("/channel: became required")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter().all(|m| m.starts_with("OrderCreated/v2.json")),
+        "only OrderCreated v2 is at stake: {m:?}"
+    );
+}

@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration as Days, TimeZone, Utc};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use orderflow_domain::{
-    Currency, CustomerId, Money, NewItem, OrderCommand, OrderId, OrderState, PaymentId, RefundId,
-    ShippingAddress, Sku, decide, evolve,
+    Channel, Currency, CustomerId, Money, NewItem, OrderCommand, OrderId, OrderState, PaymentId,
+    RefundId, ShippingAddress, Sku, decide, evolve,
 };
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
 use orderflow_projections::{ProjectorConfig, connect_read_db, rebuild_with};
@@ -231,6 +231,7 @@ impl Life {
             customer_id: CustomerId::new(format!("customer-{}", rng.random_range(0..20_000)))
                 .ok()?,
             currency: Currency::EUR,
+            channel: Channel::Web,
             items,
             shipping_address: Some(ShippingAddress {
                 name: "Bench Customer".into(),

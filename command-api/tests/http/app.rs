@@ -150,6 +150,7 @@ pub fn new_order() -> Value {
     json!({
         "customer_id": "customer-1",
         "currency": "EUR",
+        "channel": "web",
         "items": [{ "sku": "SKU-1", "name": "Water bottle", "quantity": 2, "unit_price": money(1250) }],
         "shipping_address": address()
     })

@@ -1,8 +1,74 @@
 //! Every command endpoint on its happy path, and the read endpoints.
 
+use orderflow_event_store::{
+    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId,
+};
 use serde_json::json;
 
 use crate::app::{TestApp, address, money};
+
+#[tokio::test]
+async fn channel_defaults_to_unknown() {
+    let app = TestApp::start().await;
+    let mut body = crate::app::new_order();
+    body.as_object_mut().unwrap().remove("channel");
+    let r = app.post("/orders", body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    let history = app.get(&format!("/orders/{id}/events")).await;
+    assert_eq!(history.body["events"][0]["data"]["channel"], "unknown");
+}
+
+/// An order stored before `OrderCreated` v2 (raw v1 JSON, schema version
+/// 1): the handler folds it and decides on it, and the history shows the
+/// newest shape.
+#[tokio::test]
+async fn an_order_stored_at_v1_takes_commands_and_reads_as_v2() {
+    let app = TestApp::start().await;
+    let id = uuid::Uuid::now_v7();
+    let v1 = |event_type: &str, payload: serde_json::Value| NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: event_type.into(),
+        schema_version: 1,
+        payload,
+        metadata: EventMetadata::default(),
+    };
+    app.store
+        .append(AppendRequest::new(
+            StreamId::new(format!("order-{id}")).unwrap(),
+            ExpectedVersion::NoStream,
+            vec![
+                v1(
+                    "OrderCreated",
+                    json!({ "order_id": id, "customer_id": "old-customer", "currency": "EUR",
+                            "at": "2025-01-01T10:00:00Z" }),
+                ),
+                v1(
+                    "ItemAdded",
+                    json!({ "sku": "SKU-1", "name": "Mug", "quantity": 2,
+                            "unit_price": { "amount_minor": 1250, "currency": "EUR" },
+                            "at": "2025-01-01T10:01:00Z" }),
+                ),
+                v1(
+                    "ShippingAddressSet",
+                    json!({ "address": { "name": "Ada", "line1": "1 Main St", "line2": null,
+                                         "city": "Berlin", "postal_code": "10115",
+                                         "country": "DE" },
+                            "at": "2025-01-01T10:02:00Z" }),
+                ),
+            ],
+        ))
+        .await
+        .unwrap();
+    let r = app.post_empty(&format!("/orders/{id}/submit")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], money(2500));
+    let history = app.get(&format!("/orders/{id}/events")).await;
+    let created = &history.body["events"][0];
+    assert_eq!(created["schema_version"], 2, "{created}");
+    assert_eq!(created["data"]["channel"], "unknown");
+    assert_eq!(history.body["events"][3]["event_type"], "OrderSubmitted");
+}
 
 #[tokio::test]
 async fn an_order_goes_from_draft_to_delivered_and_is_refunded() {
@@ -107,6 +173,8 @@ async fn an_order_goes_from_draft_to_delivered_and_is_refunded() {
     );
     assert_eq!(events[0]["metadata"]["correlation_id"], "corr-happy-1");
     assert_eq!(events[0]["metadata"]["actor"], "clerk-7");
+    assert_eq!(events[0]["schema_version"], 2);
+    assert_eq!(events[0]["data"]["channel"], "web");
     assert_eq!(events[1]["data"]["sku"], "SKU-1");
     assert_eq!(events[8]["stream_version"], 9);
 }

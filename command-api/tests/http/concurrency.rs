@@ -37,7 +37,7 @@ async fn handlers_in_different_processes_retry_conflicts_instead_of_failing() {
     use std::sync::Arc;
 
     use orderflow_command_api::{CommandContext, CommandHandler, CommandOutcome};
-    use orderflow_domain::{Currency, CustomerId, Money, OrderCommand, OrderId, Sku};
+    use orderflow_domain::{Channel, Currency, CustomerId, Money, OrderCommand, OrderId, Sku};
 
     let app = TestApp::start().await;
     let store: Arc<dyn orderflow_event_store::EventStore> = Arc::new(app.store.clone());
@@ -50,6 +50,7 @@ async fn handlers_in_different_processes_retry_conflicts_instead_of_failing() {
         order_id: order,
         customer_id: CustomerId::new("c").unwrap(),
         currency: Currency::new("EUR").unwrap(),
+        channel: Channel::Unknown,
         items: vec![],
         shipping_address: None,
     };
@@ -97,7 +98,7 @@ async fn a_stale_cache_never_changes_an_answer() {
 
     use orderflow_command_api::{CommandContext, CommandError, CommandHandler, CommandOutcome};
     use orderflow_domain::{
-        Currency, CustomerId, Money, NewItem, OrderCommand, OrderId, ShippingAddress, Sku,
+        Channel, Currency, CustomerId, Money, NewItem, OrderCommand, OrderId, ShippingAddress, Sku,
     };
 
     let app = TestApp::start().await;
@@ -112,6 +113,7 @@ async fn a_stale_cache_never_changes_an_answer() {
         order_id: order,
         customer_id: CustomerId::new("c").unwrap(),
         currency: eur,
+        channel: Channel::Api,
         items: vec![NewItem {
             sku: Sku::new("S-1").unwrap(),
             name: "n".into(),

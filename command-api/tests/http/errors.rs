@@ -53,6 +53,7 @@ async fn invalid_values_are_422_naming_every_field() {
             json!({
                 "customer_id": "",
                 "currency": "euro",
+                "channel": "tv",
                 "items": [
                     { "sku": "OK-1", "name": "fine", "quantity": 1, "unit_price": money(100) },
                     { "sku": "bad sku!", "name": "x", "quantity": -3, "unit_price": { "amount_minor": 5, "currency": "??" } }
@@ -70,6 +71,7 @@ async fn invalid_values_are_422_naming_every_field() {
     for f in [
         "customer_id",
         "currency",
+        "channel",
         "items[1].sku",
         "items[1].quantity",
         "items[1].unit_price.currency",

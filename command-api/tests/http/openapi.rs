@@ -80,6 +80,12 @@ async fn openapi_documents_every_route_and_status() {
             "{schema} schema missing"
         );
     }
+    let channel = &doc["components"]["schemas"]["ChannelDto"]["enum"];
+    assert_eq!(
+        channel,
+        &serde_json::json!(["web", "mobile", "api", "unknown"]),
+        "the create body documents its channels"
+    );
     let mut refs = Vec::new();
     collect_refs(&doc, &mut refs);
     assert!(!refs.is_empty());

@@ -1,9 +1,10 @@
 //! The stored form of order events: `(event_type, schema_version, payload)`
 //! where the payload is the JSON of the event's struct, without any tag.
 //!
-//! Every type is at schema version 1. When a payload changes shape, its
-//! version goes up and `from_payload` upcasts older versions, so `evolve`
-//! and the projections only ever see the newest shape.
+//! Each type has its own newest version ([`SCHEMA_VERSIONS`]); new events
+//! are always written at it. `from_payload` runs older payloads through the
+//! type's upcasters (`upcast`) first, so `evolve`, the projections and the
+//! REST history only ever see the newest shape.
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
@@ -16,9 +17,28 @@ use crate::order::event::{
     OrderDelivered, OrderEvent, OrderRejected, OrderShipped, OrderSubmitted, PaymentRecorded,
     RefundIssued, ShippingAddressSet,
 };
+use crate::order::legacy;
+use crate::order::upcast::{upcast_chain, upcaster};
 
-/// The schema version every event type is written with today.
-pub const CURRENT_SCHEMA_VERSION: u32 = 1;
+/// The newest schema version of every order event type: what new events
+/// are written with. Older versions are upcast on read.
+///
+/// - `OrderCreated` v2 added `channel` (v1 upcasts to `"unknown"`).
+pub const SCHEMA_VERSIONS: &[(&str, u32)] = &[
+    ("OrderCreated", 2),
+    ("ItemAdded", 1),
+    ("ItemQuantityChanged", 1),
+    ("ItemRemoved", 1),
+    ("ShippingAddressSet", 1),
+    ("OrderSubmitted", 1),
+    ("OrderConfirmed", 1),
+    ("OrderRejected", 1),
+    ("PaymentRecorded", 1),
+    ("OrderShipped", 1),
+    ("OrderDelivered", 1),
+    ("OrderCancelled", 1),
+    ("RefundIssued", 1),
+];
 
 /// A stored event could not be turned back into an [`OrderEvent`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -47,9 +67,9 @@ pub enum EventDecodeError {
 }
 
 impl OrderEvent {
-    /// The version of this event's payload shape.
-    pub const fn schema_version(&self) -> u32 {
-        CURRENT_SCHEMA_VERSION
+    /// The version of this event's payload shape: its type's newest.
+    pub fn schema_version(&self) -> u32 {
+        current_schema_version(self.event_type()).unwrap_or(1)
     }
 
     /// The payload JSON: the event's struct alone, no tag.
@@ -71,9 +91,10 @@ impl OrderEvent {
         }
     }
 
-    /// Rebuilds an event from its stored form. Unknown types, versions this
-    /// code does not know and malformed payloads are distinct errors, so a
-    /// projection can tell "newer writer" from "corrupt row".
+    /// Rebuilds an event from its stored form, upcasting an older version
+    /// to the newest first. Unknown types, versions this code does not know
+    /// and malformed payloads are distinct errors, so a projection can tell
+    /// "newer writer" from "corrupt row". Errors name the stored version.
     pub fn from_payload(
         event_type: &str,
         schema_version: u32,
@@ -81,12 +102,21 @@ impl OrderEvent {
     ) -> Result<OrderEvent, EventDecodeError> {
         let current = current_schema_version(event_type)
             .ok_or_else(|| EventDecodeError::UnknownEventType(event_type.to_owned()))?;
-        if schema_version != current {
+        let readable = (1..=current).contains(&schema_version)
+            && (schema_version..current).all(|v| upcaster(event_type, v).is_some());
+        if !readable {
             return Err(EventDecodeError::UnsupportedSchemaVersion {
                 event_type: event_type.to_owned(),
                 schema_version,
             });
         }
+        let payload = upcast_chain(event_type, schema_version, current, payload).map_err(
+            |(_, message)| EventDecodeError::BadPayload {
+                event_type: event_type.to_owned(),
+                schema_version,
+                message,
+            },
+        )?;
         let decoded = match event_type {
             "OrderCreated" => decode(payload).map(Self::OrderCreated),
             "ItemAdded" => decode(payload).map(Self::ItemAdded),
@@ -114,16 +144,21 @@ impl OrderEvent {
 /// The newest schema version of `event_type`, or `None` if it is not an
 /// order event type.
 pub fn current_schema_version(event_type: &str) -> Option<u32> {
-    OrderEvent::EVENT_TYPES
-        .contains(&event_type)
-        .then_some(CURRENT_SCHEMA_VERSION)
+    SCHEMA_VERSIONS
+        .iter()
+        .find(|(t, _)| *t == event_type)
+        .map(|(_, v)| *v)
 }
 
 /// JSON Schema of one event type's payload at one version, for the
-/// `schemas/` registry. `None` for unknown types or versions.
+/// `schemas/` registry: every version from 1 to the newest. `None` for
+/// unknown types or versions.
 pub fn payload_schema(event_type: &str, schema_version: u32) -> Option<Schema> {
-    if current_schema_version(event_type)? != schema_version {
-        return None;
+    let current = current_schema_version(event_type)?;
+    match (event_type, schema_version) {
+        ("OrderCreated", 1) => return Some(schema_of::<legacy::order_created_v1::OrderCreated>()),
+        _ if schema_version != current => return None,
+        _ => {}
     }
     Some(match event_type {
         "OrderCreated" => schema_of::<OrderCreated>(),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{CustomerId, OrderId, PaymentId, RefundId, Sku};
 use crate::money::{Currency, Money};
 use crate::order::address::ShippingAddress;
+use crate::order::channel::Channel;
 use crate::order::item::NewItem;
 
 /// A request to change an order. Serialized internally tagged by `type`
@@ -21,6 +22,9 @@ pub enum OrderCommand {
         customer_id: CustomerId,
         /// Currency every price on the order must use.
         currency: Currency,
+        /// Where the order is placed; `unknown` when left out.
+        #[serde(default)]
+        channel: Channel,
         /// Initial items, applied in order like `AddItem`.
         #[serde(default)]
         items: Vec<NewItem>,

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{CustomerId, OrderId, PaymentId, RefundId, Sku};
+use crate::ids::{PaymentId, RefundId, Sku};
 use crate::limits::{
     MAX_CARRIER_LEN, MAX_ITEM_NAME_LEN, MAX_LINE_ITEMS, MAX_QUANTITY, MAX_REASON_LEN,
     MAX_TRACKING_NUMBER_LEN, MIN_QUANTITY,
@@ -39,13 +39,18 @@ pub fn decide(
             order_id,
             customer_id,
             currency,
+            channel,
             items,
             shipping_address,
         } => create(
             state,
-            *order_id,
-            customer_id,
-            *currency,
+            OrderCreated {
+                order_id: *order_id,
+                customer_id: customer_id.clone(),
+                currency: *currency,
+                channel: *channel,
+                at,
+            },
             items,
             shipping_address.as_ref(),
             at,
@@ -101,9 +106,7 @@ fn one(event: OrderEvent) -> Vec<OrderEvent> {
 
 fn create(
     state: &OrderState,
-    order_id: OrderId,
-    customer_id: &CustomerId,
-    currency: Currency,
+    created: OrderCreated,
     items: &[NewItem],
     address: Option<&ShippingAddress>,
     at: DateTime<Utc>,
@@ -111,13 +114,7 @@ fn create(
     if state.exists() {
         return Err(OrderError::AlreadyExists);
     }
-    let created: OrderEvent = OrderCreated {
-        order_id,
-        customer_id: customer_id.clone(),
-        currency,
-        at,
-    }
-    .into();
+    let created: OrderEvent = created.into();
     // Initial items and address go through the very rules of AddItem and
     // SetShippingAddress, applied to the draft as it builds up, so creating
     // with items can never reach a state the single commands could not.

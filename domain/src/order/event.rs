@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{CustomerId, OrderId, PaymentId, RefundId, Sku};
 use crate::money::{Currency, Money};
 use crate::order::address::ShippingAddress;
+use crate::order::channel::Channel;
 
+// Schema version 2 (the doc comment below goes into the schema file). v1
+// had no `channel`; it is upcast to `"unknown"` (see `upcast`), and its
+// type lives on in `legacy::order_created_v1` for its schema.
 /// A draft order was opened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OrderCreated {
@@ -21,6 +25,8 @@ pub struct OrderCreated {
     pub customer_id: CustomerId,
     /// Currency of every amount on the order.
     pub currency: Currency,
+    /// Where the order was placed; `unknown` when the writer did not say.
+    pub channel: Channel,
     /// When.
     pub at: DateTime<Utc>,
 }

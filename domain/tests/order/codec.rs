@@ -1,9 +1,9 @@
 //! The stored form of events, and the JSON of commands.
 
 use orderflow_domain::{
-    CURRENT_SCHEMA_VERSION, EVENT_TYPES, EventDecodeError, ItemQuantityChanged, ItemRemoved,
-    OrderCancelled, OrderCommand, OrderConfirmed, OrderDelivered, OrderEvent, OrderRejected,
-    OrderShipped, OrderSubmitted, PaymentRecorded, current_schema_version, payload_schema,
+    EVENT_TYPES, EventDecodeError, ItemQuantityChanged, ItemRemoved, OrderCancelled, OrderCommand,
+    OrderConfirmed, OrderDelivered, OrderEvent, OrderRejected, OrderShipped, OrderSubmitted,
+    PaymentRecorded, current_schema_version, payload_schema,
 };
 use serde_json::json;
 
@@ -70,7 +70,10 @@ fn event_types_are_the_variant_names_in_order() {
 #[test]
 fn every_event_round_trips_through_its_payload() {
     for event in one_of_each() {
-        assert_eq!(event.schema_version(), CURRENT_SCHEMA_VERSION);
+        assert_eq!(
+            Some(event.schema_version()),
+            current_schema_version(event.event_type())
+        );
         // Through text too, as the store keeps it.
         let text = serde_json::to_string(&event.payload()).unwrap();
         let payload = serde_json::from_str(&text).unwrap();
@@ -87,6 +90,7 @@ fn payload_is_the_bare_struct_with_snake_case_fields() {
             "order_id": "01956f4a-1c00-7000-8000-000000000001",
             "customer_id": "cust-1",
             "currency": "EUR",
+            "channel": "unknown",
             "at": "2025-03-01T12:00:00Z",
         })
     );
@@ -145,6 +149,14 @@ fn unsupported_version_is_its_own_error() {
             })
         );
     }
+    // A version newer than the code: a newer writer, not a corrupt row.
+    assert_eq!(
+        OrderEvent::from_payload("OrderCreated", 3, created_at(t(0)).payload()),
+        Err(EventDecodeError::UnsupportedSchemaVersion {
+            event_type: "OrderCreated".into(),
+            schema_version: 3
+        })
+    );
 }
 
 #[test]
@@ -172,10 +184,14 @@ fn malformed_payloads_are_bad_payload_errors() {
 #[test]
 fn every_event_type_has_a_payload_schema() {
     for event_type in EVENT_TYPES {
-        let schema = payload_schema(event_type, CURRENT_SCHEMA_VERSION);
-        assert!(schema.is_some(), "{event_type}");
+        let current = current_schema_version(event_type).unwrap();
+        for version in 1..=current {
+            let schema = payload_schema(event_type, version);
+            assert!(schema.is_some(), "{event_type} v{version}");
+        }
+        assert!(payload_schema(event_type, current + 1).is_none());
+        assert!(payload_schema(event_type, 0).is_none());
     }
-    assert!(payload_schema("OrderCreated", 2).is_none());
     assert!(payload_schema("Nope", 1).is_none());
     let created = serde_json::to_value(payload_schema("OrderCreated", 1).unwrap()).unwrap();
     assert_eq!(created["title"], "OrderCreated");
@@ -184,6 +200,21 @@ fn every_event_type_has_a_payload_schema() {
     for field in ["order_id", "customer_id", "currency", "at"] {
         assert!(required.contains(&json!(field)), "{field}");
     }
+    assert!(
+        created["properties"].get("channel").is_none(),
+        "v1 has no channel"
+    );
+    let v2 = serde_json::to_value(payload_schema("OrderCreated", 2).unwrap()).unwrap();
+    assert!(
+        v2["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("channel"))
+    );
+    assert_eq!(
+        v2["$defs"]["Channel"]["enum"],
+        json!(["web", "mobile", "api", "unknown"])
+    );
 }
 
 #[test]

@@ -9,3 +9,4 @@ mod codec;
 mod matrix;
 mod props;
 mod rules;
+mod upcast;

@@ -4,10 +4,11 @@
 use chrono::{DateTime, Utc};
 use orderflow_domain::limits::{MAX_LINE_ITEMS, MAX_QUANTITY, MIN_QUANTITY};
 use orderflow_domain::{
-    Currency, CustomerId, ItemAdded, ItemQuantityChanged, ItemRemoved, Money, OrderCancelled,
-    OrderCommand, OrderConfirmed, OrderCreated, OrderDelivered, OrderEvent, OrderId, OrderRejected,
-    OrderShipped, OrderState, OrderStatus, OrderSubmitted, PaymentId, PaymentRecorded, RefundId,
-    RefundIssued, ShippingAddress, ShippingAddressSet, Sku, decide, evolve, fold,
+    Channel, Currency, CustomerId, ItemAdded, ItemQuantityChanged, ItemRemoved, Money,
+    OrderCancelled, OrderCommand, OrderConfirmed, OrderCreated, OrderDelivered, OrderEvent,
+    OrderId, OrderRejected, OrderShipped, OrderState, OrderStatus, OrderSubmitted, PaymentId,
+    PaymentRecorded, RefundId, RefundIssued, ShippingAddress, ShippingAddressSet, Sku, decide,
+    evolve, fold,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -289,13 +290,17 @@ fn generator_reaches_every_status_and_refunds() {
 
 // ---- arbitrary events ------------------------------------------------------------------
 
-fn time() -> impl Strategy<Value = DateTime<Utc>> {
+pub(crate) fn time() -> impl Strategy<Value = DateTime<Utc>> {
     // 1900..2100 with nanoseconds: RFC 3339 text must keep all of it.
     (-2_208_988_800i64..4_102_444_800, 0u32..1_000_000_000)
         .prop_filter_map("valid timestamp", |(s, n)| DateTime::from_timestamp(s, n))
 }
 
-fn currency() -> impl Strategy<Value = Currency> {
+pub(crate) fn channel() -> impl Strategy<Value = Channel> {
+    proptest::sample::select(Channel::ALL.to_vec())
+}
+
+pub(crate) fn currency() -> impl Strategy<Value = Currency> {
     "[A-Z]{3}".prop_map(|c| Currency::new(&c).unwrap())
 }
 
@@ -308,7 +313,7 @@ fn sku_value() -> impl Strategy<Value = Sku> {
 }
 
 /// Printable text that passes the single-line id rules.
-fn id_text() -> impl Strategy<Value = String> {
+pub(crate) fn id_text() -> impl Strategy<Value = String> {
     "\\PC{1,64}".prop_filter("not blank", |s| !s.trim().is_empty())
 }
 
@@ -339,15 +344,16 @@ fn shipping_address() -> impl Strategy<Value = ShippingAddress> {
 
 fn event() -> impl Strategy<Value = OrderEvent> {
     prop_oneof![
-        (any::<u128>(), id_text(), currency(), time()).prop_map(|(id, c, currency, at)| {
-            OrderCreated {
+        (any::<u128>(), id_text(), currency(), channel(), time()).prop_map(
+            |(id, c, currency, channel, at)| OrderCreated {
                 order_id: OrderId::new(uuid::Uuid::from_u128(id)),
                 customer_id: CustomerId::new(c).unwrap(),
                 currency,
+                channel,
                 at,
             }
             .into()
-        }),
+        ),
         (sku_value(), text(), any::<u32>(), money(), time()).prop_map(
             |(sku, name, quantity, unit_price, at)| ItemAdded {
                 sku,

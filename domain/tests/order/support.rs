@@ -1,7 +1,7 @@
 //! Fixtures and the given/when/then harness.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use orderflow_domain::{Currency, NewItem};
+use orderflow_domain::{Channel, Currency, NewItem};
 use orderflow_domain::{
     CustomerId, ItemAdded, Money, OrderCancelled, OrderCommand, OrderConfirmed, OrderCreated,
     OrderDelivered, OrderError, OrderEvent, OrderId, OrderRejected, OrderShipped, OrderState,
@@ -74,6 +74,7 @@ pub fn created_at(at: DateTime<Utc>) -> OrderEvent {
         order_id: order_id(),
         customer_id: customer(),
         currency: Currency::EUR,
+        channel: Channel::Unknown,
         at,
     }
     .into()
@@ -224,6 +225,7 @@ pub fn create_cmd(items: Vec<NewItem>, shipping_address: Option<ShippingAddress>
         order_id: order_id(),
         customer_id: customer(),
         currency: Currency::EUR,
+        channel: Channel::Unknown,
         items,
         shipping_address,
     }

@@ -2,12 +2,16 @@
 //! kept as JSON in `draft_lines`, so totals can follow quantity changes
 //! without reading another projection; once submitted the lines are fixed
 //! and the column is emptied (`order_items` has them).
+//!
+//! Version 2 added `channel` (from `OrderCreated` v2; `unknown` for orders
+//! created before it) and `shipping_address`, the last address set, as
+//! JSON in the domain's `ShippingAddress` shape (null until one is set).
 
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use orderflow_domain::{OrderEvent, OrderStatus};
+use orderflow_domain::{Channel, OrderEvent, OrderStatus, ShippingAddress};
 use orderflow_event_store::Position;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -20,13 +24,15 @@ use crate::error::FoldError;
 
 pub(super) const DEF: ProjectionDef = ProjectionDef {
     name: "orders",
-    version: 1,
+    version: 2,
     tables: &["orders"],
     ddl: "CREATE TABLE orders (
         order_id        uuid        PRIMARY KEY,
         customer_id     text        NOT NULL,
         status          text        NOT NULL,
         currency        text        NOT NULL,
+        channel         text        NOT NULL,
+        shipping_address jsonb,
         line_count      int         NOT NULL,
         item_count      bigint      NOT NULL,
         total_minor     bigint      NOT NULL,
@@ -51,7 +57,8 @@ pub(super) const DEF: ProjectionDef = ProjectionDef {
     );",
     indexes: "CREATE INDEX orders_customer ON orders (customer_id, created_at);
         CREATE INDEX orders_status ON orders (status, created_at);
-        CREATE INDEX orders_created ON orders (created_at);",
+        CREATE INDEX orders_created ON orders (created_at);
+        CREATE INDEX orders_channel ON orders (channel, created_at);",
     new_fold: || Box::new(OrdersFold::default()),
 };
 
@@ -60,6 +67,8 @@ struct OrderRow {
     customer_id: String,
     status: OrderStatus,
     currency: String,
+    channel: Channel,
+    shipping_address: Option<ShippingAddress>,
     paid_minor: i64,
     refunded_minor: i64,
     carrier: Option<String>,
@@ -101,7 +110,7 @@ fn status_from(s: &str) -> OrderStatus {
 impl Fold for OrdersFold {
     async fn load(&mut self, conn: &mut PgConnection, orders: &[Uuid]) -> Result<(), sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT order_id, customer_id, status, currency, paid_minor, refunded_minor, carrier, \
+            "SELECT order_id, customer_id, status, currency, channel, shipping_address, paid_minor, refunded_minor, carrier, \
                     tracking_number, cancellation_reason, rejection_reason, created_at, \
                     submitted_at, confirmed_at, paid_at, shipped_at, delivered_at, cancelled_at, \
                     rejected_at, updated_at, stream_version, last_position, line_count, \
@@ -114,12 +123,19 @@ impl Fold for OrdersFold {
         for r in rows {
             let status: String = r.try_get("status")?;
             let lines: serde_json::Value = r.try_get("draft_lines")?;
+            let channel: String = r.try_get("channel")?;
+            let address: Option<serde_json::Value> = r.try_get("shipping_address")?;
             self.rows.insert(
                 r.try_get("order_id")?,
                 OrderRow {
                     customer_id: r.try_get("customer_id")?,
                     status: status_from(&status),
                     currency: r.try_get("currency")?,
+                    channel: Channel::from_name(&channel).unwrap_or_default(),
+                    shipping_address: address
+                        .map(serde_json::from_value)
+                        .transpose()
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                     paid_minor: r.try_get("paid_minor")?,
                     refunded_minor: r.try_get("refunded_minor")?,
                     carrier: r.try_get("carrier")?,
@@ -163,6 +179,8 @@ impl Fold for OrdersFold {
                     customer_id: c.customer_id.as_str().to_owned(),
                     status: OrderStatus::Draft,
                     currency: c.currency.as_str().to_owned(),
+                    channel: c.channel,
+                    shipping_address: None,
                     paid_minor: 0,
                     refunded_minor: 0,
                     carrier: None,
@@ -197,7 +215,10 @@ impl Fold for OrdersFold {
             row.total_minor = total_minor(&row.lines);
         } else {
             match &e.event {
-                OrderEvent::OrderCreated(_) | OrderEvent::ShippingAddressSet(_) => {}
+                OrderEvent::OrderCreated(_) => {}
+                OrderEvent::ShippingAddressSet(s) => {
+                    row.shipping_address = Some(s.address.clone());
+                }
                 OrderEvent::ItemAdded(_)
                 | OrderEvent::ItemQuantityChanged(_)
                 | OrderEvent::ItemRemoved(_) => {}
@@ -262,12 +283,13 @@ impl Fold for OrdersFold {
             c.push(id, r);
         }
         sqlx::query(
-            "INSERT INTO orders (order_id, customer_id, status, currency, line_count, item_count, \
-                 total_minor, paid_minor, refunded_minor, carrier, tracking_number, \
+            "INSERT INTO orders (order_id, customer_id, status, currency, channel, shipping_address, \
+                 line_count, item_count, total_minor, paid_minor, refunded_minor, carrier, tracking_number, \
                  cancellation_reason, rejection_reason, created_at, submitted_at, confirmed_at, \
                  paid_at, shipped_at, delivered_at, cancelled_at, rejected_at, updated_at, \
                  stream_version, last_position, draft_lines) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int4[], \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $26::text[], \
+                 $27::jsonb[], $5::int4[], \
                  $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::text[], \
                  $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], \
                  $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], \
@@ -275,6 +297,7 @@ impl Fold for OrdersFold {
                  $24::text[], $25::jsonb[]) \
              ON CONFLICT (order_id) DO UPDATE SET customer_id = excluded.customer_id, \
                  status = excluded.status, currency = excluded.currency, \
+                 channel = excluded.channel, shipping_address = excluded.shipping_address, \
                  line_count = excluded.line_count, item_count = excluded.item_count, \
                  total_minor = excluded.total_minor, paid_minor = excluded.paid_minor, \
                  refunded_minor = excluded.refunded_minor, carrier = excluded.carrier, \
@@ -313,6 +336,8 @@ impl Fold for OrdersFold {
         .bind(c.stream_version)
         .bind(c.last_position)
         .bind(c.lines)
+        .bind(c.channel)
+        .bind(c.shipping_address)
         .execute(conn)
         .await?;
         Ok(())
@@ -328,6 +353,8 @@ impl Fold for OrdersFold {
                 .text(&r.customer_id)
                 .text(r.status.as_str())
                 .text(&r.currency)
+                .text(r.channel.as_str())
+                .opt_text(address_json(r).as_deref())
                 .int(i64::from(r.line_count))
                 .int(r.item_count)
                 .int(r.total_minor)
@@ -353,7 +380,8 @@ impl Fold for OrdersFold {
         }
         b.send(
             conn,
-            "COPY orders (order_id, customer_id, status, currency, line_count, item_count, \
+            "COPY orders (order_id, customer_id, status, currency, channel, shipping_address, \
+                 line_count, item_count, \
                  total_minor, paid_minor, refunded_minor, carrier, tracking_number, \
                  cancellation_reason, rejection_reason, created_at, submitted_at, confirmed_at, \
                  paid_at, shipped_at, delivered_at, cancelled_at, rejected_at, updated_at, \
@@ -372,6 +400,13 @@ impl Fold for OrdersFold {
     }
 }
 
+/// The address as JSON text for COPY.
+fn address_json(r: &OrderRow) -> Option<String> {
+    r.shipping_address
+        .as_ref()
+        .and_then(|a| serde_json::to_string(a).ok())
+}
+
 /// Column arrays for the multi-row upsert.
 #[derive(Default)]
 struct Columns {
@@ -379,6 +414,8 @@ struct Columns {
     customer_id: Vec<String>,
     status: Vec<&'static str>,
     currency: Vec<String>,
+    channel: Vec<&'static str>,
+    shipping_address: Vec<Option<serde_json::Value>>,
     line_count: Vec<i32>,
     item_count: Vec<i64>,
     total_minor: Vec<i64>,
@@ -412,6 +449,12 @@ impl Columns {
         self.customer_id.push(r.customer_id.clone());
         self.status.push(r.status.as_str());
         self.currency.push(r.currency.clone());
+        self.channel.push(r.channel.as_str());
+        self.shipping_address.push(
+            r.shipping_address
+                .as_ref()
+                .and_then(|a| serde_json::to_value(a).ok()),
+        );
         self.line_count.push(r.line_count);
         self.item_count.push(r.item_count);
         self.total_minor.push(r.total_minor);

@@ -8,3 +8,4 @@ mod catch_up;
 mod live;
 mod outage;
 mod poison;
+mod upcast;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use orderflow_domain::{
-    Currency, CustomerId, Money, OrderCommand, OrderEvent, OrderId, OrderState, PaymentId,
+    Channel, Currency, CustomerId, Money, OrderCommand, OrderEvent, OrderId, OrderState, PaymentId,
     RefundId, ShippingAddress, Sku, decide, evolve,
 };
 use orderflow_event_store::relay::RelayConfig;
@@ -245,6 +245,7 @@ impl Workload {
                 customer_id: CustomerId::new(format!("cust-{}", self.rng.random_range(0..25)))
                     .unwrap(),
                 currency: if r < 70 { Currency::EUR } else { Currency::USD },
+                channel: Channel::ALL[r as usize % Channel::ALL.len()],
                 items: vec![],
                 shipping_address: None,
             },
