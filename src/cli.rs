@@ -17,8 +17,47 @@ pub struct Cli {
     #[arg(long, global = true, env = "LOG", default_value = "info,sqlx=warn")]
     pub log: String,
 
+    /// Log lines as `text` or `json` (one object per line, with the
+    /// correlation id as a field).
+    #[arg(long, global = true, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormatArg,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for orderflow_observability::LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => orderflow_observability::LogFormat::Text,
+            LogFormatArg::Json => orderflow_observability::LogFormat::Json,
+        }
+    }
+}
+
+impl Command {
+    /// `service.name` of exported spans when `OTEL_SERVICE_NAME` is unset.
+    pub fn service_name(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "orderflow",
+            Command::CommandApi(_) => "orderflow-command-api",
+            Command::QueryApi(_) => "orderflow-query-api",
+            Command::Relay(_) => "orderflow-relay",
+            Command::Projector(_) => "orderflow-projector",
+            Command::Projections(_) => "orderflow-projections",
+            Command::Migrate(_) => "orderflow-migrate",
+            Command::Seed(_) => "orderflow-seed",
+            Command::Probe { .. } => "orderflow-probe",
+            Command::Schemas(_) => "orderflow-schemas",
+            Command::Bench(_) => "orderflow-bench",
+        }
+    }
 }
 
 // `CommandApi` names the service, not a kind of command.

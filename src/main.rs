@@ -17,6 +17,6 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
-    telemetry::init_logging(&cli.log);
+    let _telemetry = telemetry::init(cli.command.service_name(), &cli.log, cli.log_format.into());
     cli::run(cli).await
 }

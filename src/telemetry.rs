@@ -1,13 +1,11 @@
-//! Logging setup shared by every subcommand.
+//! Logging and tracing setup shared by every subcommand.
 
-use tracing_subscriber::EnvFilter;
+use orderflow_observability::{LogFormat, TelemetryConfig, TelemetryGuard, init_telemetry};
 
 /// `RUST_LOG` wins over the `--log` flag; both take tracing filter syntax.
-pub fn init_logging(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Spans are exported over OTLP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is
+/// set, as service `OTEL_SERVICE_NAME` (else `service`). Keep the guard
+/// until the process ends: dropping it flushes the last spans.
+pub fn init(service: &str, default_filter: &str, format: LogFormat) -> TelemetryGuard {
+    init_telemetry(&TelemetryConfig::from_env(service, default_filter, format))
 }

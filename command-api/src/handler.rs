@@ -15,6 +15,8 @@ use orderflow_event_store::{
     AppendRequest, AppendResult, EventMetadata, EventStore, ExpectedVersion, IdempotencyClaim,
     IdempotencyRecord, NewEvent, RecordedEvent, StoreError, StreamId,
 };
+use orderflow_observability::traceparent_of;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Conflict retries since the process started (also a Prometheus counter);
@@ -139,7 +141,30 @@ impl CommandHandler {
 
     /// Runs `command` against the order. `render` builds the response body
     /// that is remembered under the idempotency key, from the new state.
+    ///
+    /// Runs in a `command` span (a child of the caller's, e.g. the HTTP
+    /// request's); each append gets an `append` span whose W3C trace context
+    /// is stored with the events, so the relay and the projectors continue
+    /// the trace. Without OpenTelemetry the caller's `traceparent` is stored
+    /// as given.
     pub async fn execute(
+        &self,
+        order_id: OrderId,
+        command: &OrderCommand,
+        ctx: &CommandContext,
+        render: impl Fn(&OrderState) -> serde_json::Value,
+    ) -> Result<CommandOutcome, CommandError> {
+        let span = tracing::info_span!(
+            "command",
+            command = command.name(),
+            order_id = %order_id.as_uuid(),
+        );
+        self.execute_inner(order_id, command, ctx, render)
+            .instrument(span)
+            .await
+    }
+
+    async fn execute_inner(
         &self,
         order_id: OrderId,
         command: &OrderCommand,
@@ -184,17 +209,27 @@ impl CommandHandler {
                 0 => ExpectedVersion::NoStream,
                 v => ExpectedVersion::Exact(v),
             };
+            let append_span = tracing::info_span!(
+                "append",
+                stream = %stream.as_str(),
+                events = events.len(),
+                attempt,
+            );
+            let traceparent = traceparent_of(&append_span).or_else(|| ctx.traceparent.clone());
             let request = AppendRequest {
                 stream_id: stream.clone(),
                 expected,
-                events: events.iter().map(|e| to_new_event(e, ctx)).collect(),
+                events: events
+                    .iter()
+                    .map(|e| to_new_event(e, ctx, traceparent.clone()))
+                    .collect(),
                 idempotency: ctx.idempotency.as_ref().map(|i| IdempotencyClaim {
                     key: i.key.clone(),
                     request_hash: i.request_hash.clone(),
                     response: render(&new_state),
                 }),
             };
-            match self.store.append(request).await {
+            match self.store.append(request).instrument(append_span).await {
                 Ok(result) => {
                     if cache.len() >= CACHED_PER_STRIPE
                         && let Some(evict) = cache.keys().next().copied()
@@ -252,7 +287,7 @@ fn stream_of(order_id: OrderId) -> Result<StreamId, CommandError> {
     StreamId::new(order_id.stream_id()).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
 
-fn to_new_event(event: &OrderEvent, ctx: &CommandContext) -> NewEvent {
+fn to_new_event(event: &OrderEvent, ctx: &CommandContext, traceparent: Option<String>) -> NewEvent {
     NewEvent {
         event_id: Uuid::now_v7(),
         event_type: event.event_type().to_owned(),
@@ -262,7 +297,7 @@ fn to_new_event(event: &OrderEvent, ctx: &CommandContext) -> NewEvent {
             correlation_id: ctx.correlation_id.clone(),
             causation_id: ctx.causation_id.clone(),
             actor: ctx.actor.clone(),
-            traceparent: ctx.traceparent.clone(),
+            traceparent,
             idempotency_key: ctx.idempotency.as_ref().map(|i| i.key.clone()),
         },
     }

@@ -1,7 +1,8 @@
 //! Correlation ids: taken from `X-Correlation-Id` when the client sends a
 //! sane one, generated otherwise, echoed on the response, stored with
 //! events, and attached to the request's tracing span so every log line of
-//! the request carries it.
+//! the request carries it. An incoming W3C `traceparent` becomes the
+//! request span's parent.
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
@@ -43,9 +44,22 @@ pub async fn correlation_layer(mut request: Request, next: Next) -> Response {
         method = %request.method(),
         route = %route,
         correlation_id = %id,
+        otel.name = %format_args!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
     );
+    // A caller that traces hands its context over; this request's span
+    // (and what the command appends) continues that trace.
+    if let Some(parent) = request
+        .headers()
+        .get(crate::TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        crate::set_remote_parent(&span, parent);
+    }
     request.extensions_mut().insert(CorrelationId(id.clone()));
     let mut response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     span.in_scope(|| {
         tracing::debug!(status = response.status().as_u16(), "request finished");
     });

@@ -13,6 +13,9 @@ use orderflow_event_store::{EventStore, RecordedEvent};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 
+use orderflow_observability::{link_remote, set_remote_parent, trace_id_of, tracing_exported};
+use tracing::Instrument;
+
 use crate::ProjectorConfig;
 use crate::db;
 use crate::error::ProjectionError;
@@ -94,6 +97,10 @@ pub async fn run_projector_with(
 }
 
 async fn run_projection(def: &'static ProjectionDef, env: Env) {
+    // Present (at zero) from the start, so alerts and dashboards see them.
+    metrics::counter!("orderflow_projection_dead_letters_total", "projection" => def.name)
+        .increment(0);
+    metrics::counter!("orderflow_projection_errors_total", "projection" => def.name).increment(0);
     let options = (*env.read.connect_options()).clone();
     let lock_name = format!("orderflow-projection:{}", def.name);
     loop {
@@ -331,12 +338,59 @@ async fn own(
 }
 
 async fn apply(w: &mut Worker, env: &Env, events: &[RecordedEvent]) -> Result<(), OwnError> {
-    match w.process(&env.read, events).await? {
+    let span = batch_span(w.def.name, events);
+    match w.process(&env.read, events).instrument(span).await? {
         Outcome::Applied(a) => after_commit(w, env, &a),
         Outcome::Resynced => {}
         Outcome::Stopped(e) => tracing::error!(error = %e, "projection stopped"),
     }
     Ok(())
+}
+
+/// Most links one batch span carries (OpenTelemetry's default limit).
+const MAX_LINKS: usize = 128;
+
+/// The span of one applied batch. With tracing on, it links to the trace
+/// of every event in it (the relay's publish span, or the append span when
+/// read from the store), and is their child when they all share one trace.
+fn batch_span(projection: &'static str, events: &[RecordedEvent]) -> tracing::Span {
+    let span = tracing::info_span!(
+        "projection_batch",
+        otel.kind = "consumer",
+        projection,
+        events = events.len(),
+        first = tracing::field::Empty,
+        last = tracing::field::Empty,
+    );
+    if let (Some(first), Some(last)) = (events.first(), events.last()) {
+        span.record("first", tracing::field::display(first.position));
+        span.record("last", tracing::field::display(last.position));
+    }
+    if !tracing_exported() {
+        return span;
+    }
+    let mut parents: Vec<&str> = Vec::new();
+    let mut traces = std::collections::HashSet::new();
+    for tp in events
+        .iter()
+        .filter_map(|e| e.metadata.traceparent.as_deref())
+    {
+        if let Some(trace) = trace_id_of(tp) {
+            traces.insert(trace);
+            if parents.len() < MAX_LINKS && !parents.contains(&tp) {
+                parents.push(tp);
+            }
+        }
+    }
+    match (traces.len(), parents.first()) {
+        (1, Some(only)) => set_remote_parent(&span, only),
+        _ => {
+            for tp in parents {
+                link_remote(&span, tp);
+            }
+        }
+    }
+    span
 }
 
 fn after_commit(w: &Worker, env: &Env, a: &Applied) {

@@ -8,9 +8,11 @@ use async_nats::jetstream::{self, Context, message::PublishMessage, stream};
 use chrono::Utc;
 use sqlx::PgConnection;
 
-use super::message::{event_body, event_headers, event_subject};
+use orderflow_observability::{set_remote_parent, traceparent_of, tracing_exported};
+
+use super::message::{event_body, event_headers, event_subject, headers};
 use super::{RelayConfig, RelayError, checkpoint};
-use crate::EventStore;
+use crate::{EventStore, RecordedEvent};
 
 /// How often an idle leader checks that its lock connection still lives.
 const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
@@ -57,6 +59,7 @@ pub(crate) async fn lead(
     loop {
         let events = store.read_all(checkpoint, config.batch_size.max(1)).await?;
         if events.is_empty() {
+            metrics::gauge!("orderflow_relay_lag_seconds").set(0.0);
             if last_liveness.elapsed() >= LIVENESS_INTERVAL {
                 // A dead lock connection means a standby may be leading now.
                 sqlx::query("SELECT 1")
@@ -74,15 +77,32 @@ pub(crate) async fn lead(
         let mut pending = Vec::with_capacity(events.len());
         let mut prev = checkpoint;
         let mut send_error = None;
+        // The oldest event not yet published is the first one read.
+        if let Some(first) = events.first() {
+            metrics::gauge!("orderflow_relay_lag_seconds").set(age_seconds(first));
+        }
+        let traced = tracing_exported();
         for event in &events {
+            let subject = event_subject(&config.subject_prefix, event);
+            let mut headers = event_headers(event, prev);
+            // With tracing on, each traced event gets a publish span, a
+            // child of the append that stored it, and consumers see the
+            // publish span as their parent. It ends when JetStream acks.
+            let span = match (&event.metadata.traceparent, traced) {
+                (Some(stored), true) => {
+                    let span = publish_span(&subject, event, stored);
+                    if let Some(tp) = traceparent_of(&span) {
+                        headers.insert(headers::TRACEPARENT, tp.as_str());
+                    }
+                    Some(span)
+                }
+                _ => None,
+            };
             let msg = PublishMessage::build()
                 .payload(event_body(event))
-                .headers(event_headers(event, prev));
-            match js
-                .send_publish(event_subject(&config.subject_prefix, event), msg)
-                .await
-            {
-                Ok(ack) => pending.push((event, ack)),
+                .headers(headers);
+            match js.send_publish(subject, msg).await {
+                Ok(ack) => pending.push((event, ack, span)),
                 Err(e) => {
                     send_error = Some(RelayError::nats(e));
                     break;
@@ -93,18 +113,18 @@ pub(crate) async fn lead(
         let mut acked = checkpoint;
         let mut ack_error = None;
         let mut count = 0u64;
-        for (event, ack) in pending {
+        for (event, ack, span) in pending {
             match ack.await {
                 Ok(_) => {
                     acked = event.position;
                     count += 1;
-                    let age = (Utc::now() - event.recorded_at)
-                        .num_microseconds()
-                        .unwrap_or(0);
                     metrics::histogram!("orderflow_relay_event_age_seconds")
-                        .record(age.max(0) as f64 / 1e6);
+                        .record(age_seconds(event));
                 }
                 Err(e) => {
+                    if let Some(span) = &span {
+                        span.in_scope(|| tracing::warn!(error = %e, "publish not acknowledged"));
+                    }
                     ack_error = Some(RelayError::nats(e));
                     break;
                 }
@@ -125,4 +145,27 @@ pub(crate) async fn lead(
             return Err(e);
         }
     }
+}
+
+/// Seconds since `event` was recorded (never negative).
+fn age_seconds(event: &RecordedEvent) -> f64 {
+    let micros = (Utc::now() - event.recorded_at)
+        .num_microseconds()
+        .unwrap_or(0);
+    micros.max(0) as f64 / 1e6
+}
+
+fn publish_span(subject: &str, event: &RecordedEvent, stored: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        "relay_publish",
+        otel.name = %format_args!("{subject} publish"),
+        otel.kind = "producer",
+        messaging.system = "nats",
+        messaging.destination.name = %subject,
+        position = %event.position,
+        event_type = %event.event_type,
+        correlation_id = event.metadata.correlation_id.as_deref().unwrap_or(""),
+    );
+    set_remote_parent(&span, stored);
+    span
 }
