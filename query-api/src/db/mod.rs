@@ -19,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use checkpoints::{CheckpointRow, DeadLetterCount};
 pub use customers::{CustomerStatsRow, LifetimeValueRow};
 pub use items::ItemRow;
-pub use orders::{KeyValue, Keyset, OrderFilter, OrderRow, PageQuery, SortKey};
+pub use orders::{AddressRow, KeyValue, Keyset, OrderFilter, OrderRow, PageQuery, SortKey};
 pub use sales::{DailySalesRow, ProductRanking, ProductSalesRow, TopProductsQuery};
 
 use crate::error::DbError;

@@ -10,7 +10,7 @@ use super::{DbResult, ReadDb};
 /// `order_items`).
 macro_rules! order_columns {
     () => {
-        "order_id, customer_id, status, currency, line_count, item_count, total_minor, \
+        "order_id, customer_id, status, currency, channel, shipping_address, line_count, item_count, total_minor, \
          paid_minor, refunded_minor, carrier, tracking_number, cancellation_reason, \
          rejection_reason, created_at, submitted_at, confirmed_at, paid_at, shipped_at, \
          delivered_at, cancelled_at, rejected_at, updated_at, stream_version, last_position"
@@ -24,6 +24,10 @@ pub struct OrderRow {
     pub customer_id: String,
     pub status: String,
     pub currency: String,
+    /// `web`, `mobile`, `api` or `unknown`.
+    pub channel: String,
+    /// The domain's `ShippingAddress` as JSON; null until one is set.
+    pub shipping_address: Option<sqlx::types::Json<AddressRow>>,
     pub line_count: i32,
     pub item_count: i64,
     pub total_minor: i64,
@@ -46,6 +50,17 @@ pub struct OrderRow {
     pub last_position: String,
 }
 
+/// The shipping address as the `orders` projection stores it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AddressRow {
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
 /// Which orders a list shows. Every condition must hold.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
@@ -57,6 +72,8 @@ pub struct OrderFilter {
     /// Has a line with this sku (from the `order_items` projection).
     pub sku: Option<String>,
     pub currency: Option<String>,
+    /// Any of these channels (`web`, `unknown`, …).
+    pub channels: Option<Vec<String>>,
     /// Placed at or after.
     pub placed_from: Option<DateTime<Utc>>,
     /// Placed before.
@@ -74,6 +91,7 @@ impl OrderFilter {
             && self.customer_ids.is_empty()
             && self.sku.is_none()
             && self.currency.is_none()
+            && self.channels.is_none()
             && self.placed_from.is_none()
             && self.placed_to.is_none()
             && self.total_min.is_none()
@@ -109,6 +127,11 @@ impl OrderFilter {
         }
         if let Some(c) = &self.currency {
             q.push(" AND currency = ").push_bind(c.clone());
+        }
+        if let Some(channels) = &self.channels {
+            q.push(" AND channel = ANY(")
+                .push_bind(channels.clone())
+                .push(")");
         }
         if let Some(t) = self.placed_from {
             q.push(" AND created_at >= ").push_bind(t);

@@ -3,7 +3,7 @@
 use async_graphql::{Enum, InputObject};
 use chrono::{DateTime, Utc};
 
-use super::order::OrderStatus;
+use super::order::{OrderChannel, OrderStatus};
 use super::scalars::Long;
 use crate::db::{OrderFilter, SortKey};
 use crate::error::bad_input;
@@ -21,6 +21,8 @@ pub struct OrderFilterInput {
     /// Orders with a line of this sku.
     pub sku: Option<String>,
     pub currency: Option<String>,
+    /// One channel, or several (any of them).
+    pub channel: Option<Vec<OrderChannel>>,
     /// Placed at or after this instant.
     pub placed_from: Option<DateTime<Utc>>,
     /// Placed before this instant.
@@ -53,6 +55,12 @@ impl OrderFilterInput {
             customer_ids: text("customerId", &self.customer_id)?.into_iter().collect(),
             sku: text("sku", &self.sku)?,
             currency: text("currency", &self.currency)?,
+            channels: self.channel.as_ref().map(|list| {
+                let mut c: Vec<String> = list.iter().map(|c| c.as_str().to_owned()).collect();
+                c.sort_unstable();
+                c.dedup();
+                c
+            }),
             placed_from: self.placed_from,
             placed_to: self.placed_to,
             total_min: self.min_total.map(|n| n.0),

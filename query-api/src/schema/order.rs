@@ -2,12 +2,13 @@
 
 use async_graphql::{Context, Enum, Object};
 use chrono::{DateTime, Utc};
+use orderflow_domain::Channel;
 use uuid::Uuid;
 
 use super::customer::Customer;
 use super::money::Money;
 use super::scalars::Long;
-use crate::db::{ItemRow, OrderRow};
+use crate::db::{AddressRow, ItemRow, OrderRow};
 use crate::error::ErrorCode;
 use crate::services::loaders;
 
@@ -60,6 +61,78 @@ impl OrderStatus {
     }
 }
 
+/// Where an order was placed. `UNKNOWN` when its creator did not say: every
+/// order created before channels were recorded, and every create-order
+/// request without one.
+#[derive(Debug, Enum, Clone, Copy, PartialEq, Eq)]
+pub enum OrderChannel {
+    Web,
+    Mobile,
+    Api,
+    Unknown,
+}
+
+impl OrderChannel {
+    /// As stored in the read model (`"web"`).
+    pub fn as_str(self) -> &'static str {
+        self.domain().as_str()
+    }
+
+    pub fn domain(self) -> Channel {
+        match self {
+            OrderChannel::Web => Channel::Web,
+            OrderChannel::Mobile => Channel::Mobile,
+            OrderChannel::Api => Channel::Api,
+            OrderChannel::Unknown => Channel::Unknown,
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<OrderChannel> {
+        [
+            OrderChannel::Web,
+            OrderChannel::Mobile,
+            OrderChannel::Api,
+            OrderChannel::Unknown,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// A postal address.
+#[derive(Debug, Clone)]
+pub struct ShippingAddress(pub AddressRow);
+
+#[Object]
+impl ShippingAddress {
+    /// Recipient.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Street and number.
+    async fn line1(&self) -> &str {
+        &self.0.line1
+    }
+
+    async fn line2(&self) -> Option<&str> {
+        self.0.line2.as_deref()
+    }
+
+    async fn city(&self) -> &str {
+        &self.0.city
+    }
+
+    async fn postal_code(&self) -> &str {
+        &self.0.postal_code
+    }
+
+    /// ISO 3166-1 alpha-2 code, e.g. `DE`.
+    async fn country(&self) -> &str {
+        &self.0.country
+    }
+}
+
 /// An order as the read model has it.
 #[derive(Debug, Clone)]
 pub struct Order(pub OrderRow);
@@ -88,6 +161,22 @@ impl Order {
     /// ISO 4217 code every amount of the order uses.
     async fn currency(&self) -> &str {
         &self.0.currency
+    }
+
+    /// Where the order was placed.
+    async fn channel(&self) -> async_graphql::Result<OrderChannel> {
+        OrderChannel::from_stored(&self.0.channel).ok_or_else(|| {
+            tracing::error!(channel = %self.0.channel, "unknown order channel in read model");
+            ErrorCode::Internal.error("internal error; see the server log")
+        })
+    }
+
+    /// The last address set; null until one is.
+    async fn shipping_address(&self) -> Option<ShippingAddress> {
+        self.0
+            .shipping_address
+            .as_ref()
+            .map(|a| ShippingAddress(a.0.clone()))
     }
 
     /// Number of distinct lines.

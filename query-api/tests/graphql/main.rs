@@ -12,3 +12,4 @@ mod reports;
 mod schema_file;
 mod subscriptions;
 mod support;
+mod upcast;
