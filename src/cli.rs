@@ -159,6 +159,8 @@ pub enum BenchCommand {
     Append(bench::append::AppendArgs),
     /// The whole HTTP command path against plain single-row INSERTs.
     Commands(bench::commands::CommandsArgs),
+    /// Time from a command's response to its row in the `orders` read model.
+    Lag(bench::lag::LagArgs),
     /// Rebuilding all five read models against a set-based SQL baseline.
     Rebuild(bench::rebuild::RebuildArgs),
     /// GraphQL reads against the same SQL through sqlx.
@@ -180,6 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schemas(SchemasCommand::Check(args)) => schemas::check(&args.dir),
         Command::Bench(BenchCommand::Append(args)) => bench::append::run(args).await,
         Command::Bench(BenchCommand::Commands(args)) => bench::commands::run(args).await,
+        Command::Bench(BenchCommand::Lag(args)) => bench::lag::run(args).await,
         Command::Bench(BenchCommand::Rebuild(args)) => bench::rebuild::run(args).await,
         Command::Bench(BenchCommand::Queries(args)) => query::bench(args).await,
     }

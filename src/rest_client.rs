@@ -37,6 +37,8 @@ pub struct SeenOrder {
     pub status: String,
     pub total_minor: i64,
     pub items: usize,
+    /// The order stream's version after the command.
+    pub version: u64,
 }
 
 impl OrderClient {
@@ -111,6 +113,7 @@ impl OrderClient {
             status: body["status"].as_str().unwrap_or_default().to_owned(),
             total_minor: body["total"]["amount_minor"].as_i64().unwrap_or(0),
             items: body["items"].as_array().map_or(0, Vec::len),
+            version: body["version"].as_u64().unwrap_or(0),
         })
     }
 

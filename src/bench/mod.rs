@@ -4,6 +4,7 @@
 
 pub mod append;
 pub mod commands;
+pub mod lag;
 mod load;
 pub mod rebuild;
 mod report;

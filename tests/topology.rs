@@ -1,0 +1,588 @@
+//! The deployed topology on loopback, as separate `orderflow` processes:
+//! two command APIs, two relay candidates, two projectors and two query
+//! APIs over one events database, one read database and NATS. Load runs
+//! against both command APIs while the active relay and a projector are
+//! killed with SIGKILL; afterwards every read model must equal a fresh
+//! rebuild, and match the store and what the clients were told. SIGTERM
+//! must end each service cleanly and hand its locks over at once.
+//!
+//! Run alone with `cargo test --test topology -- --nocapture` to see the
+//! failover times it measures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use orderflow_projections::PROJECTIONS;
+use orderflow_testkit::TestDb;
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, PgPool};
+use uuid::Uuid;
+
+/// Every line a process printed (stdout and stderr), with when it came.
+type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+
+struct Service {
+    name: String,
+    child: Child,
+    lines: Lines,
+}
+
+impl Service {
+    fn start(name: &str, args: &[&str], env: &[(&str, String)]) -> Service {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("LOG", "info,sqlx=warn")
+            .env("LOG_FORMAT", "text")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines: Lines = Arc::default();
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        for reader in [
+            Box::new(out) as Box<dyn std::io::Read + Send>,
+            Box::new(err) as Box<dyn std::io::Read + Send>,
+        ] {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push((Instant::now(), line));
+                }
+            });
+        }
+        Service {
+            name: name.to_owned(),
+            child,
+            lines,
+        }
+    }
+
+    /// Lines containing `needle`, with their times.
+    fn found(&self, needle: &str) -> Vec<(Instant, String)> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, l)| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    async fn wait_for(&self, needle: &str, count: usize, within: Duration) -> Instant {
+        let deadline = Instant::now() + within;
+        loop {
+            let found = self.found(needle);
+            if found.len() >= count {
+                return found[count - 1].0;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} did not print {count}× {needle:?} within {within:?}; it printed:\n{}",
+                    self.name,
+                    self.dump()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The URL after `prefix` in the line that announces the listener.
+    async fn url(&self, prefix: &str) -> String {
+        self.wait_for(prefix, 1, Duration::from_secs(60)).await;
+        let line = self.found(prefix).remove(0).1;
+        let at = line.find("http://").unwrap();
+        line[at..].split_whitespace().next().unwrap().to_owned()
+    }
+
+    fn dump(&self) -> String {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn kill(&mut self) -> Instant {
+        let at = Instant::now();
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        at
+    }
+
+    fn terminate(&self) -> Instant {
+        let at = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        at
+    }
+
+    async fn exit_status(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still runs {within:?} after SIGTERM:\n{}",
+                self.name,
+                self.dump()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the clients were told: each order's last acknowledged version.
+#[derive(Default)]
+struct Acknowledged {
+    versions: HashMap<Uuid, u64>,
+    /// Orders whose last command had no answer (its outcome is unknown).
+    unknown: Vec<Uuid>,
+    commands: u64,
+    /// Requests sent again after their connection closed without an answer.
+    resent: u64,
+    errors: Vec<String>,
+}
+
+fn new_order(worker: usize, n: usize) -> Value {
+    json!({
+        "customer_id": format!("customer-{}", (worker * 7 + n) % 23),
+        "currency": "EUR",
+        "items": [{
+            "sku": format!("SKU-{}", n % 5), "name": "Thing", "quantity": 1 + n % 3,
+            "unit_price": { "amount_minor": 500 + (n % 7) as i64 * 100, "currency": "EUR" }
+        }],
+        "shipping_address": {
+            "name": "A Customer", "line1": "1 Main Street", "city": "Lyon",
+            "postal_code": "69001", "country": "FR"
+        }
+    })
+}
+
+/// One worker: creates orders and takes each through submit, confirm, pay
+/// and ship, alternating between the command APIs (and using the other one
+/// when one stops answering).
+async fn worker(
+    apis: Vec<String>,
+    id: usize,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Acknowledged>>,
+) {
+    let http = reqwest::Client::new();
+    let mut n = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let mut order: Option<(Uuid, u64, String, i64)> = None;
+        for step in ["create", "submit", "confirm", "payments", "ship"] {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let (path, body) = match (&order, step) {
+                (None, _) => ("orders".to_owned(), Some(new_order(id, n))),
+                (Some((oid, ..)), "payments") => {
+                    let total = order.as_ref().map_or(0, |o| o.3);
+                    (
+                        format!("orders/{oid}/payments"),
+                        Some(json!({
+                            "payment_id": format!("pay-{oid}"),
+                            "amount": { "amount_minor": total, "currency": "EUR" }
+                        })),
+                    )
+                }
+                (Some((oid, ..)), "ship") => (
+                    format!("orders/{oid}/ship"),
+                    Some(json!({ "carrier": "DHL", "tracking_number": format!("T{n}") })),
+                ),
+                (Some((oid, ..)), action) => (format!("orders/{oid}/{action}"), None),
+            };
+            // Each command carries an Idempotency-Key, so a request whose
+            // fate is unknown (the connection closed under it while an API
+            // shut down) is sent again, to either API, without doubling.
+            let key = Uuid::now_v7().to_string();
+            let mut answered = None;
+            let mut last_error = None;
+            for attempt in 0..6 {
+                let base = &apis[(id + n + attempt) % apis.len()];
+                let mut req = http
+                    .post(format!("{base}/{path}"))
+                    .header("Idempotency-Key", &key);
+                if let Some(b) = &body {
+                    req = req.json(b);
+                }
+                match req.send().await {
+                    Ok(resp) => {
+                        answered = Some(resp);
+                        break;
+                    }
+                    Err(e) => {
+                        if !e.is_connect() {
+                            acked.lock().unwrap().resent += 1;
+                        }
+                        last_error = Some(e);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            if answered.is_none() {
+                let mut a = acked.lock().unwrap();
+                if let Some((oid, ..)) = &order {
+                    a.unknown.push(*oid);
+                }
+                a.errors.push(format!("{step}: {last_error:?}"));
+            }
+            let Some(resp) = answered else {
+                break;
+            };
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.unwrap_or(Value::Null);
+            if !(200..300).contains(&status) {
+                acked
+                    .lock()
+                    .unwrap()
+                    .errors
+                    .push(format!("{step}: HTTP {status} {v}"));
+                break;
+            }
+            let oid: Uuid = v["id"].as_str().unwrap().parse().unwrap();
+            let version = v["version"].as_u64().unwrap();
+            let total = v["total"]["amount_minor"].as_i64().unwrap_or(0);
+            order = Some((oid, version, step.to_owned(), total));
+            let mut a = acked.lock().unwrap();
+            a.commands += 1;
+            a.versions.insert(oid, version);
+        }
+    }
+}
+
+/// Every read-model table, row for row, as sorted JSON text.
+async fn dump(read: &PgPool) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for def in PROJECTIONS {
+        for t in def.tables {
+            let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT r FROM (SELECT row_to_json(t)::text AS r FROM public.{t} t) x ORDER BY r"
+            )))
+            .fetch_all(read)
+            .await
+            .unwrap();
+            out.insert((*t).to_owned(), rows);
+        }
+    }
+    out
+}
+
+/// `orderflow projections status --json` until every projection is
+/// running with no lag.
+async fn wait_caught_up(env: &[(&str, String)], within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .args(["projections", "status", "--json"])
+            .env_remove("RUST_LOG")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let done = statuses
+            .iter()
+            .all(|s| s["state"] == "running" && s["lag_events"] == 0);
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "projections did not catch up: {statuses:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn services_fail_over_and_the_read_models_end_exact() {
+    let events_db = TestDb::new().await;
+    let read_db = TestDb::new().await;
+    let tag = Uuid::now_v7().simple().to_string();
+    let tag = &tag[tag.len() - 10..];
+    let env = vec![
+        ("DATABASE_URL", events_db.url().to_owned()),
+        ("READ_DATABASE_URL", read_db.url().to_owned()),
+        ("EVENTS_STREAM", format!("TOPOLOGY_{tag}")),
+        ("SUBJECT_PREFIX", format!("topology{tag}")),
+    ];
+    let any = "127.0.0.1:0";
+
+    // The first command API creates and migrates the events database.
+    let mut command_apis = vec![Service::start(
+        "command-api-1",
+        &["command-api", "--no-relay", "--command-api-addr", any],
+        &env,
+    )];
+    let first = command_apis[0].url("command API").await;
+    command_apis.push(Service::start(
+        "command-api-2",
+        &["command-api", "--no-relay", "--command-api-addr", any],
+        &env,
+    ));
+    let second = command_apis[1].url("command API").await;
+    let apis = vec![first, second];
+
+    let mut relays = vec![
+        Service::start("relay-1", &["relay"], &env),
+        Service::start("relay-2", &["relay"], &env),
+    ];
+    let mut projectors = [
+        Service::start("projector-1", &["projector"], &env),
+        Service::start("projector-2", &["projector"], &env),
+    ];
+    let mut query_apis = [
+        Service::start("query-api-1", &["query-api", "--query-api-addr", any], &env),
+        Service::start("query-api-2", &["query-api", "--query-api-addr", any], &env),
+    ];
+    let graphql = [
+        query_apis[0].url("query API").await,
+        query_apis[1].url("query API").await,
+    ];
+
+    // Exactly one relay leads; the projections are owned, all five.
+    let leader_line = "relay is leader";
+    let owned_line = "projection owned by this process";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (active_relay, _) = loop {
+        let leaders: Vec<usize> = (0..2)
+            .filter(|&i| !relays[i].found(leader_line).is_empty())
+            .collect();
+        let owned: usize = projectors.iter().map(|p| p.found(owned_line).len()).sum();
+        if leaders.len() == 1 && owned == PROJECTIONS.len() {
+            break (leaders[0], owned);
+        }
+        assert!(leaders.len() <= 1, "two relays lead at once");
+        assert!(
+            Instant::now() < deadline,
+            "relay or projectors did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let standby_relay = 1 - active_relay;
+    let busiest = if projectors[0].found(owned_line).len() >= projectors[1].found(owned_line).len()
+    {
+        0
+    } else {
+        1
+    };
+    let other_projector = 1 - busiest;
+    let owned_by_busiest = projectors[busiest].found(owned_line).len();
+    let owned_by_other = projectors[other_projector].found(owned_line).len();
+
+    // Load on both command APIs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Acknowledged::default()));
+    let workers: Vec<_> = (0..12)
+        .map(|i| {
+            tokio::spawn(worker(
+                apis.clone(),
+                i,
+                Arc::clone(&stop),
+                Arc::clone(&acked),
+            ))
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let killed_relay = relays[active_relay].kill();
+    let relay_took_over = relays[standby_relay]
+        .wait_for(leader_line, 1, Duration::from_secs(30))
+        .await;
+    let relay_failover = relay_took_over - killed_relay;
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_projector = projectors[busiest].kill();
+    let projector_took_over = projectors[other_projector]
+        .wait_for(
+            owned_line,
+            owned_by_other + owned_by_busiest,
+            Duration::from_secs(30),
+        )
+        .await;
+    let projector_failover = projector_took_over - killed_projector;
+
+    // A replacement relay joins as standby; SIGTERM on the leader must hand
+    // the lock over at once (not after a connection timeout).
+    relays.push(Service::start("relay-3", &["relay"], &env));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let termed = relays[standby_relay].terminate();
+    let relay3_leads = relays[2]
+        .wait_for(leader_line, 1, Duration::from_secs(30))
+        .await;
+    let relay_handover = relay3_leads - termed;
+    let relay_exit = relays[standby_relay]
+        .exit_status(Duration::from_secs(10))
+        .await;
+    assert!(relay_exit.success(), "relay after SIGTERM: {relay_exit}");
+
+    // SIGTERM on a command API under load: it drains, exits 0, and the
+    // clients go on with the other one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    command_apis[1].terminate();
+    let api_exit = command_apis[1].exit_status(Duration::from_secs(10)).await;
+    assert!(api_exit.success(), "command API after SIGTERM: {api_exit}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner().unwrap();
+    assert!(
+        acked.commands > 200,
+        "too little load to prove anything: {} commands, errors {:?}",
+        acked.commands,
+        acked.errors
+    );
+    // With retries under the same Idempotency-Key, every command got its
+    // answer, whichever API was stopping.
+    assert!(
+        acked.errors.is_empty(),
+        "commands failed: {:?}",
+        acked.errors
+    );
+
+    wait_caught_up(&env, Duration::from_secs(60)).await;
+    let read = PgPool::connect(read_db.url()).await.unwrap();
+    let events = PgPool::connect(events_db.url()).await.unwrap();
+    let live = dump(&read).await;
+
+    // No event lost or applied twice: each order's row is at the version
+    // of its last stored event, and at the last version a client was told.
+    let store_versions: HashMap<Uuid, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT stream_id, max(stream_version) FROM events GROUP BY stream_id",
+    )
+    .fetch_all(&events)
+    .await
+    .unwrap()
+    .into_iter()
+    .filter_map(|(s, v)| Some((s.strip_prefix("order-")?.parse().ok()?, v)))
+    .collect();
+    let rows: HashMap<Uuid, i64> =
+        sqlx::query_as::<_, (Uuid, i64)>("SELECT order_id, stream_version FROM orders")
+            .fetch_all(&read)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(rows, store_versions, "orders read model against the store");
+    for (id, version) in &acked.versions {
+        if acked.unknown.contains(id) {
+            continue;
+        }
+        assert_eq!(
+            rows.get(id).copied(),
+            Some(i64::try_from(*version).unwrap()),
+            "order {id}"
+        );
+    }
+
+    // Every read model equals a fresh rebuild from the store.
+    let rebuilt_db = TestDb::new().await;
+    let mut rebuild_env = env.clone();
+    rebuild_env[1] = ("READ_DATABASE_URL", rebuilt_db.url().to_owned());
+    let out = Command::new(env!("CARGO_BIN_EXE_orderflow"))
+        .args(["projections", "rebuild", "--all", "--json"])
+        .env_remove("RUST_LOG")
+        .envs(rebuild_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rebuild: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rebuilt_pool = PgPool::connect(rebuilt_db.url()).await.unwrap();
+    let rebuilt = dump(&rebuilt_pool).await;
+    assert_eq!(
+        live.keys().collect::<Vec<_>>(),
+        rebuilt.keys().collect::<Vec<_>>()
+    );
+    for (table, rows) in &live {
+        assert_eq!(rows.len(), rebuilt[table].len(), "rows in {table}");
+        assert!(rows == &rebuilt[table], "{table} differs from its rebuild");
+    }
+
+    // Reads answer on both query APIs.
+    let http = reqwest::Client::new();
+    for url in &graphql {
+        let v: Value = http
+            .post(url)
+            .json(&json!({ "query": "{ orders(first: 1) { totalCount } }" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            v["data"]["orders"]["totalCount"].as_u64(),
+            Some(rows.len() as u64),
+            "{v}"
+        );
+    }
+
+    // SIGTERM ends every remaining service with status 0.
+    let mut remaining: Vec<&mut Service> = Vec::new();
+    remaining.push(&mut command_apis[0]);
+    remaining.push(&mut relays[2]);
+    remaining.push(&mut projectors[other_projector]);
+    remaining.extend(query_apis.iter_mut());
+    for s in &remaining {
+        s.terminate();
+    }
+    for s in remaining {
+        let status = s.exit_status(Duration::from_secs(15)).await;
+        assert!(status.success(), "{} after SIGTERM: {status}", s.name);
+    }
+    rebuilt_pool.close().await;
+    read.close().await;
+    events.close().await;
+
+    println!(
+        "topology: {} commands ({} sent again after a closed connection), {} orders, {} events",
+        acked.commands,
+        acked.resent,
+        rows.len(),
+        store_versions.values().sum::<i64>()
+    );
+    println!("relay failover after SIGKILL:     {}", secs(relay_failover));
+    println!(
+        "projector failover after SIGKILL: {} ({owned_by_busiest} projections moved)",
+        secs(projector_failover)
+    );
+    println!("relay handover after SIGTERM:     {}", secs(relay_handover));
+}
