@@ -15,9 +15,11 @@ COPY query-api/Cargo.toml query-api/
 COPY schema-registry/Cargo.toml schema-registry/
 COPY testkit/Cargo.toml testkit/
 COPY . .
+# The release image can use either event store (EVENT_STORE at run time).
+ARG CARGO_FEATURES=kurrentdb
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin orderflow \
+    cargo build --release --locked --bin orderflow --features "$CARGO_FEATURES" \
     && cp target/release/orderflow /orderflow
 
 FROM gcr.io/distroless/cc-debian12:nonroot
