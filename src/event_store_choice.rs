@@ -1,7 +1,9 @@
 //! Which event store the services append to and the relay tails:
 //! `EVENT_STORE=postgres` (default) or `EVENT_STORE=kurrentdb` with
 //! `KURRENTDB_URL`. The events database (`DATABASE_URL`) is opened either
-//! way: it holds the relay's checkpoint and leader lock.
+//! way: it holds the relay's checkpoint and leader lock. The projector and
+//! `orderflow projections` read the chosen store too (see
+//! [`open_non_postgres_store`]).
 
 use std::sync::Arc;
 
@@ -34,6 +36,19 @@ pub async fn open_event_store(
     match args.event_store {
         EventStoreKind::Postgres => Ok(Arc::new(postgres.clone())),
         EventStoreKind::Kurrentdb => kurrentdb(args).await,
+    }
+}
+
+/// The store the projector and `orderflow projections` read, when it is not
+/// Postgres. `None` for Postgres: `orderflow_projections` opens that itself
+/// from `DATABASE_URL` and reads its events table directly (faster rebuilds,
+/// exact lag counts). Other stores need no Postgres events database there.
+pub async fn open_non_postgres_store(
+    args: &EventStoreArgs,
+) -> anyhow::Result<Option<Arc<dyn EventStore>>> {
+    match args.event_store {
+        EventStoreKind::Postgres => Ok(None),
+        EventStoreKind::Kurrentdb => kurrentdb(args).await.map(Some),
     }
 }
 

@@ -1,16 +1,22 @@
 //! The read side's processes: the relay (store → NATS), the projector
 //! (NATS/store → read models) and the operator's `projections` commands.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use orderflow_event_store::EventStore;
 use orderflow_event_store::relay::{RelayConfig, run_relay};
 use orderflow_observability::shutdown_signal;
-use orderflow_projections::ProjectorConfig;
+use orderflow_projections::{
+    ProjectorConfig, RebuildProgress, STORE_LAG_LIMIT, connect_read_db, rebuild_with,
+};
 
 use crate::cli::{StoreArgs, unreachable_hint};
+use crate::event_store_choice::open_non_postgres_store;
 use crate::services::open_store;
 
 pub const DEFAULT_READ_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_read";
@@ -123,17 +129,38 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
 }
 
 pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
+    let store = open_non_postgres_store(&args.store.choice).await?;
     println!(
         "projector: read models in {}",
         crate::cli::redact(&args.read_database_url)
     );
-    orderflow_projections::run_projector(projector_config(&args), shutdown_signal())
+    let config = projector_config(&args);
+    match store {
+        None => orderflow_projections::run_projector(config, shutdown_signal())
+            .await
+            .with_context(|| unreachable_hint(&args.read_database_url))?,
+        Some(store) => run_projector_on(store, config, shutdown_signal()).await?,
+    }
+    Ok(())
+}
+
+/// The projector on a store other than Postgres (KurrentDB): with no events
+/// pool it builds projections and measures lag through the store.
+pub async fn run_projector_on(
+    store: Arc<dyn EventStore>,
+    config: ProjectorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    // As many read connections as `run_projector` opens.
+    let read = connect_read_db(&config.read_database_url, 16)
         .await
-        .with_context(|| unreachable_hint(&args.read_database_url))?;
+        .with_context(|| unreachable_hint(&config.read_database_url))?;
+    orderflow_projections::run_projector_with(store, read, None, config, shutdown).await?;
     Ok(())
 }
 
 pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
+    // `retry` and `skip` only touch the read database, whatever the store.
     match command {
         ProjectionsCommand::Status { args, json } => status(&args, json).await,
         ProjectionsCommand::Retry { name, args } => {
@@ -163,7 +190,19 @@ pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
 }
 
 async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
-    let statuses = orderflow_projections::status(&projector_config(args)).await?;
+    let config = projector_config(args);
+    let store = open_non_postgres_store(&args.store.choice).await?;
+    // Through the store, lag counts stop at STORE_LAG_LIMIT.
+    let counted = store.is_some();
+    let statuses = match store {
+        None => orderflow_projections::status(&config).await?,
+        Some(store) => {
+            let read = connect_read_db(&config.read_database_url, 2)
+                .await
+                .with_context(|| unreachable_hint(&config.read_database_url))?;
+            orderflow_projections::status_with_store(&*store, &read).await?
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&statuses)?);
         return Ok(());
@@ -181,7 +220,11 @@ async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into()),
             s.head.to_string(),
-            s.lag_events,
+            if counted && s.lag_events >= STORE_LAG_LIMIT as u64 {
+                format!("{}+", s.lag_events)
+            } else {
+                s.lag_events.to_string()
+            },
             s.lag_seconds,
             s.state,
             s.last_error.unwrap_or_default(),
@@ -191,23 +234,37 @@ async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
 }
 
 async fn rebuild(args: &ProjectorArgs, target: &str, json: bool) -> anyhow::Result<()> {
+    let config = projector_config(args);
+    let store = open_non_postgres_store(&args.store.choice).await?;
     let bar = ProgressBar::new(0);
-    if let Ok(style) =
-        ProgressStyle::with_template("rebuild [{bar:30}] {pos}/{len} events  {msg}  eta {eta}")
-    {
+    // Only Postgres counts the events up front (for the bar and the ETA).
+    let template = match store {
+        None => "rebuild [{bar:30}] {pos}/{len} events  {msg}  eta {eta}",
+        Some(_) => "rebuild {pos} events  {msg}",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
     if json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let report = orderflow_projections::rebuild(&projector_config(args), target, |p| {
+    let mut progress = |p: &RebuildProgress| {
         if let Some(total) = p.total_events {
             bar.set_length(total);
         }
         bar.set_position(p.events);
         bar.set_message(format!("{:.0} events/s", p.events_per_sec));
-    })
-    .await?;
+    };
+    let report = match store {
+        None => orderflow_projections::rebuild(&config, target, &mut progress).await?,
+        Some(store) => {
+            // As many read connections as `orderflow_projections::rebuild`.
+            let read = connect_read_db(&config.read_database_url, 8)
+                .await
+                .with_context(|| unreachable_hint(&config.read_database_url))?;
+            rebuild_with(store, &read, None, target, &config, &mut progress).await?
+        }
+    };
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string(&report)?);

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::cli::{CommandApiArgs, StoreArgs, UpArgs, redact, unreachable_hint};
-use crate::event_store_choice::open_event_store;
+use crate::event_store_choice::{EventStoreKind, open_event_store};
 use crate::pipeline::{self, ProjectorArgs, RelayArgs};
 
 /// Creates the events database if needed, migrates it and connects.
@@ -147,11 +147,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     });
 
     let projector_config = pipeline::projector_config(&projector_args);
+    // With Postgres the projector opens its own pool on the events database
+    // (for its SQL fast paths); any other store it reads through the trait.
+    let on_postgres = api.store.choice.event_store == EventStoreKind::Postgres;
+    let projector_store = (!on_postgres).then(|| events.clone());
     let stop = stopped(&shutdown);
     tasks.spawn(async move {
-        orderflow_projections::run_projector(projector_config, stop)
-            .await
-            .context("projector")
+        match projector_store {
+            None => orderflow_projections::run_projector(projector_config, stop)
+                .await
+                .context("projector"),
+            Some(store) => pipeline::run_projector_on(store, projector_config, stop)
+                .await
+                .context("projector"),
+        }
     });
 
     let stop = stopped(&shutdown);
@@ -168,7 +177,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let query_config = crate::query::config(
         &args.query_api,
         &args.read_database_url,
-        Some(api.store.database_url.clone()),
+        // The GraphQL `projections` head and lag come from the Postgres
+        // events table; on another store they stay null, not a false 0.
+        on_postgres.then(|| api.store.database_url.clone()),
         &api.nats.nats_url,
         &api.nats.subject_prefix,
     );

@@ -22,4 +22,6 @@ pub use error::{FoldError, ProjectionError};
 pub use fold::{PROJECTIONS, ProjectionDef, projection};
 pub use rebuild::{RebuildProgress, RebuildReport};
 pub use runner::{run_projector, run_projector_with};
-pub use status::{ProjectionStatus, retry_with, skip_with, status_with};
+pub use status::{
+    ProjectionStatus, STORE_LAG_LIMIT, retry_with, skip_with, status_with, status_with_store,
+};

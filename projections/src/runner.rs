@@ -51,8 +51,16 @@ pub async fn run_projector(
     run_projector_with(Arc::new(store), read, Some(events), config, shutdown).await
 }
 
-/// Same, on existing connections (for `orderflow up` and tests).
-/// `events_pool`, if given, is used for the lag metrics.
+/// Read every second per projection, when there is no events pool, to
+/// measure its lag through the store: `orderflow_projection_lag_events`
+/// then stops at this many (`orderflow_projection_lag_seconds` is exact).
+const LAG_METRIC_LIMIT: usize = 1_000;
+
+/// Same, on existing connections (for `orderflow up`, other stores such as
+/// KurrentDB, and tests). `events_pool`, the Postgres store's database if
+/// given, is read directly to build projections (faster than `store`) and to
+/// count the lag metrics; without it both go through `store`, and the lag
+/// count stops at 1000 events.
 pub async fn run_projector_with(
     store: Arc<dyn EventStore>,
     read: PgPool,
@@ -245,9 +253,15 @@ async fn own(
             }
             metrics::gauge!("orderflow_projection_stopped", "projection" => def.name)
                 .set(if w.stopped { 1.0 } else { 0.0 });
-            if let Some(events) = &env.events
-                && let Ok((n, secs)) = crate::status::lag(events, w.position).await
-            {
+            let lag = match &env.events {
+                Some(events) => crate::status::lag(events, w.position).await.ok(),
+                // Through the trait the count means reading the events, so
+                // it stops at LAG_METRIC_LIMIT; the age stays exact.
+                None => crate::status::lag_via_store(&*env.store, w.position, LAG_METRIC_LIMIT)
+                    .await
+                    .ok(),
+            };
+            if let Some((n, secs)) = lag {
                 metrics::gauge!("orderflow_projection_lag_events", "projection" => def.name)
                     .set(n as f64);
                 metrics::gauge!("orderflow_projection_lag_seconds", "projection" => def.name)

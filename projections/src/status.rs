@@ -1,7 +1,7 @@
 //! What `orderflow projections status|retry|skip` show and do.
 
 use chrono::{DateTime, Utc};
-use orderflow_event_store::Position;
+use orderflow_event_store::{EventStore, Position, StoreError};
 use serde::Serialize;
 use sqlx::{PgPool, Row};
 
@@ -19,6 +19,9 @@ pub struct ProjectionStatus {
     pub position: Option<Position>,
     /// The store's last readable position.
     pub head: Position,
+    /// Committed events not yet applied. Through [`status_with_store`] it is
+    /// counted by reading them, up to [`STORE_LAG_LIMIT`]: a longer backlog
+    /// shows as that limit.
     pub lag_events: u64,
     /// Age of the oldest event not yet applied (0 when caught up).
     pub lag_seconds: f64,
@@ -47,6 +50,53 @@ pub(crate) async fn lag(events: &PgPool, after: Position) -> Result<(u64, f64), 
     Ok((u64::try_from(n).unwrap_or(0), age.max(0.0)))
 }
 
+/// Most events [`status_with_store`] reads to count a projection's lag.
+pub const STORE_LAG_LIMIT: usize = 10_000;
+
+/// The same as [`lag`] through the `EventStore` trait alone (any store, e.g.
+/// KurrentDB), which cannot count without reading: it reads up to `limit`
+/// events after `after`, so the count stops at `limit`. The age is exact
+/// (that of the first event after `after`).
+pub(crate) async fn lag_via_store(
+    store: &dyn EventStore,
+    after: Position,
+    limit: usize,
+) -> Result<(u64, f64), StoreError> {
+    let events = store.read_all(after, limit.max(1)).await?;
+    let age = events.first().map_or(0.0, |e| {
+        (Utc::now() - e.recorded_at).num_microseconds().unwrap_or(0) as f64 / 1e6
+    });
+    Ok((
+        u64::try_from(events.len()).unwrap_or(u64::MAX),
+        age.max(0.0),
+    ))
+}
+
+/// Where status reads the head and the lag.
+#[derive(Clone, Copy)]
+enum Events<'a> {
+    /// The Postgres events database, by SQL: exact counts.
+    Pg(&'a PgPool),
+    /// Any store through the trait: counts stop at [`STORE_LAG_LIMIT`].
+    Store(&'a dyn EventStore),
+}
+
+impl Events<'_> {
+    async fn head(self) -> Result<Position, ProjectionError> {
+        match self {
+            Events::Pg(pool) => head(pool).await,
+            Events::Store(store) => Ok(store.head().await?),
+        }
+    }
+
+    async fn lag(self, after: Position) -> Result<(u64, f64), ProjectionError> {
+        match self {
+            Events::Pg(pool) => Ok(lag(pool, after).await?),
+            Events::Store(store) => Ok(lag_via_store(store, after, STORE_LAG_LIMIT).await?),
+        }
+    }
+}
+
 async fn head(events: &PgPool) -> Result<Position, ProjectionError> {
     let row = sqlx::query(
         "SELECT transaction_id::text AS txid, global_position FROM events \
@@ -71,7 +121,25 @@ pub async fn status_with(
     events: &PgPool,
     read: &PgPool,
 ) -> Result<Vec<ProjectionStatus>, ProjectionError> {
-    let head = head(events).await?;
+    status_of(Events::Pg(events), read).await
+}
+
+/// Status of every projection, reading the head and the lag through the
+/// `EventStore` trait: for stores without an events database (KurrentDB).
+/// `lag_events` stops at [`STORE_LAG_LIMIT`] (see [`ProjectionStatus`]);
+/// with Postgres prefer [`status_with`], which counts by SQL.
+pub async fn status_with_store(
+    store: &dyn EventStore,
+    read: &PgPool,
+) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+    status_of(Events::Store(store), read).await
+}
+
+async fn status_of(
+    events: Events<'_>,
+    read: &PgPool,
+) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+    let head = events.head().await?;
     let mut out = Vec::new();
     let mut conn = read.acquire().await?;
     for def in PROJECTIONS {
@@ -83,7 +151,7 @@ pub async fn status_with(
         .fetch_one(&mut *conn)
         .await?;
         let position = cp.as_ref().map(|c| c.position).unwrap_or(Position::START);
-        let (lag_events, lag_seconds) = lag(events, position).await?;
+        let (lag_events, lag_seconds) = events.lag(position).await?;
         out.push(ProjectionStatus {
             name: def.name.to_owned(),
             version: def.version,

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use orderflow_domain::{OrderConfirmed, OrderEvent, OrderId};
-use orderflow_projections::{ProjectorConfig, retry_with, skip_with, status_with};
+use orderflow_projections::{
+    ProjectorConfig, retry_with, skip_with, status_with, status_with_store,
+};
 use uuid::Uuid;
 
 use crate::support::{Env, Workload, append};
@@ -66,6 +68,20 @@ async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
             assert_eq!(s.state, "running", "{s:?}");
             assert_eq!(s.lag_events, 0);
         }
+    }
+    // Through the `EventStore` trait alone (as with KurrentDB): the same
+    // head and lag, the backlog being under STORE_LAG_LIMIT.
+    let via_store = status_with_store(&env.store, &env.read).await.unwrap();
+    assert_eq!(via_store.len(), status.len());
+    for (pg, store) in status.iter().zip(&via_store) {
+        assert_eq!(pg.name, store.name);
+        assert_eq!(
+            (pg.head, pg.lag_events, pg.state.as_str()),
+            (store.head, store.lag_events, store.state.as_str()),
+            "{}",
+            pg.name
+        );
+        assert_eq!(pg.lag_seconds > 0.0, store.lag_seconds > 0.0, "{}", pg.name);
     }
     let row: (String, String, i32) = sqlx::query_as(
         "SELECT projection, event_type, attempts FROM dead_letters WHERE projection = 'orders'",
