@@ -72,9 +72,9 @@ pub enum Command {
     /// Run the GraphQL query API alone.
     QueryApi(query::QueryApiCommand),
     /// Publish the event store's events, in order, to NATS JetStream.
-    Relay(pipeline::RelayArgs),
+    Relay(pipeline::RelayCommand),
     /// Keep the read models current (live from NATS, or from the store).
-    Projector(pipeline::ProjectorArgs),
+    Projector(pipeline::ProjectorCommand),
     /// Inspect and operate projections.
     #[command(subcommand)]
     Projections(pipeline::ProjectionsCommand),

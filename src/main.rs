@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod event_store_choice;
+mod ops_server;
 mod pipeline;
 mod query;
 mod rest_client;

@@ -17,6 +17,7 @@ use orderflow_projections::{
 
 use crate::cli::{StoreArgs, unreachable_hint};
 use crate::event_store_choice::open_non_postgres_store;
+use crate::ops_server::{self, OpsArgs};
 use crate::services::open_store;
 
 pub const DEFAULT_READ_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_read";
@@ -58,6 +59,24 @@ pub struct ProjectorArgs {
     /// Run only these projections (comma-separated); all by default.
     #[arg(long, env = "PROJECTIONS", value_delimiter = ',')]
     pub projections: Option<Vec<String>>,
+}
+
+/// `orderflow relay`: a relay and, optionally, its metrics endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct RelayCommand {
+    #[command(flatten)]
+    pub relay: RelayArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+/// `orderflow projector`: a projector and, optionally, its metrics endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorCommand {
+    #[command(flatten)]
+    pub projector: ProjectorArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,9 +135,11 @@ pub fn projector_config(args: &ProjectorArgs) -> ProjectorConfig {
     }
 }
 
-pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
+pub async fn relay(command: RelayCommand) -> anyhow::Result<()> {
+    let args = command.relay;
     let store = open_store(&args.store).await?;
     let pool = store.pool().clone();
+    ops_server::spawn(&command.ops, ops_server::postgres_ready(vec![pool.clone()])).await?;
     let events = crate::event_store_choice::open_event_store(&args.store.choice, &store).await?;
     println!(
         "relay: {} → {}",
@@ -128,7 +149,13 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn projector(args: ProjectorArgs) -> anyhow::Result<()> {
+pub async fn projector(command: ProjectorCommand) -> anyhow::Result<()> {
+    let args = command.projector;
+    // Its own connection: readiness must not wait behind projection work.
+    let read_probe = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&args.read_database_url)?;
+    ops_server::spawn(&command.ops, ops_server::postgres_ready(vec![read_probe])).await?;
     let store = open_non_postgres_store(&args.store.choice).await?;
     println!(
         "projector: read models in {}",

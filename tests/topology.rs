@@ -355,13 +355,14 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     let second = command_apis[1].url("command API").await;
     let apis = vec![first, second];
 
+    let metrics = ["--metrics-addr", any];
     let mut relays = vec![
-        Service::start("relay-1", &["relay"], &env),
-        Service::start("relay-2", &["relay"], &env),
+        Service::start("relay-1", &["relay", metrics[0], metrics[1]], &env),
+        Service::start("relay-2", &["relay", metrics[0], metrics[1]], &env),
     ];
     let mut projectors = [
-        Service::start("projector-1", &["projector"], &env),
-        Service::start("projector-2", &["projector"], &env),
+        Service::start("projector-1", &["projector", metrics[0], metrics[1]], &env),
+        Service::start("projector-2", &["projector", metrics[0], metrics[1]], &env),
     ];
     let mut query_apis = [
         Service::start("query-api-1", &["query-api", "--query-api-addr", any], &env),
@@ -401,6 +402,28 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     let other_projector = 1 - busiest;
     let owned_by_busiest = projectors[busiest].found(owned_line).len();
     let owned_by_other = projectors[other_projector].found(owned_line).len();
+
+    // The standalone relay and projector serve probes and metrics too.
+    let scrape = |url: String| async move {
+        let http = reqwest::Client::new();
+        let ready = http
+            .get(url.replace("/metrics", "/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200, "{url}");
+        http.get(&url).send().await.unwrap().text().await.unwrap()
+    };
+    let relay_metrics = scrape(relays[active_relay].url("metrics").await).await;
+    assert!(
+        relay_metrics.contains("orderflow_relay_leader 1"),
+        "{relay_metrics}"
+    );
+    let projector_metrics = scrape(projectors[busiest].url("metrics").await).await;
+    assert!(
+        projector_metrics.contains("orderflow_projection_owned{"),
+        "{projector_metrics}"
+    );
 
     // Load on both command APIs.
     let stop = Arc::new(AtomicBool::new(false));
