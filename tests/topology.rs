@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use orderflow_projections::PROJECTIONS;
 use orderflow_testkit::TestDb;
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Every line a process printed (stdout and stderr), with when it came.
@@ -276,19 +276,8 @@ async fn worker(
 
 /// Every read-model table, row for row, as sorted JSON text.
 async fn dump(read: &PgPool) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
-    for def in PROJECTIONS {
-        for t in def.tables {
-            let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT r FROM (SELECT row_to_json(t)::text AS r FROM public.{t} t) x ORDER BY r"
-            )))
-            .fetch_all(read)
-            .await
-            .unwrap();
-            out.insert((*t).to_owned(), rows);
-        }
-    }
-    out
+    let tables = PROJECTIONS.iter().flat_map(|d| d.tables.iter().copied());
+    orderflow_testkit::dump_tables(read, tables).await.unwrap()
 }
 
 /// `orderflow projections status --json` until every projection is

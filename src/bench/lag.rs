@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
 use orderflow_command_api::CommandApiConfig;
 use orderflow_event_store::relay::{RelayConfig, run_relay};
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
@@ -26,6 +25,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use super::load::{new_histogram, progress_bar};
 use crate::cli::{DEFAULT_BENCH_DATABASE_URL, unreachable_hint};
 use crate::rest_client::{OrderClient, SeenOrder};
 
@@ -157,13 +157,6 @@ impl LagStats {
     }
 }
 
-#[allow(clippy::expect_used)]
-fn histogram() -> Histogram<u64> {
-    // Invariant: constant bounds (1 µs .. 60 s, 3 significant digits) that
-    // hdrhistogram accepts; it only refuses low < 1, high < 2*low or sigfig > 5.
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid constant histogram bounds")
-}
-
 /// A row to wait for: visible once its version reaches `version`.
 struct Expect {
     id: Uuid,
@@ -199,7 +192,7 @@ async fn watch_rows(
     mut incoming: mpsc::UnboundedReceiver<Expect>,
     give_up: Duration,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
-    let mut lag = histogram();
+    let mut lag = new_histogram();
     // Several versions of one order may be awaited at once.
     let mut pending: HashMap<Uuid, Vec<Expect>> = HashMap::new();
     let mut closed_at: Option<Instant> = None;
@@ -304,13 +297,13 @@ async fn drive_commands(
         Duration::from_secs(10),
     ));
     let pool: Pool = Arc::default();
-    let responses = Arc::new(Mutex::new((histogram(), 0u64, None::<String>)));
+    let responses = Arc::new(Mutex::new((new_histogram(), 0u64, None::<String>)));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
 
     let started = Instant::now();
     let measure_from = started + warmup;
     let end = measure_from + measure;
-    let bar = progress("lag", warmup + measure);
+    let bar = progress_bar("lag", warmup + measure);
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let (mut sent, mut skipped) = (0u64, 0u64);
@@ -457,7 +450,7 @@ async fn drive_baseline(
     let started = Instant::now();
     let measure_from = started + warmup;
     let end = measure_from + measure;
-    let bar = progress("baseline", warmup + measure);
+    let bar = progress_bar("baseline", warmup + measure);
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = tokio::task::JoinSet::new();
@@ -504,7 +497,7 @@ async fn drive_baseline(
     let (lag_us, unseen) = watcher.await.context("watcher task")??;
     Ok(LagStats {
         lag_us,
-        response_us: histogram(),
+        response_us: new_histogram(),
         sent,
         errors,
         first_error,
@@ -512,16 +505,6 @@ async fn drive_baseline(
         unseen,
         elapsed,
     })
-}
-
-fn progress(label: &str, total: Duration) -> ProgressBar {
-    let bar = ProgressBar::new(total.as_millis() as u64);
-    if let Ok(style) = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {elapsed}/{duration}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_prefix(label.to_owned());
-    bar
 }
 
 async fn delete_stream(nats_url: &str, name: &str) {

@@ -40,7 +40,7 @@ impl LoadStats {
 }
 
 #[allow(clippy::expect_used)]
-fn new_histogram() -> Histogram<u64> {
+pub(super) fn new_histogram() -> Histogram<u64> {
     // Invariant: constant bounds (1 µs .. 60 s, 3 significant digits) that
     // hdrhistogram accepts; it only refuses low < 1, high < 2*low or sigfig > 5.
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid constant histogram bounds")
@@ -135,7 +135,7 @@ pub async fn drive<W: Worker>(
     stats
 }
 
-fn progress_bar(label: &str, total: Duration) -> ProgressBar {
+pub(super) fn progress_bar(label: &str, total: Duration) -> ProgressBar {
     let bar = ProgressBar::new(total.as_millis() as u64);
     if let Ok(style) = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {elapsed}/{duration}")
     {

@@ -4,6 +4,7 @@
 //! tests can run in parallel against one real server without seeing each
 //! other's rows. The database is dropped when the [`TestDb`] goes out of scope.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
@@ -78,6 +79,25 @@ impl Drop for TestDb {
         });
         let _ = cleanup.join();
     }
+}
+
+/// Every row of each table as JSON text, sorted: two databases hold the
+/// same rows exactly when their dumps are equal (the rebuild comparisons).
+pub async fn dump_tables<'a>(
+    pool: &sqlx::PgPool,
+    tables: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, Vec<String>>, sqlx::Error> {
+    let mut out = BTreeMap::new();
+    for table in tables {
+        // Table names come from the code (projection definitions), not input.
+        let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT r FROM (SELECT row_to_json(t)::text AS r FROM public.{table} t) x ORDER BY r"
+        )))
+        .fetch_all(pool)
+        .await?;
+        out.insert(table.to_owned(), rows);
+    }
+    Ok(out)
 }
 
 /// Replaces the database name (the path) of a `postgres://` URL.

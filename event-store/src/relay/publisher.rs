@@ -76,9 +76,7 @@ pub(crate) async fn lead(
         let events = store.read_all(checkpoint, config.batch_size.max(1)).await?;
         if events.is_empty() {
             if checkpoint > saved {
-                checkpoint::save(lock, &config.relay_name, checkpoint)
-                    .await
-                    .map_err(|_| RelayError::LostLeadership)?;
+                save_checkpoint(lock, config, checkpoint).await?;
                 saved = checkpoint;
                 last_save = Instant::now();
                 last_liveness = last_save;
@@ -157,10 +155,7 @@ pub(crate) async fn lead(
         if acked > checkpoint {
             checkpoint = acked;
             if last_save.elapsed() >= CHECKPOINT_INTERVAL {
-                // On the lock connection: if the lock is gone, so is this write.
-                checkpoint::save(lock, &config.relay_name, acked)
-                    .await
-                    .map_err(|_| RelayError::LostLeadership)?;
+                save_checkpoint(lock, config, acked).await?;
                 saved = acked;
                 last_save = Instant::now();
                 last_liveness = last_save;
@@ -173,6 +168,17 @@ pub(crate) async fn lead(
             return Err(e);
         }
     }
+}
+
+/// On the lock connection: if the lock is gone, so is this write.
+async fn save_checkpoint(
+    lock: &mut PgConnection,
+    config: &RelayConfig,
+    position: crate::Position,
+) -> Result<(), RelayError> {
+    checkpoint::save(lock, &config.relay_name, position)
+        .await
+        .map_err(|_| RelayError::LostLeadership)
 }
 
 /// Seconds since `event` was recorded (never negative).

@@ -18,7 +18,7 @@ use orderflow_projections::{PROJECTIONS, ProjectorConfig, connect_read_db, statu
 use orderflow_testkit::TestDb;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::PgPool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -167,19 +167,8 @@ impl Running {
 
 /// Every read-model table, row for row, as sorted JSON text.
 pub async fn dump(read: &PgPool) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
-    for def in PROJECTIONS {
-        for t in def.tables {
-            let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT r FROM (SELECT row_to_json(t)::text AS r FROM public.{t} t) x ORDER BY r"
-            )))
-            .fetch_all(read)
-            .await
-            .unwrap();
-            out.insert((*t).to_owned(), rows);
-        }
-    }
-    out
+    let tables = PROJECTIONS.iter().flat_map(|d| d.tables.iter().copied());
+    orderflow_testkit::dump_tables(read, tables).await.unwrap()
 }
 
 pub fn assert_same(a: &BTreeMap<String, Vec<String>>, b: &BTreeMap<String, Vec<String>>) {
