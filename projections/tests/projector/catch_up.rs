@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use orderflow_projections::{ProjectorConfig, rebuild_with};
+use orderflow_projections::ProjectorConfig;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Env, Workload, assert_same, dump};
+use crate::support::{Env, Workload, assert_same, dump, rebuilt};
 
 /// Transactions that insert an order's OrderCreated, hold it, then commit
 /// (odd) or roll back (even), overlapping the projector's reads.
@@ -46,20 +46,6 @@ fn side_writers(pool: PgPool, n: u64) -> tokio::task::JoinHandle<()> {
             t.await.unwrap();
         }
     })
-}
-
-async fn rebuilt(env: &Env) -> std::collections::BTreeMap<String, Vec<String>> {
-    rebuild_with(
-        env.store(),
-        &env.read,
-        None,
-        "all",
-        &env.config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    dump(&env.read).await
 }
 
 #[tokio::test]

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
-use orderflow_projections::{PROJECTIONS, rebuild_with};
+use orderflow_projections::PROJECTIONS;
 
-use crate::support::{Env, Workload, assert_same, dump, nats_url};
+use crate::support::{Env, Workload, assert_same, dump, nats_url, rebuilt};
 
 #[tokio::test]
 async fn live_from_jetstream_equals_rebuild_and_sends_change_notices() {
@@ -53,17 +53,7 @@ async fn live_from_jetstream_equals_rebuild_and_sends_change_notices() {
     let body: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap();
     assert!(body["order_id"].is_string() && body["position"].is_string());
 
-    rebuild_with(
-        env.store(),
-        &env.read,
-        None,
-        "all",
-        &env.config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    assert_same(&live, &dump(&env.read).await);
+    assert_same(&live, &rebuilt(&env).await);
     env.cleanup().await;
 }
 
@@ -107,16 +97,6 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
     let live = dump(&env.read).await;
     projector.stop().await;
     relay.stop().await;
-    rebuild_with(
-        env.store(),
-        &env.read,
-        None,
-        "all",
-        &env.config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    assert_same(&live, &dump(&env.read).await);
+    assert_same(&live, &rebuilt(&env).await);
     env.cleanup().await;
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use async_nats::jetstream;
 use orderflow_event_store::Position;
 use orderflow_event_store::relay::headers;
-use orderflow_projections::{ProjectorConfig, rebuild_with};
+use orderflow_projections::ProjectorConfig;
 
-use crate::support::{Env, Workload, assert_same, dump};
+use crate::support::{Env, Workload, assert_same, dump, rebuilt};
 
 struct Nats {
     child: Child,
@@ -131,15 +131,5 @@ async fn nats_outage_during_load_loses_nothing() {
     relay.stop().await;
     nats.stop();
     let _ = std::fs::remove_dir_all(&dir);
-    rebuild_with(
-        env.store(),
-        &env.read,
-        None,
-        "all",
-        &env.config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    assert_same(&live, &dump(&env.read).await);
+    assert_same(&live, &rebuilt(&env).await);
 }

@@ -14,7 +14,9 @@ use orderflow_event_store::{
     AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore,
     PgStoreConfig, Position, StreamId,
 };
-use orderflow_projections::{PROJECTIONS, ProjectorConfig, connect_read_db, status_with};
+use orderflow_projections::{
+    PROJECTIONS, ProjectorConfig, connect_read_db, rebuild_with, status_with,
+};
 use orderflow_testkit::TestDb;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -169,6 +171,21 @@ impl Running {
 pub async fn dump(read: &PgPool) -> BTreeMap<String, Vec<String>> {
     let tables = PROJECTIONS.iter().flat_map(|d| d.tables.iter().copied());
     orderflow_testkit::dump_tables(read, tables).await.unwrap()
+}
+
+/// Rebuilds every projection from the store, then dumps the tables.
+pub async fn rebuilt(env: &Env) -> BTreeMap<String, Vec<String>> {
+    rebuild_with(
+        env.store(),
+        &env.read,
+        None,
+        "all",
+        &env.config,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    dump(&env.read).await
 }
 
 pub fn assert_same(a: &BTreeMap<String, Vec<String>>, b: &BTreeMap<String, Vec<String>>) {

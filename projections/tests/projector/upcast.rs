@@ -8,11 +8,10 @@ use orderflow_domain::{
 use orderflow_event_store::{
     AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, Position, StreamId,
 };
-use orderflow_projections::rebuild_with;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Env, append, assert_same, dump};
+use crate::support::{Env, append, assert_same, dump, rebuilt};
 
 /// Appends `(event type, payload)` as schema version 1, raw.
 async fn append_v1(env: &Env, id: OrderId, version: u64, events: &[(&str, Value)]) -> Position {
@@ -133,16 +132,6 @@ async fn raw_v1_events_fold_decide_project_and_rebuild() {
     assert!(address.is_none());
 
     // A rebuild (bulk reads, the raw-text decoder) gives the same tables.
-    rebuild_with(
-        env.store(),
-        &env.read,
-        None,
-        "all",
-        &env.config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    assert_same(&live, &dump(&env.read).await);
+    assert_same(&live, &rebuilt(&env).await);
     env.cleanup().await;
 }
