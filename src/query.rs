@@ -8,6 +8,7 @@ use clap::Args;
 use orderflow_observability::shutdown_signal;
 use orderflow_query_api::{BenchConfig, QueryApiConfig};
 
+use crate::event_store_choice::EventStoreKind;
 use crate::pipeline::DEFAULT_READ_DATABASE_URL;
 
 #[derive(Debug, Clone, Args)]
@@ -30,6 +31,10 @@ pub struct QueryApiCommand {
     /// The event store, only for the `projections` field's head and lag.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// With `kurrentdb` the Postgres events database holds no events, so
+    /// `projections` reports no head or lag rather than false zeros.
+    #[arg(long, env = "EVENT_STORE", value_enum, default_value_t = EventStoreKind::Postgres)]
+    pub event_store: EventStoreKind,
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
     #[arg(long, env = "SUBJECT_PREFIX", default_value = "orderflow")]
@@ -58,7 +63,9 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
     let config = config(
         &args.api,
         &args.read_database_url,
-        args.database_url.clone(),
+        args.database_url
+            .clone()
+            .filter(|_| args.event_store == EventStoreKind::Postgres),
         &args.nats_url,
         &args.subject_prefix,
     );
