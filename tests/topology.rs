@@ -10,9 +10,10 @@
 //! failover times it measures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,134 +24,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Every line a process printed (stdout and stderr), with when it came.
-type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
-
-struct Service {
-    name: String,
-    child: Child,
-    lines: Lines,
-}
-
-impl Service {
-    fn start(name: &str, args: &[&str], env: &[(&str, String)]) -> Service {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orderflow"))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env("LOG", "info,sqlx=warn")
-            .env("LOG_FORMAT", "text")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines: Lines = Arc::default();
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        for reader in [
-            Box::new(out) as Box<dyn std::io::Read + Send>,
-            Box::new(err) as Box<dyn std::io::Read + Send>,
-        ] {
-            let lines = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for line in BufReader::new(reader).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push((Instant::now(), line));
-                }
-            });
-        }
-        Service {
-            name: name.to_owned(),
-            child,
-            lines,
-        }
-    }
-
-    /// Lines containing `needle`, with their times.
-    fn found(&self, needle: &str) -> Vec<(Instant, String)> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, l)| l.contains(needle))
-            .cloned()
-            .collect()
-    }
-
-    async fn wait_for(&self, needle: &str, count: usize, within: Duration) -> Instant {
-        let deadline = Instant::now() + within;
-        loop {
-            let found = self.found(needle);
-            if found.len() >= count {
-                return found[count - 1].0;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{} did not print {count}× {needle:?} within {within:?}; it printed:\n{}",
-                    self.name,
-                    self.dump()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// The URL after `prefix` in the line that announces the listener.
-    async fn url(&self, prefix: &str) -> String {
-        self.wait_for(prefix, 1, Duration::from_secs(60)).await;
-        let line = self.found(prefix).remove(0).1;
-        let at = line.find("http://").unwrap();
-        line[at..].split_whitespace().next().unwrap().to_owned()
-    }
-
-    fn dump(&self) -> String {
-        let lines = self.lines.lock().unwrap();
-        lines
-            .iter()
-            .map(|(_, l)| l.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn kill(&mut self) -> Instant {
-        let at = Instant::now();
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        at
-    }
-
-    fn terminate(&self) -> Instant {
-        let at = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        at
-    }
-
-    async fn exit_status(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} still runs {within:?} after SIGTERM:\n{}",
-                self.name,
-                self.dump()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Service;
 
 /// What the clients were told: each order's last acknowledged version.
 #[derive(Default)]
