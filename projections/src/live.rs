@@ -32,22 +32,34 @@ impl LiveFeed {
             .await
             .map_err(ProjectionError::nats)?;
         let name = config.consumer_name(projection);
-        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-            .get_or_create_consumer(
-                &name,
-                pull::Config {
-                    durable_name: Some(name.clone()),
-                    // A new consumer starts at the tail: the projector has
-                    // just caught up from the store, and a gap is detected.
-                    deliver_policy: jetstream::consumer::DeliverPolicy::New,
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(30),
-                    max_ack_pending: 20_000,
-                    ..Default::default()
-                },
-            )
+        let wanted = pull::Config {
+            durable_name: Some(name.clone()),
+            // A new consumer starts at the tail: the projector has
+            // just caught up from the store, and a gap is detected.
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            // Acking a batch's last message acks the whole batch: one ack
+            // per batch instead of one per message (and per projection).
+            ack_policy: jetstream::consumer::AckPolicy::All,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 20_000,
+            ..Default::default()
+        };
+        let mut consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(&name, wanted.clone())
             .await
             .map_err(ProjectionError::nats)?;
+        if consumer.cached_info().config.ack_policy != wanted.ack_policy {
+            // Made by an older projector; an ack policy cannot be changed in
+            // place. Starting over at the tail is safe: gaps go to the store.
+            stream
+                .delete_consumer(&name)
+                .await
+                .map_err(ProjectionError::nats)?;
+            consumer = stream
+                .create_consumer(wanted)
+                .await
+                .map_err(ProjectionError::nats)?;
+        }
         let messages = consumer
             .stream()
             .max_messages_per_batch(config.batch_size.max(1))

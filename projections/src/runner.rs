@@ -344,9 +344,10 @@ async fn own(
             apply(&mut w, env, &events).await?;
         }
         // Everything here is now applied, or will be read from the store:
-        // redelivery is not needed for any of it.
-        for m in &msgs {
-            let _ = m.ack().await;
+        // redelivery is not needed for any of it. The consumer acks all
+        // (AckPolicy::All), so the last message covers the batch.
+        if let Some(last) = msgs.last() {
+            let _ = last.ack().await;
         }
     }
 }

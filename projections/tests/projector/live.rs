@@ -78,7 +78,7 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
             .create_consumer(pull::Config {
                 durable_name: Some(name),
                 deliver_policy: jetstream::consumer::DeliverPolicy::All,
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_policy: jetstream::consumer::AckPolicy::All,
                 ..Default::default()
             })
             .await
