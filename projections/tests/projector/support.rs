@@ -350,13 +350,28 @@ pub async fn append(
     version: u64,
     events: &[OrderEvent],
 ) -> Position {
+    let raw: Vec<(&str, u32, serde_json::Value)> = events
+        .iter()
+        .map(|e| (e.event_type(), e.schema_version(), e.payload()))
+        .collect();
+    append_raw(store, id, version, &raw).await
+}
+
+/// Appends `(event type, schema version, payload)` exactly as given, so a
+/// test can store shapes the current code no longer writes.
+pub async fn append_raw(
+    store: &PgEventStore,
+    id: &OrderId,
+    version: u64,
+    events: &[(&str, u32, serde_json::Value)],
+) -> Position {
     let new = events
         .iter()
-        .map(|e| NewEvent {
+        .map(|(event_type, schema_version, payload)| NewEvent {
             event_id: Uuid::now_v7(),
-            event_type: e.event_type().into(),
-            schema_version: e.schema_version(),
-            payload: e.payload(),
+            event_type: (*event_type).into(),
+            schema_version: *schema_version,
+            payload: payload.clone(),
             metadata: EventMetadata::default(),
         })
         .collect();

@@ -5,35 +5,16 @@
 use orderflow_domain::{
     Channel, Currency, CustomerId, OrderCommand, OrderEvent, OrderId, OrderStatus, decide, fold,
 };
-use orderflow_event_store::{
-    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, Position, StreamId,
-};
+use orderflow_event_store::{EventStore, Position, StreamId};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Env, append, assert_same, dump, rebuilt};
+use crate::support::{Env, append, append_raw, assert_same, dump, rebuilt};
 
 /// Appends `(event type, payload)` as schema version 1, raw.
 async fn append_v1(env: &Env, id: OrderId, version: u64, events: &[(&str, Value)]) -> Position {
-    let new = events
-        .iter()
-        .map(|(t, p)| NewEvent {
-            event_id: Uuid::now_v7(),
-            event_type: (*t).into(),
-            schema_version: 1,
-            payload: p.clone(),
-            metadata: EventMetadata::default(),
-        })
-        .collect();
-    env.store
-        .append(AppendRequest::new(
-            StreamId::new(id.stream_id()).unwrap(),
-            ExpectedVersion::Exact(version),
-            new,
-        ))
-        .await
-        .unwrap()
-        .position
+    let raw: Vec<(&str, u32, Value)> = events.iter().map(|(t, p)| (*t, 1, p.clone())).collect();
+    append_raw(&env.store, &id, version, &raw).await
 }
 
 /// An order as a v1 writer stored it: created (no channel), one item, an
