@@ -174,8 +174,10 @@ fn to_command(op: &Op, state: &OrderState) -> OrderCommand {
         Op::Refund { id, percent } => {
             let refundable = state.refundable_minor();
             let amount = if refundable > 0 {
-                // i128: refundable × 150 could exceed i64 for huge orders.
-                i64::try_from(i128::from(refundable) * i128::from(*percent) / 100).unwrap()
+                // i128: refundable × 150 could exceed i64 for huge orders;
+                // past i64::MAX it is still an over-refund, so saturate.
+                i64::try_from(i128::from(refundable) * i128::from(*percent) / 100)
+                    .unwrap_or(i64::MAX)
             } else {
                 *percent
             };
