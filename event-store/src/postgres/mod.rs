@@ -2,6 +2,7 @@
 //! commit, reads below the transaction watermark.
 
 mod admin;
+mod in_doubt;
 mod read;
 mod write;
 
