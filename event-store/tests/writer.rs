@@ -9,8 +9,7 @@ use orderflow_event_store::{
     AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore,
     PgStoreConfig, StoreError, StreamId,
 };
-use orderflow_testkit::TestDb;
-use sqlx::{Connection, PgConnection};
+use orderflow_testkit::{InsertGate, PgProxy, TestDb};
 use uuid::Uuid;
 
 async fn store(db: &TestDb, writers: usize) -> PgEventStore {
@@ -41,71 +40,11 @@ async fn stored(store: &PgEventStore, stream: &str) -> usize {
         .len()
 }
 
-/// Makes every insert into `events` wait while the test holds an advisory
-/// lock, so the test decides when the writer's transaction may go on.
-struct Gate {
-    conn: PgConnection,
-}
-
-const GATE_KEY: i64 = 4242;
-
-impl Gate {
-    async fn install(db: &TestDb) -> Gate {
-        let mut conn = PgConnection::connect(db.url()).await.unwrap();
-        sqlx::raw_sql(
-            "CREATE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$; \
-             CREATE TRIGGER test_gate BEFORE INSERT ON events \
-             FOR EACH ROW EXECUTE FUNCTION test_gate();",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        Gate { conn }
-    }
-
-    async fn close(&mut self) {
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(GATE_KEY)
-            .execute(&mut self.conn)
-            .await
-            .unwrap();
-    }
-
-    async fn open(&mut self) {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(GATE_KEY)
-            .execute(&mut self.conn)
-            .await
-            .unwrap();
-    }
-
-    /// Waits until `n` backends are blocked at the gate.
-    async fn wait_for_waiters(&mut self, n: i64) {
-        for _ in 0..200 {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-                 AND objid = $1 AND database = (SELECT oid FROM pg_database \
-                                                WHERE datname = current_database())",
-            )
-            .bind(GATE_KEY)
-            .fetch_one(&mut self.conn)
-            .await
-            .unwrap();
-            if waiting >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("fewer than {n} writers reached the gate");
-    }
-}
-
 #[tokio::test]
 async fn a_refused_payload_fails_alone_and_its_batch_commits() {
     let db = TestDb::new().await;
     let store = store(&db, 1).await;
-    let mut gate = Gate::install(&db).await;
+    let mut gate = InsertGate::install(db.url(), "events").await;
     // Hold the writer inside a first batch so the next appends queue up
     // behind it and form one batch together.
     gate.close().await;
@@ -190,4 +129,88 @@ async fn two_processes_appending_in_opposite_orders_never_fail() {
     for s in &streams {
         assert_eq!(stored(&a, s).await, 2 * rounds);
     }
+}
+
+/// A store whose connections go through a proxy that can lose a COMMIT's
+/// answer.
+async fn store_behind_proxy(db: &TestDb) -> (PgEventStore, PgProxy) {
+    let proxy = PgProxy::start("127.0.0.1:5432").await;
+    let mut config = PgStoreConfig::new(proxy.url(db.url()));
+    config.connect_timeout = Duration::from_secs(1);
+    (PgEventStore::connect(config).await.unwrap(), proxy)
+}
+
+#[tokio::test]
+async fn a_commit_that_lost_its_answer_but_took_effect_is_reported_written() {
+    let db = TestDb::new().await;
+    let (store, proxy) = store_behind_proxy(&db).await;
+    store
+        .append(request("order-1", serde_json::json!({ "n": 1 })))
+        .await
+        .unwrap();
+    proxy.cut_after_next_commit();
+    let result = store
+        .append(request("order-1", serde_json::json!({ "n": 2 })))
+        .await
+        .expect("the append committed, so it is reported as written");
+    assert_eq!(
+        proxy.commits_cut(),
+        1,
+        "the commit's answer was really lost"
+    );
+    assert_eq!(result.stream_version, 2);
+    let events = store
+        .read_stream(&StreamId::new("order-1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].position, result.position);
+}
+
+#[tokio::test]
+async fn a_commit_whose_outcome_cannot_be_learnt_is_ambiguous_not_unavailable() {
+    let db = TestDb::new().await;
+    let (store, proxy) = store_behind_proxy(&db).await;
+    proxy.cut_after_next_commit_and_go_down();
+    let result = store
+        .append(request("order-1", serde_json::json!({ "n": 1 })))
+        .await;
+    assert_eq!(proxy.commits_cut(), 1);
+    assert!(
+        matches!(result, Err(StoreError::Ambiguous(_))),
+        "the commit happened but could not be confirmed: {result:?}"
+    );
+    proxy.refuse_connections(false);
+    assert_eq!(stored(&store, "order-1").await, 1, "it had committed");
+}
+
+/// Killed between the insert and the commit: nothing is written, and the
+/// store says so (`Unavailable`), for this append only.
+#[tokio::test]
+async fn a_connection_killed_before_commit_writes_nothing_and_says_so() {
+    let db = TestDb::new().await;
+    let store = store(&db, 1).await;
+    let mut gate = InsertGate::install(db.url(), "events").await;
+    gate.close().await;
+    let append = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .append(request("order-1", serde_json::json!({})))
+                .await
+        }
+    });
+    gate.wait_for_waiters(1).await;
+    gate.terminate_waiters().await;
+    gate.open().await;
+    let result = append.await.unwrap();
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert_eq!(stored(&store, "order-1").await, 0);
+    store
+        .append(request("order-1", serde_json::json!({})))
+        .await
+        .expect("works again on a new connection");
 }
