@@ -12,6 +12,7 @@ use orderflow_event_store::{
     PgStoreConfig, Position, RecordedEvent, StreamId,
 };
 use orderflow_testkit::TestDb;
+use sqlx::Connection;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -560,4 +561,34 @@ async fn nats_restarts_mid_batch_keep_the_stream_in_store_order() {
     );
     nats.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The leader exports how long the oldest open transaction has held the
+/// watermark back (`orderflow_store_watermark_age_seconds`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watermark_age_is_exported_while_a_transaction_holds_it_back() {
+    let metrics = orderflow_observability::prometheus_handle();
+    let db = TestDb::new().await;
+    let store = connect(&db).await;
+    let config = config();
+    let relay = Relay::start(&store, &config);
+    // A transaction outside the store, holding an xid and idling.
+    let mut side = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let mut tx = side.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let text = metrics.render();
+    relay.stop().await;
+    tx.rollback().await.unwrap();
+    let age: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("orderflow_store_watermark_age_seconds "))
+        .unwrap_or_else(|| panic!("no watermark age gauge in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(age >= 1.0, "the gauge says {age} s");
 }

@@ -214,3 +214,29 @@ async fn a_connection_killed_before_commit_writes_nothing_and_says_so() {
         .await
         .expect("works again on a new connection");
 }
+
+/// A session of the store left idle inside a transaction would hold the
+/// cluster-wide watermark back for every reader; Postgres ends it.
+#[tokio::test]
+async fn the_stores_sessions_may_not_idle_in_a_transaction() {
+    let db = TestDb::new().await;
+    let mut config = PgStoreConfig::new(db.url());
+    config.idle_in_transaction_timeout = Duration::from_millis(300);
+    let store = PgEventStore::connect(config).await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after_idling = sqlx::query("SELECT 1").execute(&mut *tx).await;
+    assert!(
+        after_idling.is_err(),
+        "the idle transaction should have been ended"
+    );
+    drop(tx);
+    store
+        .append(request("order-1", serde_json::json!({})))
+        .await
+        .expect("the store carries on with fresh sessions");
+}

@@ -25,6 +25,9 @@ use crate::{EventStore, RecordedEvent};
 /// How often an idle leader checks that its lock connection still lives.
 const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often the leader measures the watermark's age.
+const WATERMARK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Under load the checkpoint is written at most this often (and always when
 /// the relay goes idle). A checkpoint that falls behind only means events
 /// are published again after a failover, which JetStream drops as duplicates
@@ -89,7 +92,20 @@ pub(crate) async fn lead(
     let mut saved = checkpoint;
     let mut last_save = Instant::now();
     let mut last_liveness = Instant::now();
+    let mut last_watermark: Option<Instant> = None;
     loop {
+        if last_watermark.is_none_or(|t| t.elapsed() >= WATERMARK_INTERVAL) {
+            // How long the oldest open transaction has held the watermark
+            // back: while it grows, nothing newer reaches the relay, the
+            // projectors or read-your-writes. On the lock connection, so a
+            // failure here is a lost lock.
+            let age = crate::postgres::watermark_age_on(&mut *lock)
+                .await
+                .map_err(|_| RelayError::LostLeadership)?;
+            metrics::gauge!("orderflow_store_watermark_age_seconds").set(age.as_secs_f64());
+            last_watermark = Some(Instant::now());
+            last_liveness = Instant::now();
+        }
         let events = store.read_all(checkpoint, config.batch_size.max(1)).await?;
         if events.is_empty() {
             if checkpoint > saved {
