@@ -29,11 +29,13 @@ pub(super) async fn settle(pool: &PgPool, txid: u64, cause: &str) -> Result<Outc
     let deadline = Instant::now() + SETTLE_FOR;
     let mut last = String::from("not asked yet");
     loop {
-        let status: Result<Option<String>, sqlx::Error> =
-            sqlx::query_scalar("SELECT pg_xact_status($1::text::xid8)")
-                .bind(txid.to_string())
-                .fetch_one(pool)
-                .await;
+        let ask = sqlx::query_scalar::<_, Option<String>>("SELECT pg_xact_status($1::text::xid8)")
+            .bind(txid.to_string())
+            .fetch_one(pool);
+        // Bounded as a whole: connecting may hang as long as Postgres is away.
+        let Ok(status) = tokio::time::timeout_at(deadline, ask).await else {
+            break;
+        };
         match status.as_ref().map(Option::as_deref) {
             Ok(Some("committed")) => return Ok(Outcome::Committed),
             Ok(Some("aborted")) => return Ok(Outcome::Aborted),
