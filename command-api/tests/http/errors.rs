@@ -293,6 +293,30 @@ async fn postgres_down_is_503_until_it_is_back() {
     );
 }
 
+/// A value Postgres refuses (U+0000 in a JSON string) is the sender's
+/// error: 422, whichever layer catches it, never a 500; nothing is written,
+/// and the order still takes commands.
+#[tokio::test]
+async fn a_value_postgres_refuses_is_422_and_writes_nothing() {
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    let r = app
+        .post(
+            &format!("/orders/{id}/cancel"),
+            json!({ "reason": "x\u{0}y" }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(app.stored_events(&id).await, 3);
+    let r = app
+        .post(
+            &format!("/orders/{id}/cancel"),
+            json!({ "reason": "changed my mind" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// The writer's connection dies between its insert and its commit: the
 /// answer is 503 `unavailable` and indeed nothing was written.
 #[tokio::test]
