@@ -579,7 +579,10 @@ async fn the_watermark_age_is_exported_while_a_transaction_holds_it_back() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The leader measures once a second: by now its last measurement saw
+    // this transaction at least half a second old. (Held briefly: it holds
+    // back every reader of the cluster meanwhile.)
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let text = metrics.render();
     relay.stop().await;
     tx.rollback().await.unwrap();
@@ -590,5 +593,5 @@ async fn the_watermark_age_is_exported_while_a_transaction_holds_it_back() {
         .trim()
         .parse()
         .unwrap();
-    assert!(age >= 1.0, "the gauge says {age} s");
+    assert!(age >= 0.5, "the gauge says {age} s");
 }
