@@ -448,8 +448,9 @@ async fn concurrent_writers_with_rollbacks_skip_nothing() {
 }
 
 /// A private nats-server (never the shared one), for tests that stop it.
+/// Killed on drop, so a failing test leaves no server behind.
 struct PrivateNats {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     port: u16,
     dir: std::path::PathBuf,
 }
@@ -464,7 +465,7 @@ impl PrivateNats {
             .spawn()
             .unwrap_or_else(|e| panic!("this test needs nats-server on PATH: {e}"));
         PrivateNats {
-            child,
+            child: Some(child),
             port,
             dir: dir.to_owned(),
         }
@@ -490,11 +491,22 @@ impl PrivateNats {
     /// Stops it the way an operator does (SIGTERM: JetStream flushes what
     /// it acknowledged), cutting every client connection.
     fn stop(mut self) -> (u16, std::path::PathBuf) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
         (self.port, self.dir.clone())
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
