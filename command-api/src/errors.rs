@@ -31,9 +31,37 @@ pub fn command_problem(e: CommandError) -> Problem {
                 "the event store cannot be reached; retry later",
             )
         }
+        CommandError::Store(StoreError::Ambiguous(why)) => outcome_unknown(&why),
+        CommandError::Store(StoreError::Rejected { reason }) => {
+            // The store refused this request's own data (its batch
+            // neighbours were committed); nothing of it was written.
+            tracing::warn!(error = %reason, "event store refused the append");
+            Problem::new(
+                ProblemKind::Validation,
+                "the event store refused a value of this request (for example a \
+                 control character); nothing was written",
+            )
+            .with_code("store.rejected")
+        }
         CommandError::Store(e) => internal(&e),
         CommandError::Decode(e) => internal(&e),
     }
+}
+
+/// 503 whose type says the outcome is unknown, unlike `unavailable`
+/// ("nothing was written"): the commit may or may not have happened.
+fn outcome_unknown(why: &str) -> Problem {
+    tracing::error!(error = %why, "append outcome unknown");
+    let mut problem = Problem::new(
+        ProblemKind::Unavailable,
+        "the event store connection broke while committing and whether the change \
+         was written is unknown; retry with the same Idempotency-Key",
+    );
+    // Its own stable type and code, so clients never read it as
+    // `unavailable` (which promises that nothing was written).
+    problem.0.type_uri = "urn:orderflow:problem:outcome-unknown".into();
+    problem.0.title = "The outcome is unknown; retry with the same Idempotency-Key".into();
+    problem.with_code("outcome-unknown")
 }
 
 fn internal(e: &dyn std::fmt::Display) -> Problem {
@@ -91,4 +119,27 @@ fn rejected(e: &OrderError) -> Problem {
         }]);
     }
     problem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_refusals_are_422_and_lost_commits_a_distinct_503() {
+        let p = command_problem(CommandError::Store(StoreError::Rejected {
+            reason: "unsupported Unicode escape sequence (SQLSTATE 22P05)".into(),
+        }));
+        assert_eq!((p.0.status, p.0.code.as_str()), (422, "store.rejected"));
+        assert!(
+            !p.0.detail.contains("22P05"),
+            "Postgres' text stays in the log"
+        );
+
+        let p = command_problem(CommandError::Store(StoreError::Ambiguous("reset".into())));
+        assert_eq!((p.0.status, p.0.code.as_str()), (503, "outcome-unknown"));
+        assert_eq!(p.0.type_uri, "urn:orderflow:problem:outcome-unknown");
+        let p = command_problem(CommandError::Store(StoreError::Unavailable("down".into())));
+        assert_eq!((p.0.status, p.0.code.as_str()), (503, "unavailable"));
+    }
 }

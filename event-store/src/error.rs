@@ -28,6 +28,19 @@ pub enum StoreError {
     #[error("event store unavailable: {0}")]
     Unavailable(String),
 
+    /// The connection broke while the batch's COMMIT was in flight and the
+    /// store could not find out afterwards whether it took effect: the
+    /// append may or may not be stored. Retrying with the same event ids
+    /// (or idempotency key) is safe and settles it.
+    #[error("event store outcome unknown: {0}")]
+    Ambiguous(String),
+
+    /// Postgres refused this append's own data (a `\u0000` in a JSON
+    /// string, a value out of range): retrying cannot help, and no other
+    /// append of its batch was affected.
+    #[error("event store refused the append: {reason}")]
+    Rejected { reason: String },
+
     #[error("event store error: {0}")]
     Backend(String),
 

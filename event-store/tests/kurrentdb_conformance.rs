@@ -1,11 +1,13 @@
 //! The conformance suite against a KurrentDB server, when `KURRENTDB_URL`
 //! names one (e.g. `kurrentdb://localhost:2113?tls=false`, as
-//! `docker compose --profile kurrentdb up -d kurrentdb` serves it).
-//! Without it every test prints `SKIPPED` and passes.
+//! `docker compose --profile kurrentdb up -d kurrentdb` serves it). The
+//! tests are `#[ignore]`d, so a plain `cargo test` lists them as ignored;
+//! run them with `--include-ignored` (they fail without `KURRENTDB_URL`):
 //!
 //! ```sh
 //! KURRENTDB_URL='kurrentdb://localhost:2113?tls=false' \
-//!   cargo test -p orderflow-event-store --features kurrentdb --test kurrentdb_conformance
+//!   cargo test -p orderflow-event-store --features kurrentdb --test kurrentdb_conformance \
+//!   -- --include-ignored
 //! ```
 //!
 //! Each test gets its own stream namespace (`t<uuid v7>.`), so runs and
@@ -48,4 +50,8 @@ async fn fresh() -> Result<Fixture<KurrentDbStore>, String> {
     })
 }
 
-orderflow_event_store::conformance_tests!(optional fresh, per_stream_event_ids);
+orderflow_event_store::conformance_tests!(
+    optional fresh,
+    "needs KURRENTDB_URL: a running KurrentDB server",
+    per_stream_event_ids
+);

@@ -12,6 +12,7 @@ use orderflow_event_store::{
     PgStoreConfig, Position, RecordedEvent, StreamId,
 };
 use orderflow_testkit::TestDb;
+use sqlx::Connection;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -212,32 +213,125 @@ async fn publishes_every_event_in_store_order_with_headers() {
     cleanup(&js, &config).await;
 }
 
+/// Every message published on the relay's subjects, duplicates included:
+/// a plain NATS subscriber sees each publish, also those JetStream then
+/// drops as duplicates (or refuses).
+struct PublishTap {
+    positions: Arc<std::sync::Mutex<Vec<Position>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PublishTap {
+    async fn start(config: &RelayConfig) -> PublishTap {
+        let client = async_nats::connect(nats_url()).await.unwrap();
+        let mut sub = client.subscribe(config.stream_subjects()).await.unwrap();
+        client.flush().await.unwrap();
+        let positions = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = tokio::spawn({
+            let positions = positions.clone();
+            async move {
+                let _client = client;
+                while let Some(m) = futures::StreamExt::next(&mut sub).await {
+                    let p = m.headers.as_ref().and_then(|h| h.get(headers::POSITION));
+                    positions
+                        .lock()
+                        .unwrap()
+                        .push(p.unwrap().as_str().parse().unwrap());
+                }
+            }
+        });
+        PublishTap { positions, task }
+    }
+
+    fn seen(&self) -> Vec<Position> {
+        self.positions.lock().unwrap().clone()
+    }
+}
+
+impl Drop for PublishTap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Publishes `n` events to `order-a` through a relay, stops it, and returns
+/// its checkpoint (the last event's position).
+async fn relay_first_events(store: &PgEventStore, config: &RelayConfig, js: &Context) -> Position {
+    append(store, "order-a", 30).await;
+    let relay = Relay::start(store, config);
+    stream_messages(js, config, 30).await;
+    relay.stop().await;
+    let cp = orderflow_event_store::relay::relay_checkpoint(store.pool(), &config.relay_name)
+        .await
+        .unwrap()
+        .expect("a checkpoint");
+    assert_eq!(cp, all_events(store).await.last().unwrap().position);
+    cp
+}
+
 #[tokio::test]
-async fn restart_resumes_from_checkpoint_without_duplicates() {
+async fn restart_resumes_from_checkpoint_and_republishes_nothing() {
     let db = TestDb::new().await;
     let store = connect(&db).await;
     let config = config();
     let js = js().await;
-    append(&store, "order-a", 30).await;
-    let relay = Relay::start(&store, &config);
-    stream_messages(&js, &config, 30).await;
-    relay.stop().await;
-    // The checkpoint is the last event.
-    let cp = orderflow_event_store::relay::relay_checkpoint(store.pool(), &config.relay_name)
-        .await
-        .unwrap();
-    assert_eq!(cp, Some(all_events(&store).await.last().unwrap().position));
+    let checkpoint = relay_first_events(&store, &config, &js).await;
 
+    let tap = PublishTap::start(&config).await;
     append(&store, "order-b", 30).await;
-    // Forget the checkpoint: a re-publish of everything must be de-duplicated.
-    sqlx::query("DELETE FROM relay_checkpoints")
-        .execute(store.pool())
-        .await
-        .unwrap();
     let relay = Relay::start(&store, &config);
     let msgs = stream_messages(&js, &config, 60).await;
     relay.stop().await;
     let stored = all_events(&store).await;
+    assert_eq!(
+        positions(&msgs),
+        stored.iter().map(|e| e.position).collect::<Vec<_>>()
+    );
+    // Not even attempted again: only the 30 new events were published.
+    let new: Vec<Position> = stored
+        .iter()
+        .map(|e| e.position)
+        .filter(|p| *p > checkpoint)
+        .collect();
+    assert_eq!(
+        tap.seen(),
+        new,
+        "the restarted relay resumed from its checkpoint"
+    );
+    cleanup(&js, &config).await;
+}
+
+#[tokio::test]
+async fn a_replay_from_zero_is_deduplicated() {
+    let db = TestDb::new().await;
+    let store = connect(&db).await;
+    let config = config();
+    let js = js().await;
+    let checkpoint = relay_first_events(&store, &config, &js).await;
+
+    // Forget the checkpoint: everything is published again.
+    sqlx::query("DELETE FROM relay_checkpoints")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let tap = PublishTap::start(&config).await;
+    append(&store, "order-b", 30).await;
+    let relay = Relay::start(&store, &config);
+    let msgs = stream_messages(&js, &config, 60).await;
+    relay.stop().await;
+    let stored = all_events(&store).await;
+    let old: Vec<Position> = stored
+        .iter()
+        .map(|e| e.position)
+        .filter(|p| *p <= checkpoint)
+        .collect();
+    let seen = tap.seen();
+    assert_eq!(
+        &seen[..old.len()],
+        &old[..],
+        "the relay really replayed the first events"
+    );
+    // ...and JetStream dropped them: each event once, in store order.
     assert_eq!(
         positions(&msgs),
         stored.iter().map(|e| e.position).collect::<Vec<_>>()
@@ -351,4 +445,165 @@ async fn concurrent_writers_with_rollbacks_skip_nothing() {
         stored.iter().map(|e| e.position).collect::<Vec<_>>()
     );
     cleanup(&js, &config).await;
+}
+
+/// A private nats-server (never the shared one), for tests that stop it.
+/// Killed on drop, so a failing test leaves no server behind.
+struct PrivateNats {
+    child: Option<std::process::Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateNats {
+    fn start(port: u16, dir: &std::path::Path) -> PrivateNats {
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("this test needs nats-server on PATH: {e}"));
+        PrivateNats {
+            child: Some(child),
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("private nats-server did not start");
+    }
+
+    /// Stops it the way an operator does (SIGTERM: JetStream flushes what
+    /// it acknowledged), cutting every client connection.
+    fn stop(mut self) -> (u16, std::path::PathBuf) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+        (self.port, self.dir.clone())
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// NATS goes away while the relay has a batch in flight, several times: the
+/// events whose acknowledgement was lost are published again, and never
+/// after later ones. The stream holds every event once, in store order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_restarts_mid_batch_keep_the_stream_in_store_order() {
+    let dir = std::env::temp_dir().join(format!("orderflow-relay-nats-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut nats = PrivateNats::start(free_port(), &dir);
+    nats.wait_ready().await;
+    let db = TestDb::new().await;
+    let store = connect(&db).await;
+    let config = RelayConfig {
+        nats_url: nats.url(),
+        batch_size: 500,
+        max_backoff: Duration::from_millis(200),
+        ..config()
+    };
+    for s in 0..120 {
+        append(&store, &format!("order-{s}"), 100).await;
+    }
+    let total = 12_000u64;
+    let relay = Relay::start(&store, &config);
+    for outage in 1..=3u64 {
+        // Wait until the relay is mid-way, then cut NATS under it.
+        let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut s) = js.get_stream(&config.stream_name).await
+                && s.info().await.unwrap().state.messages >= outage * total / 4
+            {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "relay stalled");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let (port, dir) = nats.stop();
+        nats = PrivateNats::start(port, &dir);
+        nats.wait_ready().await;
+    }
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let msgs = stream_messages(&js, &config, total).await;
+    relay.stop().await;
+    let stored = all_events(&store).await;
+    let published = positions(&msgs);
+    assert!(
+        published.windows(2).all(|w| w[0] < w[1]),
+        "the stream's positions go backwards or repeat"
+    );
+    assert_eq!(
+        published,
+        stored.iter().map(|e| e.position).collect::<Vec<_>>(),
+        "the stream holds every event once, with no gap"
+    );
+    nats.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The leader exports how long the oldest open transaction has held the
+/// watermark back (`orderflow_store_watermark_age_seconds`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watermark_age_is_exported_while_a_transaction_holds_it_back() {
+    let metrics = orderflow_observability::prometheus_handle();
+    let db = TestDb::new().await;
+    let store = connect(&db).await;
+    let config = config();
+    let relay = Relay::start(&store, &config);
+    // A transaction outside the store, holding an xid and idling.
+    let mut side = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let mut tx = side.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // The leader measures once a second: by now its last measurement saw
+    // this transaction at least half a second old. (Held briefly: it holds
+    // back every reader of the cluster meanwhile.)
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let text = metrics.render();
+    relay.stop().await;
+    tx.rollback().await.unwrap();
+    let age: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("orderflow_store_watermark_age_seconds "))
+        .unwrap_or_else(|| panic!("no watermark age gauge in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(age >= 0.5, "the gauge says {age} s");
 }

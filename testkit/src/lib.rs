@@ -4,6 +4,12 @@
 //! tests can run in parallel against one real server without seeing each
 //! other's rows. The database is dropped when the [`TestDb`] goes out of scope.
 
+mod insert_gate;
+mod pg_proxy;
+
+pub use insert_gate::InsertGate;
+pub use pg_proxy::PgProxy;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -1,7 +1,14 @@
-//! Every error class: a precise problem+json answer and nothing written.
+//! Every error class: a precise problem+json answer, and what was written
+//! (nothing, or exactly what the answer says).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use orderflow_command_api::{CommandApiConfig, bind, serve_on};
+use orderflow_event_store::{PgEventStore, PgStoreConfig};
+use orderflow_testkit::{InsertGate, PgProxy, TestDb};
 use serde_json::json;
 
 use crate::app::{TestApp, money, new_order};
@@ -235,7 +242,7 @@ async fn a_handler_panic_is_a_500_problem() {
 }
 
 #[tokio::test]
-async fn postgres_down_is_503_and_nothing_is_half_written() {
+async fn postgres_down_is_503_until_it_is_back() {
     let app = TestApp::start().await;
     let id = app.create_order().await;
     let admin = sqlx::PgPool::connect(&orderflow_testkit::admin_url())
@@ -275,7 +282,7 @@ async fn postgres_down_is_503_and_nothing_is_half_written() {
     assert_eq!(order.status, 200, "{}", order.body);
     assert_eq!(
         order.body["status"], "draft",
-        "the failed submit left nothing behind"
+        "the refused submit left nothing behind"
     );
     assert_eq!(order.etag(), "\"3\"");
     let r = app.post_empty(&format!("/orders/{id}/submit")).await;
@@ -286,7 +293,120 @@ async fn postgres_down_is_503_and_nothing_is_half_written() {
     );
 }
 
+/// A value Postgres refuses (U+0000 in a JSON string) is the sender's
+/// error: 422, whichever layer catches it, never a 500; nothing is written,
+/// and the order still takes commands.
+#[tokio::test]
+async fn a_value_postgres_refuses_is_422_and_writes_nothing() {
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    let r = app
+        .post(
+            &format!("/orders/{id}/cancel"),
+            json!({ "reason": "x\u{0}y" }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(app.stored_events(&id).await, 3);
+    let r = app
+        .post(
+            &format!("/orders/{id}/cancel"),
+            json!({ "reason": "changed my mind" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// The writer's connection dies between its insert and its commit: the
+/// answer is 503 `unavailable` and indeed nothing was written.
+#[tokio::test]
+async fn a_connection_killed_mid_transaction_is_503_and_writes_nothing() {
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    let mut gate = InsertGate::install(app.db.url(), "events").await;
+    gate.close().await;
+    let submit = tokio::spawn({
+        let req = app.client.post(app.url(&format!("/orders/{id}/submit")));
+        async move { req.send().await.unwrap() }
+    });
+    // The writer holds its transaction open at the gate; kill it there.
+    gate.wait_for_waiters(1).await;
+    gate.terminate_waiters().await;
+    gate.open().await;
+    let r = submit.await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert_eq!(app.stored_events(&id).await, 3, "nothing half written");
+    let order = app.get(&format!("/orders/{id}")).await;
+    assert_eq!(order.body["status"], "draft");
+    assert_eq!(order.etag(), "\"3\"");
+}
+
+/// The COMMIT takes effect but its answer never reaches the API (the
+/// connection breaks right after it): the store asks Postgres what became
+/// of the transaction, and the client hears the truth, 200, not a 503
+/// that would make it submit twice.
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_reported_as_done() {
+    let db = TestDb::new().await;
+    let proxy = PgProxy::start("127.0.0.1:5432").await;
+    let mut store_config = PgStoreConfig::new(proxy.url(db.url()));
+    store_config.connect_timeout = Duration::from_secs(1);
+    let store = PgEventStore::connect(store_config).await.unwrap();
+    let config = CommandApiConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        ..CommandApiConfig::default()
+    };
+    let listener = bind(&config).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve_on(listener, Arc::new(store.clone()), config, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/orders"))
+        .json(&new_order())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    proxy.cut_after_next_commit();
+    let r = client
+        .post(format!("{base}/orders/{id}/submit"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxy.commits_cut(), 1, "the commit's answer was lost");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(r.headers()["etag"], "\"4\"");
+    let order: serde_json::Value = client
+        .get(format!("{base}/orders/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "submitted");
+}
+
 impl TestApp {
+    /// Events stored for one order, counted in the table itself.
+    async fn stored_events(&self, id: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1")
+            .bind(format!("order-{id}"))
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap()
+    }
+
     /// Counts committed rows directly: `read_all` may lag behind commits.
     async fn store_is_empty(&self) -> bool {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")

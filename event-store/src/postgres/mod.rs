@@ -2,18 +2,21 @@
 //! commit, reads below the transaction watermark.
 
 mod admin;
+mod in_doubt;
 mod read;
 mod write;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 pub use admin::{database_name, ensure_database, migrate};
+pub(crate) use read::watermark_age_on;
 pub use read::{RawEvent, read_all_raw};
 use write::Pending;
 
@@ -34,6 +37,12 @@ pub struct PgStoreConfig {
     /// Most appends one transaction takes.
     pub max_batch: usize,
     pub connect_timeout: Duration,
+    /// `idle_in_transaction_session_timeout` of the store's sessions. The
+    /// store never idles inside a transaction, but a session that does
+    /// (a stuck process, a hung client) holds the cluster-wide watermark
+    /// back for the relay, every projector and read-your-writes; Postgres
+    /// ends it after this long. Zero leaves the server's setting.
+    pub idle_in_transaction_timeout: Duration,
 }
 
 impl PgStoreConfig {
@@ -44,6 +53,7 @@ impl PgStoreConfig {
             writers: 2,
             max_batch: 512,
             connect_timeout: Duration::from_secs(5),
+            idle_in_transaction_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -59,16 +69,25 @@ impl PgEventStore {
     /// Connects, applies the schema migrations and starts the writers.
     /// The database must exist (see [`ensure_database`]).
     pub async fn connect(config: PgStoreConfig) -> Result<PgEventStore, StoreError> {
+        let mut options = PgConnectOptions::from_str(&config.url)?;
+        if !config.idle_in_transaction_timeout.is_zero() {
+            options = options.options([(
+                "idle_in_transaction_session_timeout",
+                format!("{}ms", config.idle_in_transaction_timeout.as_millis()),
+            )]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.connect_timeout)
-            .connect(&config.url)
+            .connect_with(options)
             .await?;
         migrate(&pool).await?;
         Ok(Self::with_pool(pool, &config))
     }
 
-    /// Uses an existing, migrated pool. Must run inside a Tokio runtime.
+    /// Uses an existing, migrated pool (its connect options stay as they
+    /// are: `idle_in_transaction_timeout` is not applied). Must run inside a
+    /// Tokio runtime.
     pub fn with_pool(pool: PgPool, config: &PgStoreConfig) -> PgEventStore {
         let writers = (0..config.writers.max(1))
             .map(|_| write::spawn_writer(pool.clone(), config.max_batch.max(1)))

@@ -74,13 +74,21 @@ pub(super) async fn head(pool: &PgPool) -> Result<Position, StoreError> {
 }
 
 pub(super) async fn watermark_age(pool: &PgPool) -> Result<Duration, StoreError> {
-    // The oldest transaction holding an xid; read-only ones do not hold the
-    // watermark back.
+    watermark_age_on(pool).await
+}
+
+/// The age of the oldest transaction in the cluster holding an xid
+/// (read-only ones do not hold the watermark back). Other roles' sessions
+/// count only if the role may see them (superuser or `pg_read_all_stats`).
+pub(crate) async fn watermark_age_on<'e, E>(executor: E) -> Result<Duration, StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
     let secs: f64 = sqlx::query_scalar(
         "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(xact_start)), 0)::float8 \
          FROM pg_stat_activity WHERE backend_xid IS NOT NULL",
     )
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await?;
     Ok(Duration::from_secs_f64(secs.max(0.0)))
 }

@@ -3,6 +3,12 @@
 //! transaction; appends arriving meanwhile form the next batch. A lone append
 //! is committed at once, so light load pays no added latency, and heavy load
 //! shares one WAL flush among many appends.
+//!
+//! One append never fails because of another: a batch whose data Postgres
+//! refuses is split until the refused append stands alone, and rows are
+//! inserted in a canonical order so two processes batching the same streams
+//! cannot deadlock each other (a deadlock or serialization failure that
+//! still happens is retried like a collision).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -11,9 +17,10 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::in_doubt::{self, Outcome};
 use super::read::{find_idempotency_keys, position};
 use crate::batch::{self, Plan, StoreView, StoredEvent};
-use crate::{AppendRequest, AppendResult, StoreError, StreamId};
+use crate::{AppendRequest, AppendResult, IdempotencyClaim, StoreError, StreamId};
 
 /// Appends waiting per writer before `append` callers are made to wait.
 const QUEUE_CAPACITY: usize = 8192;
@@ -54,39 +61,68 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Pending>, max_batch: us
 async fn commit_and_reply(pool: &PgPool, batch: Vec<Pending>) -> Vec<Pending> {
     let started = Instant::now();
     let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
-    let outcome = commit_with_retries(pool, &requests).await;
+    let results = commit_isolating(pool, &requests).await;
     metrics::histogram!("orderflow_store_batch_size").record(batch.len() as f64);
     metrics::histogram!("orderflow_store_batch_seconds").record(started.elapsed().as_secs_f64());
     let mut deferred = Vec::new();
-    match outcome {
-        Ok(results) => {
-            for (pending, result) in batch.into_iter().zip(results) {
-                match result {
-                    Some(result) => {
-                        // The caller may have given up waiting; nothing to do then.
-                        let _ = pending.reply.send(result);
-                    }
-                    None => deferred.push(pending),
-                }
+    for (pending, result) in batch.into_iter().zip(results) {
+        match result {
+            Some(result) => {
+                // The caller may have given up waiting; nothing to do then.
+                let _ = pending.reply.send(result);
             }
-        }
-        Err(e) => {
-            for pending in batch {
-                let _ = pending.reply.send(Err(e.clone()));
-            }
+            None => deferred.push(pending),
         }
     }
     deferred
 }
 
+/// Commits `requests`, in order, as few transactions as possible. When
+/// Postgres refuses the data of some append, the refused part is split in
+/// halves (first half committed first, so appends to one stream keep their
+/// order) until each refused append stands alone and fails with its own
+/// [`StoreError::Rejected`]; the others commit. Errors that are not about
+/// the data (Postgres down) answer every append of the part that met them.
+async fn commit_isolating(pool: &PgPool, requests: &[&AppendRequest]) -> BatchResults {
+    let mut results: BatchResults = Vec::with_capacity(requests.len());
+    // Parts still to commit, the next one on top.
+    let mut parts = vec![requests];
+    while let Some(part) = parts.pop() {
+        match commit_with_retries(pool, part).await {
+            Ok(done) => results.extend(done),
+            Err(BatchError::Rejected(reason)) if part.len() > 1 => {
+                metrics::counter!("orderflow_store_batch_splits_total").increment(1);
+                let (first, second) = part.split_at(part.len() / 2);
+                parts.push(second);
+                parts.push(first);
+                tracing::debug!(%reason, size = part.len(), "batch refused; splitting it");
+            }
+            Err(BatchError::Rejected(reason)) => {
+                metrics::counter!("orderflow_store_appends_rejected_total").increment(1);
+                results.push(Some(Err(StoreError::Rejected { reason })));
+            }
+            Err(BatchError::Store(e)) => results.extend(part.iter().map(|_| Some(Err(e.clone())))),
+        }
+    }
+    results
+}
+
+/// Why a part of a batch did not commit, after retries.
+enum BatchError {
+    /// Postgres refused some append's data; which one is not known yet.
+    Rejected(String),
+    Store(StoreError),
+}
+
 /// One transaction per attempt. The first attempt is optimistic: it assumes
 /// no event id or idempotency key exists yet and lets the unique indexes say
 /// otherwise; a collision (or a concurrent writer in another process taking
-/// the same stream version) rolls back and retries with full look-ups.
+/// the same stream version, or a deadlock with it) rolls back and retries
+/// with full look-ups.
 async fn commit_with_retries(
     pool: &PgPool,
     requests: &[&AppendRequest],
-) -> Result<Vec<Option<Result<AppendResult, StoreError>>>, StoreError> {
+) -> Result<BatchResults, BatchError> {
     let mut last_error = None;
     for attempt in 0..MAX_ATTEMPTS {
         match commit(pool, requests, attempt > 0).await {
@@ -95,13 +131,14 @@ async fn commit_with_retries(
                 metrics::counter!("orderflow_store_batch_retries_total").increment(1);
                 last_error = Some(msg);
             }
-            Err(CommitError::Store(e)) => return Err(e),
+            Err(CommitError::Rejected(msg)) => return Err(BatchError::Rejected(msg)),
+            Err(CommitError::Store(e)) => return Err(BatchError::Store(e)),
         }
     }
-    Err(StoreError::Backend(format!(
+    Err(BatchError::Store(StoreError::Backend(format!(
         "batch kept colliding with concurrent writers: {}",
         last_error.unwrap_or_default()
-    )))
+    ))))
 }
 
 /// The outcome of each request; `None` = deferred to the next batch.
@@ -109,18 +146,33 @@ type BatchResults = Vec<Option<Result<AppendResult, StoreError>>>;
 
 /// Why a batch transaction did not commit.
 enum CommitError {
-    /// A unique index refused a row another transaction wrote first: retry.
+    /// A unique index refused a row another transaction wrote first, or
+    /// Postgres picked this transaction as the victim of a serialization
+    /// failure or deadlock with another writer: retry.
     Collision(String),
+    /// The data of some append is refused, and would be on every retry.
+    Rejected(String),
     Store(StoreError),
 }
 
 impl From<sqlx::Error> for CommitError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                CommitError::Collision(db.to_string())
+        let code = match &e {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            // A value the driver cannot even encode belongs to one append.
+            sqlx::Error::Encode(_) => return CommitError::Rejected(e.to_string()),
+            _ => None,
+        };
+        match code.as_deref() {
+            // unique_violation, serialization_failure, deadlock_detected
+            Some("23505" | "40001" | "40P01") => CommitError::Collision(e.to_string()),
+            // Data exceptions (22: e.g. 22P05, a \u0000 in jsonb), other
+            // integrity violations (23) and program limits (54: a value too
+            // large): caused by the rows, so by some append of the batch.
+            Some(c) if c.starts_with("22") || c.starts_with("23") || c.starts_with("54") => {
+                CommitError::Rejected(format!("{e} (SQLSTATE {c})"))
             }
-            other => CommitError::Store(other.into()),
+            _ => CommitError::Store(e.into()),
         }
     }
 }
@@ -173,7 +225,23 @@ async fn commit(
     let appended = rows.event_id.len() as u64;
     let positions = insert_events(&mut tx, rows).await?;
     insert_claims(&mut tx, requests, &plans, &positions).await?;
-    tx.commit().await?;
+    // Every row carries the transaction's id (`pg_current_xact_id()`).
+    let txid = positions.values().next().map(|p| p.major());
+    if let Err(e) = tx.commit().await {
+        let e = CommitError::from(e);
+        // A broken connection during COMMIT leaves it in doubt: it may have
+        // taken effect. Find out before telling anyone nothing was written.
+        let (CommitError::Store(StoreError::Unavailable(cause)), Some(txid)) = (&e, txid) else {
+            return Err(e);
+        };
+        metrics::counter!("orderflow_store_commits_in_doubt_total").increment(1);
+        match in_doubt::settle(pool, txid, cause).await? {
+            Outcome::Committed => {
+                tracing::warn!(txid, error = %cause, "COMMIT lost its answer but took effect");
+            }
+            Outcome::Aborted => return Err(e),
+        }
+    }
     metrics::counter!("orderflow_events_appended_total").increment(appended);
     Ok(results(requests, plans, &positions))
 }
@@ -255,24 +323,33 @@ struct EventRows {
 }
 
 impl EventRows {
+    /// The rows of every planned write, in the canonical order (stream id,
+    /// version): two transactions inserting into the same streams then take
+    /// the unique index's entries in the same order, so one waits for the
+    /// other instead of deadlocking with it.
     fn from_plans(requests: &[&AppendRequest], plans: &[Plan]) -> EventRows {
-        let mut rows = EventRows::default();
+        let mut planned: Vec<(&AppendRequest, u64, &crate::NewEvent)> = Vec::new();
         for (req, plan) in requests.iter().zip(plans) {
             let Plan::Write { first_version } = plan else {
                 continue;
             };
             for (offset, e) in req.events.iter().enumerate() {
-                rows.stream_id.push(req.stream_id.as_str().to_owned());
-                rows.stream_version
-                    .push(i64::try_from(first_version + offset as u64).unwrap_or(i64::MAX));
-                rows.event_id.push(e.event_id);
-                rows.event_type.push(e.event_type.clone());
-                rows.schema_version
-                    .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
-                rows.payload.push(e.payload.clone());
-                rows.metadata
-                    .push(serde_json::to_value(&e.metadata).unwrap_or_default());
+                planned.push((req, first_version + offset as u64, e));
             }
+        }
+        planned.sort_by(|a, b| (a.0.stream_id.as_str(), a.1).cmp(&(b.0.stream_id.as_str(), b.1)));
+        let mut rows = EventRows::default();
+        for (req, version, e) in planned {
+            rows.stream_id.push(req.stream_id.as_str().to_owned());
+            rows.stream_version
+                .push(i64::try_from(version).unwrap_or(i64::MAX));
+            rows.event_id.push(e.event_id);
+            rows.event_type.push(e.event_type.clone());
+            rows.schema_version
+                .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
+            rows.payload.push(e.payload.clone());
+            rows.metadata
+                .push(serde_json::to_value(&e.metadata).unwrap_or_default());
         }
         rows
     }
@@ -329,13 +406,19 @@ async fn insert_claims(
     let mut stream = Vec::new();
     let mut version = Vec::new();
     let mut position = Vec::new();
-    for (req, plan) in requests.iter().zip(plans) {
-        let (Some(claim), Plan::Write { .. }) = (&req.idempotency, plan) else {
-            continue;
-        };
-        let Some(result) = written_result(req, plan, positions) else {
-            continue;
-        };
+    let mut claimed: Vec<(&IdempotencyClaim, &AppendRequest, AppendResult)> = requests
+        .iter()
+        .zip(plans)
+        .filter_map(|(req, plan)| {
+            let (Some(claim), Plan::Write { .. }) = (&req.idempotency, plan) else {
+                return None;
+            };
+            Some((claim, *req, written_result(req, plan, positions)?))
+        })
+        .collect();
+    // Canonical order, as for the events: no deadlock over two keys.
+    claimed.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    for (claim, req, result) in claimed {
         key.push(claim.key.clone());
         hash.push(claim.request_hash.clone());
         response.push(claim.response.clone());

@@ -1,9 +1,17 @@
 //! The leader's loop: read after the checkpoint, publish in order, await
 //! the acks in order, checkpoint the last acked event.
+//!
+//! Order survives lost messages: each publish carries the stream sequence
+//! it must follow (`Nats-Expected-Last-Sequence`). When a message is lost
+//! (NATS restarted, connection dropped mid-batch) while later ones of the
+//! pipelined batch still arrive, JetStream refuses those later ones instead
+//! of storing them ahead of the lost one, and the relay publishes again from
+//! the first unacknowledged event. The relay is the stream's only publisher.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, Context, message::PublishMessage, stream};
 use chrono::Utc;
 use sqlx::PgConnection;
@@ -16,6 +24,9 @@ use crate::{EventStore, RecordedEvent};
 
 /// How often an idle leader checks that its lock connection still lives.
 const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the leader measures the watermark's age.
+const WATERMARK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Under load the checkpoint is written at most this often (and always when
 /// the relay goes idle). A checkpoint that falls behind only means events
@@ -69,10 +80,32 @@ pub(crate) async fn lead(
         .execute(&mut *lock)
         .await
         .map_err(|_| RelayError::LostLeadership)?;
+    // The stream's last sequence as this relay knows it: from the server
+    // now, then from each acknowledgement.
+    let mut last_seq = js
+        .get_stream(&config.stream_name)
+        .await
+        .map_err(RelayError::nats)?
+        .cached_info()
+        .state
+        .last_sequence;
     let mut saved = checkpoint;
     let mut last_save = Instant::now();
     let mut last_liveness = Instant::now();
+    let mut last_watermark: Option<Instant> = None;
     loop {
+        if last_watermark.is_none_or(|t| t.elapsed() >= WATERMARK_INTERVAL) {
+            // How long the oldest open transaction has held the watermark
+            // back: while it grows, nothing newer reaches the relay, the
+            // projectors or read-your-writes. On the lock connection, so a
+            // failure here is a lost lock.
+            let age = crate::postgres::watermark_age_on(&mut *lock)
+                .await
+                .map_err(|_| RelayError::LostLeadership)?;
+            metrics::gauge!("orderflow_store_watermark_age_seconds").set(age.as_secs_f64());
+            last_watermark = Some(Instant::now());
+            last_liveness = Instant::now();
+        }
         let events = store.read_all(checkpoint, config.batch_size.max(1)).await?;
         if events.is_empty() {
             if checkpoint > saved {
@@ -120,9 +153,14 @@ pub(crate) async fn lead(
                 }
                 _ => None,
             };
+            // Assumes every message of the batch is new; a duplicate (an
+            // event published before, by a relay that restarted from an
+            // older checkpoint) breaks that, and is handled at its ack.
+            let expected = last_seq + pending.len() as u64;
             let msg = PublishMessage::build()
                 .payload(event_body(event))
-                .headers(headers);
+                .headers(headers)
+                .expected_last_sequence(expected);
             match js.send_publish(subject, msg).await {
                 Ok(ack) => pending.push((event, ack, span)),
                 Err(e) => {
@@ -135,13 +173,26 @@ pub(crate) async fn lead(
         let mut acked = checkpoint;
         let mut ack_error = None;
         let mut count = 0u64;
+        let mut duplicates = 0u64;
         for (event, ack, span) in pending {
             match ack.await {
-                Ok(_) => {
+                Ok(ack) => {
                     acked = event.position;
-                    count += 1;
+                    if ack.duplicate {
+                        // Already in the stream; it took no sequence.
+                        duplicates += 1;
+                    } else {
+                        last_seq = ack.sequence;
+                        count += 1;
+                    }
                     metrics::histogram!("orderflow_relay_event_age_seconds")
                         .record(age_seconds(event));
+                }
+                Err(e) if duplicates > 0 && e.kind() == PublishErrorKind::WrongLastSequence => {
+                    // Expected by a guess that a duplicate made too high, so
+                    // refused (as are the rest of the batch): publish again
+                    // from here with the sequence the acks gave.
+                    break;
                 }
                 Err(e) => {
                     if let Some(span) = &span {
@@ -161,6 +212,7 @@ pub(crate) async fn lead(
                 last_liveness = last_save;
             }
             metrics::counter!("orderflow_relay_published_total").increment(count);
+            metrics::counter!("orderflow_relay_duplicates_total").increment(duplicates);
             metrics::histogram!("orderflow_relay_batch_seconds")
                 .record(started.elapsed().as_secs_f64());
         }
