@@ -228,6 +228,22 @@ impl AddItemRequest {
         })
     }
 
+    /// Like [`AddItemRequest::to_item`], also running the item's own domain
+    /// rules, so an invalid initial item is named by its index
+    /// (`items[0].unit_price.amount_minor`). For `AddItem` the domain checks
+    /// the same rules after the order's existence and status.
+    fn to_checked_item(&self, fields: &mut Fields, prefix: &str) -> Option<NewItem> {
+        let item = self.to_item(fields, prefix)?;
+        match item.validate() {
+            Ok(()) => Some(item),
+            Err(e) => {
+                let field = e.field().unwrap_or("item");
+                fields.push(&format!("{prefix}{field}"), e.code(), e.to_string());
+                None
+            }
+        }
+    }
+
     pub fn command(&self) -> Result<OrderCommand, Problem> {
         let mut fields = Fields::default();
         let item = self.to_item(&mut fields, "");
@@ -263,7 +279,7 @@ impl CreateOrderRequest {
             .items
             .iter()
             .enumerate()
-            .map(|(i, item)| item.to_item(&mut fields, &format!("items[{i}].")))
+            .map(|(i, item)| item.to_checked_item(&mut fields, &format!("items[{i}].")))
             .collect();
         let command = (|| {
             Some(OrderCommand::CreateOrder {

@@ -7,4 +7,5 @@ mod commands;
 mod concurrency;
 mod errors;
 mod idempotency;
+mod limits;
 mod openapi;

@@ -122,6 +122,13 @@ pub enum OrderError {
         /// What is wrong.
         violation: Violation,
     },
+    /// The order's stream is as long as it may get (for draft edits: as long
+    /// as they may make it).
+    #[error("order cannot have more than {max} events for this command")]
+    TooManyEvents {
+        /// The limit the command would pass.
+        max: u64,
+    },
     /// An id, currency or address in the command is malformed.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -150,6 +157,7 @@ impl OrderError {
             Self::RefundDuplicate { .. } => "refund.duplicate",
             Self::InvalidReason(_) => "reason.invalid",
             Self::InvalidShipment { .. } => "shipment.invalid",
+            Self::TooManyEvents { .. } => "order.too_many_events",
             Self::Invalid(e) => e.code(),
         }
     }
@@ -163,7 +171,8 @@ impl OrderError {
             | Self::NotFound
             | Self::NotDraft { .. }
             | Self::InvalidTransition { .. }
-            | Self::RefundNotAllowed => None,
+            | Self::RefundNotAllowed
+            | Self::TooManyEvents { .. } => None,
             Self::Empty | Self::TooManyItems { .. } => Some("items"),
             Self::MissingShippingAddress => Some("shipping_address"),
             Self::ItemNotFound { .. } => Some("sku"),

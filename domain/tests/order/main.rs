@@ -6,6 +6,7 @@
 mod support;
 
 mod codec;
+mod limits;
 mod matrix;
 mod props;
 mod rules;

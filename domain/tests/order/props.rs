@@ -2,7 +2,7 @@
 //! invariants, and every event survives its stored form.
 
 use chrono::{DateTime, Utc};
-use orderflow_domain::limits::{MAX_LINE_ITEMS, MAX_QUANTITY, MIN_QUANTITY};
+use orderflow_domain::limits::{MAX_AMOUNT_MINOR, MAX_LINE_ITEMS, MAX_QUANTITY, MIN_QUANTITY};
 use orderflow_domain::{
     Channel, Currency, CustomerId, ItemAdded, ItemQuantityChanged, ItemRemoved, Money,
     OrderCancelled, OrderCommand, OrderConfirmed, OrderCreated, OrderDelivered, OrderEvent,
@@ -30,6 +30,8 @@ enum Price {
     Foreign,
     Negative,
     Huge,
+    /// At the ceiling: fine alone, too much with anything else.
+    Ceiling,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +77,7 @@ fn price() -> impl Strategy<Value = Price> {
         1 => Just(Price::Foreign),
         1 => Just(Price::Negative),
         1 => Just(Price::Huge),
+        1 => Just(Price::Ceiling),
     ]
 }
 
@@ -134,6 +137,7 @@ fn unit_price(seed: &ItemSeed) -> Money {
         Price::Foreign => usd(usual),
         Price::Negative => eur(-usual),
         Price::Huge => eur(i64::MAX / 4),
+        Price::Ceiling => eur(MAX_AMOUNT_MINOR),
     }
 }
 
@@ -229,6 +233,8 @@ fn check_invariants(state: &OrderState) -> Result<(), TestCaseError> {
         .map(|l| i128::from(l.unit_price.amount_minor) * i128::from(l.quantity))
         .sum();
     prop_assert_eq!(i128::from(state.total_minor()), wide);
+    prop_assert!(state.total_minor() <= MAX_AMOUNT_MINOR);
+    prop_assert!(state.paid_minor <= MAX_AMOUNT_MINOR);
     prop_assert!(state.items.len() <= MAX_LINE_ITEMS);
     for (i, line) in state.items.iter().enumerate() {
         prop_assert!((MIN_QUANTITY..=MAX_QUANTITY).contains(&line.quantity));

@@ -1,0 +1,269 @@
+//! The domain's limits at the HTTP edge: the money ceiling and control
+//! characters are 422s naming the field, never a 500; the event cap is a 409.
+
+use orderflow_domain::limits::MAX_AMOUNT_MINOR;
+use serde_json::{Value, json};
+
+use crate::app::{TestApp, address, money, new_order};
+
+fn fields(r: &crate::app::Resp) -> Vec<(String, String)> {
+    r.body["errors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_field(r: &crate::app::Resp, field: &str, code: &str) {
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        fields(r).contains(&(field.to_owned(), code.to_owned())),
+        "{field} ({code}) not named: {}",
+        r.body
+    );
+}
+
+async fn paid_order(app: &TestApp) -> String {
+    let id = app.create_order().await;
+    for step in ["submit", "confirm"] {
+        let r = app.post_empty(&format!("/orders/{id}/{step}")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = app
+        .post(
+            &format!("/orders/{id}/payments"),
+            json!({ "payment_id": "p-1", "amount": money(2500) }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    id
+}
+
+#[tokio::test]
+async fn amounts_beyond_the_ceiling_are_422_naming_the_field() {
+    let app = TestApp::start().await;
+    // The price that stalled three projections: 2^62.
+    let mut order = new_order();
+    order["items"][0]["unit_price"] = money(1 << 62);
+    let r = app.post("/orders", order).await;
+    r.assert_problem(422, "validation");
+    assert_field(
+        &r,
+        "items[0].unit_price.amount_minor",
+        "money.above_ceiling",
+    );
+
+    let mut order = new_order();
+    order["items"][0]["quantity"] = json!(1);
+    order["items"][0]["unit_price"] = money(MAX_AMOUNT_MINOR);
+    let r = app.post("/orders", order).await;
+    assert_eq!(r.status, 201, "at the ceiling is fine: {}", r.body);
+    let at_ceiling = r.body["id"].as_str().unwrap().to_owned();
+    // One more minor unit on the same order passes the ceiling of its total.
+    let r = app
+        .post(
+            &format!("/orders/{at_ceiling}/items"),
+            json!({ "sku": "ONE-MORE", "name": "n", "quantity": 1, "unit_price": money(1) }),
+        )
+        .await;
+    r.assert_problem(422, "money.above_ceiling");
+    assert_field(&r, "quantity", "money.above_ceiling");
+
+    let id = app.create_order().await;
+    let r = app
+        .post(
+            &format!("/orders/{id}/items"),
+            json!({ "sku": "BIG", "name": "n", "quantity": 1, "unit_price": money(MAX_AMOUNT_MINOR + 1) }),
+        )
+        .await;
+    r.assert_problem(422, "money.above_ceiling");
+    assert_field(&r, "unit_price.amount_minor", "money.above_ceiling");
+
+    for step in ["submit", "confirm"] {
+        assert_eq!(
+            app.post_empty(&format!("/orders/{id}/{step}")).await.status,
+            200
+        );
+    }
+    let r = app
+        .post(
+            &format!("/orders/{id}/payments"),
+            json!({ "payment_id": "p-1", "amount": money(i64::MAX) }),
+        )
+        .await;
+    r.assert_problem(422, "money.above_ceiling");
+    assert_field(&r, "amount.amount_minor", "money.above_ceiling");
+
+    let paid = paid_order(&app).await;
+    let r = app
+        .post(
+            &format!("/orders/{paid}/refunds"),
+            json!({ "refund_id": "r-1", "amount": money(1 << 62), "reason": "r" }),
+        )
+        .await;
+    r.assert_problem(422, "money.above_ceiling");
+    assert_field(&r, "amount.amount_minor", "money.above_ceiling");
+    assert_eq!(app.event_count(&paid).await, 6, "nothing appended");
+}
+
+/// Every free-text field, where it is sent, and the field the 422 names.
+fn free_text_requests(bad: &str) -> Vec<(&'static str, &'static str, Value, &'static str)> {
+    let with = |mut v: Value, pointer: &str| {
+        *v.pointer_mut(pointer).unwrap() = json!(bad);
+        v
+    };
+    let mut addr_line2 = address();
+    addr_line2["line2"] = json!("ok");
+    vec![
+        (
+            "create",
+            "/orders",
+            with(new_order(), "/customer_id"),
+            "customer_id",
+        ),
+        (
+            "create",
+            "/orders",
+            with(new_order(), "/items/0/sku"),
+            "items[0].sku",
+        ),
+        (
+            "create",
+            "/orders",
+            with(new_order(), "/items/0/name"),
+            "items[0].name",
+        ),
+        (
+            "create",
+            "/orders",
+            with(new_order(), "/shipping_address/city"),
+            "shipping_address.city",
+        ),
+        (
+            "draft",
+            "/items",
+            json!({ "sku": "S-2", "name": bad, "quantity": 1, "unit_price": money(1) }),
+            "name",
+        ),
+        (
+            "draft",
+            "/shipping-address",
+            with(address(), "/name"),
+            "shipping_address.name",
+        ),
+        (
+            "draft",
+            "/shipping-address",
+            with(address(), "/line1"),
+            "shipping_address.line1",
+        ),
+        (
+            "draft",
+            "/shipping-address",
+            with(addr_line2, "/line2"),
+            "shipping_address.line2",
+        ),
+        (
+            "draft",
+            "/shipping-address",
+            with(address(), "/postal_code"),
+            "shipping_address.postal_code",
+        ),
+        ("draft", "/cancel", json!({ "reason": bad }), "reason"),
+        ("submitted", "/reject", json!({ "reason": bad }), "reason"),
+        (
+            "confirmed",
+            "/payments",
+            json!({ "payment_id": bad, "amount": money(2500) }),
+            "payment_id",
+        ),
+        (
+            "paid",
+            "/ship",
+            json!({ "carrier": bad, "tracking_number": "1Z" }),
+            "carrier",
+        ),
+        (
+            "paid",
+            "/ship",
+            json!({ "carrier": "UPS", "tracking_number": bad }),
+            "tracking_number",
+        ),
+        (
+            "paid",
+            "/refunds",
+            json!({ "refund_id": bad, "amount": money(1), "reason": "r" }),
+            "refund_id",
+        ),
+        (
+            "paid",
+            "/refunds",
+            json!({ "refund_id": "r-1", "amount": money(1), "reason": bad }),
+            "reason",
+        ),
+    ]
+}
+
+/// A NUL used to reach Postgres, which refuses it in jsonb: a 500 for the
+/// request and for every other request in its group-commit batch.
+#[tokio::test]
+async fn control_characters_in_free_text_are_422_naming_the_field() {
+    let app = TestApp::start().await;
+    let draft = app.create_order().await;
+    let submitted = app.create_order().await;
+    app.post_empty(&format!("/orders/{submitted}/submit")).await;
+    let confirmed = app.create_order().await;
+    for step in ["submit", "confirm"] {
+        app.post_empty(&format!("/orders/{confirmed}/{step}")).await;
+    }
+    let paid = paid_order(&app).await;
+    for bad in ["x\u{0}y", "x\u{1b}[2Jy", "x\u{7f}"] {
+        for (target, path, body, field) in free_text_requests(bad) {
+            let url = match target {
+                "create" => path.to_owned(),
+                "draft" => format!("/orders/{draft}{path}"),
+                "submitted" => format!("/orders/{submitted}{path}"),
+                "confirmed" => format!("/orders/{confirmed}{path}"),
+                _ => format!("/orders/{paid}{path}"),
+            };
+            let request = if path == "/shipping-address" {
+                app.client.put(app.url(&url)).json(&body)
+            } else {
+                app.client.post(app.url(&url)).json(&body)
+            };
+            let r = app.send(request).await;
+            assert_eq!(r.status, 422, "{bad:?} in {field} via {url}: {}", r.body);
+            assert_eq!(
+                r.header("content-type").as_deref(),
+                Some("application/problem+json")
+            );
+            assert!(
+                fields(&r).iter().any(|(f, _)| f == field),
+                "{bad:?}: {field} not named: {}",
+                r.body
+            );
+        }
+    }
+    for (id, events) in [(&draft, 3), (&submitted, 4), (&confirmed, 5), (&paid, 6)] {
+        assert_eq!(
+            app.event_count(id).await,
+            events,
+            "nothing appended to {id}"
+        );
+    }
+    // Reasons may span lines.
+    let r = app
+        .post(
+            &format!("/orders/{draft}/cancel"),
+            json!({ "reason": "line one\nline two" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
