@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_domain::{OrderCommand, OrderId, Sku};
-use orderflow_event_store::{AppendResult, Position};
+use orderflow_event_store::{AppendResult, Position, StoreError};
 use utoipa::IntoResponses;
 
 use crate::AppState;
@@ -108,15 +108,28 @@ async fn run(
         )
         .await;
     let command_name = command.name();
-    let (status, body, result, replayed) = match outcome {
-        Ok(CommandOutcome::Applied { state, result }) => (status, render(&state), result, false),
+    let (status, body, result, order_id, replayed) = match outcome {
+        Ok(CommandOutcome::Applied { state, result }) => {
+            (status, render(&state), result, order_id, false)
+        }
         Ok(CommandOutcome::Replayed(record)) => {
             let status = record.response["status"]
                 .as_u64()
                 .and_then(|s| u16::try_from(s).ok())
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .unwrap_or(StatusCode::OK);
-            (status, record.response["body"].clone(), record.result, true)
+            // The first request's order: a replayed create minted a fresh
+            // id that names nothing, and the Location must be the first one.
+            let first_order = OrderId::from_stream_id(record.stream_id.as_str()).map_err(|e| {
+                command_problem(CommandError::Store(StoreError::Corrupt(e.to_string())))
+            })?;
+            (
+                status,
+                record.response["body"].clone(),
+                record.result,
+                first_order,
+                true,
+            )
         }
         Err(e) => {
             metrics::counter!("orderflow_commands_total", "command" => command_name, "outcome" => outcome_label(&e))
