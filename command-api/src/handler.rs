@@ -99,6 +99,9 @@ pub struct CommandHandler {
     /// (reload and retry), or is reloaded before a rejection or an `If-Match`
     /// mismatch is reported, so it never changes an answer.
     order_locks: Arc<[tokio::sync::Mutex<StripeCache>]>,
+    /// Conflict retries of this handler (and its clones) alone, so a test can
+    /// tell that its own handlers raced whatever else runs in the process.
+    conflict_retries: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for CommandHandler {
@@ -117,7 +120,14 @@ impl CommandHandler {
             order_locks: (0..ORDER_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(StripeCache::new()))
                 .collect(),
+            conflict_retries: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Version conflicts this handler retried (see [`conflict_retries_total`]
+    /// for the whole process).
+    pub fn conflict_retries(&self) -> u64 {
+        self.conflict_retries.load(Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -245,6 +255,7 @@ impl CommandHandler {
                 Err(StoreError::WrongExpectedVersion { .. }) => {
                     attempt += 1;
                     CONFLICT_RETRIES.fetch_add(1, Ordering::Relaxed);
+                    self.conflict_retries.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("orderflow_command_conflict_retries_total").increment(1);
                 }
                 Err(StoreError::IdempotencyKeyUsed(record)) => {

@@ -58,7 +58,6 @@ async fn handlers_in_different_processes_retry_conflicts_instead_of_failing() {
     a.execute(order, &create, &ctx, |_| json!({}))
         .await
         .unwrap();
-    let before = orderflow_command_api::conflict_retries_total();
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let handler = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -84,8 +83,10 @@ async fn handlers_in_different_processes_retry_conflicts_instead_of_failing() {
     let (state, _) = a.load(order).await.unwrap();
     assert_eq!(state.items.len(), 20);
     assert_eq!(state.version, 21);
+    // Counted per handler: the process-wide counter is also bumped by the
+    // other tests of this binary, running at the same time.
     assert!(
-        orderflow_command_api::conflict_retries_total() > before,
+        a.conflict_retries() + b.conflict_retries() > 0,
         "the two handlers did race"
     );
 }
