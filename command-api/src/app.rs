@@ -41,16 +41,19 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The full application: API routes, `/openapi.json`, health and metrics.
 pub fn router(store: Arc<dyn EventStore>, body_limit: usize) -> Router {
+    router_with_handler(CommandHandler::new(store), body_limit)
+}
+
+/// [`router`] around a given handler, e.g. one whose counters a test reads.
+pub fn router_with_handler(handler: CommandHandler, body_limit: usize) -> Router {
     let (api, openapi) = api_router().split_for_parts();
     let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".to_owned());
-    let ready_store = store.clone();
+    let ready_store = handler.store().clone();
     let ready: ReadinessCheck = Arc::new(move || {
         let store = ready_store.clone();
         Box::pin(async move { store.head().await.map(|_| ()).map_err(|e| e.to_string()) })
     });
-    let state = AppState {
-        handler: CommandHandler::new(store),
-    };
+    let state = AppState { handler };
     let app = api
         .route(
             "/openapi.json",

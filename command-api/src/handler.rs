@@ -102,6 +102,9 @@ pub struct CommandHandler {
     /// Conflict retries of this handler (and its clones) alone, so a test can
     /// tell that its own handlers raced whatever else runs in the process.
     conflict_retries: Arc<AtomicU64>,
+    /// Appends this handler lost to a twin with the same idempotency key in
+    /// the store itself (both passed the look-up before either committed).
+    claims_lost: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for CommandHandler {
@@ -121,7 +124,15 @@ impl CommandHandler {
                 .map(|_| tokio::sync::Mutex::new(StripeCache::new()))
                 .collect(),
             conflict_retries: Arc::new(AtomicU64::new(0)),
+            claims_lost: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Requests of this handler whose idempotency key was claimed by a
+    /// racing twin between the look-up and the append, and that were
+    /// answered with the twin's response.
+    pub fn idempotency_claims_lost(&self) -> u64 {
+        self.claims_lost.load(Ordering::Relaxed)
     }
 
     /// Version conflicts this handler retried (see [`conflict_retries_total`]
@@ -259,6 +270,7 @@ impl CommandHandler {
                     metrics::counter!("orderflow_command_conflict_retries_total").increment(1);
                 }
                 Err(StoreError::IdempotencyKeyUsed(record)) => {
+                    self.claims_lost.fetch_add(1, Ordering::Relaxed);
                     return replay_or_reject(ctx, record);
                 }
                 Err(e) => return Err(e.into()),

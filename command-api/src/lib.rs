@@ -11,7 +11,9 @@ mod problem;
 mod routes;
 mod serve;
 
-pub use app::{AppState, DEFAULT_BODY_LIMIT, openapi, router, with_common_layers};
+pub use app::{
+    AppState, DEFAULT_BODY_LIMIT, openapi, router, router_with_handler, with_common_layers,
+};
 pub use dto::*;
 pub use handler::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, IdempotencyInput,
