@@ -7,6 +7,7 @@ mod dto;
 mod errors;
 mod extract;
 mod handler;
+mod paging;
 mod problem;
 mod routes;
 mod serve;
@@ -19,6 +20,7 @@ pub use handler::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, IdempotencyInput,
     conflict_retries_total,
 };
+pub use paging::{DEFAULT_EVENTS_PAGE, EventsPage, MAX_EVENTS_PAGE};
 pub use problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemKind};
 pub use routes::POSITION_HEADER;
 pub use serve::{CommandApiConfig, bind, serve, serve_on};

@@ -267,3 +267,137 @@ async fn control_characters_in_free_text_are_422_naming_the_field() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// Appends `count` quantity changes to a draft made by `create_order`,
+/// straight to the store (hundreds of requests would only slow the test).
+async fn grow_draft(app: &TestApp, id: &str, count: u64) {
+    use orderflow_domain::{ItemQuantityChanged, OrderEvent, Sku};
+    use orderflow_event_store::{AppendRequest, EventStore, ExpectedVersion, NewEvent, StreamId};
+
+    let current = app.event_count(id).await as u64;
+    let events = (0..count)
+        .map(|i| {
+            let event: OrderEvent = ItemQuantityChanged {
+                sku: Sku::new("SKU-1").unwrap(),
+                quantity: 1 + (i % 3) as u32,
+                at: chrono::Utc::now(),
+            }
+            .into();
+            NewEvent {
+                event_id: uuid::Uuid::now_v7(),
+                event_type: event.event_type().to_owned(),
+                schema_version: event.schema_version(),
+                payload: event.payload(),
+                metadata: Default::default(),
+            }
+        })
+        .collect();
+    app.store
+        .append(AppendRequest::new(
+            StreamId::new(format!("order-{id}")).unwrap(),
+            ExpectedVersion::Exact(current),
+            events,
+        ))
+        .await
+        .unwrap();
+}
+
+/// Follows `Link: rel="next"` from `first`; returns every stream version
+/// seen, in order, and the number of pages.
+async fn walk(app: &TestApp, first: &str) -> (Vec<u64>, usize) {
+    let mut versions = Vec::new();
+    let mut pages = 0;
+    let mut next = Some(first.to_owned());
+    while let Some(url) = next {
+        let r = app.get(&url).await;
+        assert_eq!(r.status, 200, "{url}: {}", r.body);
+        pages += 1;
+        let events = r.body["events"].as_array().unwrap();
+        assert!(
+            !events.is_empty(),
+            "{url}: a page with a next link has events"
+        );
+        versions.extend(events.iter().map(|e| e["stream_version"].as_u64().unwrap()));
+        assert_eq!(r.etag(), format!("\"{}\"", r.body["version"]));
+        next = r.header("link").map(|link| {
+            let (target, rel) = link.split_once("; ").unwrap();
+            assert_eq!(rel, "rel=\"next\"");
+            target
+                .strip_prefix('<')
+                .and_then(|t| t.strip_suffix('>'))
+                .unwrap()
+                .to_owned()
+        });
+        assert!(pages <= 1_000, "paging does not end");
+    }
+    (versions, pages)
+}
+
+#[tokio::test]
+async fn the_event_history_is_paged_and_walks_every_event_once() {
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    grow_draft(&app, &id, 247).await;
+    let all: Vec<u64> = (1..=250).collect();
+
+    let (versions, pages) = walk(&app, &format!("/orders/{id}/events?limit=7")).await;
+    assert_eq!(versions, all);
+    assert_eq!(pages, 36);
+    // The default page is 100 events.
+    let (versions, pages) = walk(&app, &format!("/orders/{id}/events")).await;
+    assert_eq!(versions, all);
+    assert_eq!(pages, 3);
+    let first = app.get(&format!("/orders/{id}/events")).await;
+    assert_eq!(first.body["events"].as_array().unwrap().len(), 100);
+    assert_eq!(first.body["version"], 250);
+    // From the middle, and past the end.
+    let (versions, _) = walk(&app, &format!("/orders/{id}/events?after=240&limit=1000")).await;
+    assert_eq!(versions, (241..=250).collect::<Vec<_>>());
+    let r = app.get(&format!("/orders/{id}/events?after=250")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["events"], json!([]));
+    assert_eq!(r.header("link"), None);
+
+    for bad in ["limit=0", "limit=1001", "limit=x", "after=-1", "after=1.5"] {
+        app.get(&format!("/orders/{id}/events?{bad}"))
+            .await
+            .assert_problem(400, "invalid-request");
+    }
+}
+
+#[tokio::test]
+async fn an_order_at_the_event_cap_refuses_commands_with_409() {
+    use orderflow_domain::limits::{EVENTS_RESERVED_AFTER_DRAFT, MAX_EVENTS_PER_ORDER};
+
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    let draft_max = MAX_EVENTS_PER_ORDER - EVENTS_RESERVED_AFTER_DRAFT;
+    grow_draft(&app, &id, draft_max - 3).await;
+    let r = app
+        .send(
+            app.client
+                .patch(app.url(&format!("/orders/{id}/items/SKU-1")))
+                .json(&json!({ "quantity": 9 })),
+        )
+        .await;
+    r.assert_problem(409, "order.too_many_events");
+    assert_eq!(r.body["type"], "urn:orderflow:problem:business-rule");
+    let r = app
+        .post(
+            &format!("/orders/{id}/items"),
+            json!({ "sku": "S-2", "name": "n", "quantity": 1, "unit_price": money(1) }),
+        )
+        .await;
+    r.assert_problem(409, "order.too_many_events");
+    assert_eq!(app.event_count(&id).await as u64, draft_max);
+    // The lifecycle still fits in the reserve.
+    let r = app.post_empty(&format!("/orders/{id}/submit")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // And one page at the largest limit holds the whole history.
+    let r = app.get(&format!("/orders/{id}/events?limit=1000")).await;
+    assert_eq!(
+        r.body["events"].as_array().unwrap().len() as u64,
+        draft_max + 1
+    );
+    assert_eq!(r.header("link"), None);
+}
