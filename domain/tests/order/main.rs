@@ -10,4 +10,5 @@ mod limits;
 mod matrix;
 mod props;
 mod rules;
+mod stored;
 mod upcast;

@@ -35,7 +35,7 @@ enum Price {
 }
 
 #[derive(Debug, Clone)]
-struct ItemSeed {
+pub(crate) struct ItemSeed {
     sku: usize,
     quantity: u32,
     price: Price,
@@ -44,20 +44,78 @@ struct ItemSeed {
 /// A command before it meets the state: amounts that depend on the order
 /// (payment, refund) are filled in from the state when the step runs.
 #[derive(Debug, Clone)]
-enum Op {
-    Create { items: Vec<ItemSeed>, address: bool },
+pub(crate) enum Op {
+    Create {
+        items: Vec<ItemSeed>,
+        address: bool,
+    },
     Add(ItemSeed),
-    Change { sku: usize, quantity: u32 },
-    Remove { sku: usize },
-    SetAddress { valid: bool },
+    Change {
+        sku: usize,
+        quantity: u32,
+    },
+    Remove {
+        sku: usize,
+    },
+    SetAddress {
+        valid: bool,
+    },
     Submit,
     Confirm,
-    Reject { valid: bool },
-    Pay { exact: bool },
-    Ship { valid: bool },
+    Reject {
+        valid: bool,
+    },
+    Pay {
+        exact: bool,
+    },
+    Ship {
+        valid: bool,
+    },
     Deliver,
-    Cancel { valid: bool },
-    Refund { id: usize, percent: i64 },
+    Cancel {
+        valid: bool,
+    },
+    Refund {
+        id: usize,
+        percent: i64,
+    },
+    /// Free text a client might send: any Unicode, control characters
+    /// included; `decide` must refuse what the store cannot keep.
+    Hostile(HostileText),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum HostileText {
+    Name(String),
+    Address(String),
+    Reject(String),
+    Cancel(String),
+    Ship(String),
+    RefundReason(String),
+}
+
+/// Mostly printable text with, often, a control character (NUL first of
+/// all) somewhere in it.
+fn hostile_text() -> impl Strategy<Value = String> {
+    let control = proptest::sample::select(vec![
+        '\0', '\u{1}', '\u{1b}', '\u{7f}', '\u{85}', '\n', '\t',
+    ]);
+    prop_oneof![
+        3 => ("\\PC{0,8}", control, "\\PC{0,8}").prop_map(|(a, c, b)| format!("{a}{c}{b}")),
+        1 => any::<String>(),
+    ]
+}
+
+fn hostile_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        hostile_text().prop_map(HostileText::Name),
+        hostile_text().prop_map(HostileText::Address),
+        hostile_text().prop_map(HostileText::Reject),
+        hostile_text().prop_map(HostileText::Cancel),
+        hostile_text().prop_map(HostileText::Ship),
+        hostile_text().prop_map(HostileText::RefundReason),
+    ]
+    .prop_map(Op::Hostile)
 }
 
 fn quantity() -> impl Strategy<Value = u32> {
@@ -118,11 +176,12 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![8 => 1i64..=100, 1 => Just(0), 1 => 101i64..=150],
         )
             .prop_map(|(id, percent)| Op::Refund { id, percent }),
+        2 => hostile_op(),
     ]
 }
 
 /// A sequence that usually starts by creating an order with content.
-fn ops() -> impl Strategy<Value = Vec<Op>> {
+pub(crate) fn ops() -> impl Strategy<Value = Vec<Op>> {
     (create_op(), vec(op(), 0..40)).prop_map(|(first, mut rest)| {
         rest.insert(0, first);
         rest
@@ -187,12 +246,43 @@ fn to_command(op: &Op, state: &OrderState) -> OrderCommand {
             };
             refund_cmd(REFUND_IDS[*id], Money::new(amount, currency))
         }
+        Op::Hostile(text) => match text {
+            HostileText::Name(name) => OrderCommand::AddItem {
+                sku: sku("H"),
+                name: name.clone(),
+                quantity: 1,
+                unit_price: Money::new(1, currency),
+            },
+            HostileText::Address(line) => {
+                let mut a = other_address();
+                a.line1 = line.clone();
+                OrderCommand::SetShippingAddress { address: a }
+            }
+            HostileText::Reject(reason) => reject_cmd(reason),
+            HostileText::Cancel(reason) => cancel_cmd(reason),
+            HostileText::Ship(tracking) => ship_cmd("DHL", tracking),
+            HostileText::RefundReason(reason) => OrderCommand::IssueRefund {
+                refund_id: refund_id("rh"),
+                amount: Money::new(1, currency),
+                reason: reason.clone(),
+            },
+        },
     }
 }
 
-/// Runs `ops` one step at a time, checking every invariant after each step.
+/// Runs `ops` one step at a time, checking every invariant after each step
+/// and that every event survives its serde_json text.
 /// Returns the final state for coverage checks.
 fn run(ops: &[Op]) -> Result<OrderState, TestCaseError> {
+    run_with(ops, &mut check_round_trip)
+}
+
+/// [`run`], with `stored` checking that each accepted event survives its
+/// stored form.
+pub(crate) fn run_with(
+    ops: &[Op],
+    stored: &mut dyn FnMut(&OrderEvent) -> Result<(), TestCaseError>,
+) -> Result<OrderState, TestCaseError> {
     let mut state = OrderState::default();
     let mut history: Vec<OrderEvent> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
@@ -210,7 +300,7 @@ fn run(ops: &[Op]) -> Result<OrderState, TestCaseError> {
             }
             for event in &events {
                 prop_assert_eq!(event.at(), at);
-                check_round_trip(event)?;
+                stored(event)?;
                 state = evolve(state, event);
             }
             history.extend(events);
