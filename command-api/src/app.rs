@@ -46,8 +46,8 @@ pub fn router(store: Arc<dyn EventStore>, body_limit: usize) -> Router {
 
 /// [`router`] around a given handler, e.g. one whose counters a test reads.
 pub fn router_with_handler(handler: CommandHandler, body_limit: usize) -> Router {
-    let (api, openapi) = api_router().split_for_parts();
-    let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".to_owned());
+    let (api, _) = api_router().split_for_parts();
+    let openapi_json = openapi_json();
     let ready_store = handler.store().clone();
     let ready: ReadinessCheck = Arc::new(move || {
         let store = ready_store.clone();
@@ -72,9 +72,23 @@ pub fn router_with_handler(handler: CommandHandler, body_limit: usize) -> Router
     with_common_layers(app, body_limit)
 }
 
-/// The OpenAPI document, as served at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+/// The OpenAPI document, as served at `/openapi.json`: what utoipa derives
+/// from the routes and bodies, plus every constraint the server enforces
+/// (see [`crate::contract`]).
+pub fn openapi() -> serde_json::Value {
+    let derived = api_router().split_for_parts().1;
+    // Serializing plain data (strings, maps, numbers) cannot fail.
+    let mut doc = serde_json::to_value(&derived).unwrap_or_default();
+    crate::contract::tighten(&mut doc);
+    doc
+}
+
+/// [`openapi`] as pretty JSON with a final newline, byte for byte the
+/// committed `command-api/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut text = serde_json::to_string_pretty(&openapi()).unwrap_or_else(|_| "{}".to_owned());
+    text.push('\n');
+    text
 }
 
 fn api_router() -> OpenApiRouter<AppState> {

@@ -17,6 +17,7 @@ use crate::problem::{FieldError, Problem, ProblemKind};
 #[serde(deny_unknown_fields)]
 pub struct MoneyDto {
     #[schema(example = 1299)]
+    #[serde(deserialize_with = "whole_number::deserialize")]
     pub amount_minor: i64,
     #[schema(example = "EUR")]
     pub currency: String,
@@ -80,6 +81,7 @@ pub struct AddItemRequest {
     pub name: String,
     /// 1 to 10 000.
     #[schema(example = 2)]
+    #[serde(deserialize_with = "whole_number::deserialize")]
     pub quantity: i64,
     pub unit_price: MoneyDto,
 }
@@ -119,6 +121,7 @@ pub enum ChannelDto {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeQuantityRequest {
+    #[serde(deserialize_with = "whole_number::deserialize")]
     pub quantity: i64,
 }
 
@@ -153,6 +156,31 @@ pub struct RefundRequest {
     pub refund_id: String,
     pub amount: MoneyDto,
     pub reason: String,
+}
+
+/// JSON integers as JSON Schema reads them: `3` and `3.0` are the same
+/// integer (a client's JSON library may write either); `3.5` is not one.
+mod whole_number {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    /// Largest magnitude an `f64` holds exactly: beyond it `3.0`-style
+    /// numbers may not be the integer the client meant.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        if let Some(n) = number.as_i64() {
+            return Ok(n);
+        }
+        match number.as_f64() {
+            // The range check makes the cast exact.
+            #[allow(clippy::cast_possible_truncation)]
+            Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => Ok(f as i64),
+            _ => Err(D::Error::custom(format!(
+                "invalid value: {number}, expected an integer within i64"
+            ))),
+        }
+    }
 }
 
 /// Collects every invalid field of a request before answering 422.

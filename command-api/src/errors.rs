@@ -75,7 +75,9 @@ fn rejected(e: &OrderError) -> Problem {
         | OrderError::RefundNotAllowed
         | OrderError::RefundExceedsPaid { .. }
         | OrderError::RefundDuplicate { .. }
-        | OrderError::TooManyEvents { .. } => ProblemKind::BusinessRule,
+        | OrderError::TooManyEvents { .. }
+        | OrderError::LineQuantityExceeded { .. }
+        | OrderError::TotalAboveCeiling { .. } => ProblemKind::BusinessRule,
     };
     let problem = Problem::new(kind, e.to_string()).with_code(code);
     if let Some(field) = e.field() {

@@ -3,6 +3,7 @@
 //! on (usable without HTTP).
 
 mod app;
+mod contract;
 mod dto;
 mod errors;
 mod extract;
@@ -13,8 +14,10 @@ mod routes;
 mod serve;
 
 pub use app::{
-    AppState, DEFAULT_BODY_LIMIT, openapi, router, router_with_handler, with_common_layers,
+    AppState, DEFAULT_BODY_LIMIT, openapi, openapi_json, router, router_with_handler,
+    with_common_layers,
 };
+pub use contract::{ContractPatterns, contract_patterns};
 pub use dto::*;
 pub use handler::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, IdempotencyInput,

@@ -66,15 +66,15 @@ async fn amounts_beyond_the_ceiling_are_422_naming_the_field() {
     let r = app.post("/orders", order).await;
     assert_eq!(r.status, 201, "at the ceiling is fine: {}", r.body);
     let at_ceiling = r.body["id"].as_str().unwrap().to_owned();
-    // One more minor unit on the same order passes the ceiling of its total.
+    // One more minor unit passes the ceiling of the order's total: each amount
+    // is fine alone, the order is full (409).
     let r = app
         .post(
             &format!("/orders/{at_ceiling}/items"),
             json!({ "sku": "ONE-MORE", "name": "n", "quantity": 1, "unit_price": money(1) }),
         )
         .await;
-    r.assert_problem(422, "money.above_ceiling");
-    assert_field(&r, "quantity", "money.above_ceiling");
+    r.assert_problem(409, "order.total_above_ceiling");
 
     let id = app.create_order().await;
     let r = app

@@ -9,3 +9,4 @@ mod errors;
 mod idempotency;
 mod limits;
 mod openapi;
+mod openapi_file;

@@ -197,8 +197,16 @@ fn add_item(
                 });
             }
             let sum = u64::from(line.quantity) + u64::from(quantity);
-            check_quantity(sum)?;
-            // check_quantity bounds the sum far below u32::MAX.
+            // The added quantity is fine on its own (checked above); the
+            // line it lands on is what is full.
+            if sum > u64::from(MAX_QUANTITY) {
+                return Err(OrderError::LineQuantityExceeded {
+                    sku: sku.clone(),
+                    quantity: sum,
+                    max: MAX_QUANTITY,
+                });
+            }
+            // Bounded by MAX_QUANTITY just above, far below u32::MAX.
             u32::try_from(sum).unwrap_or(MAX_QUANTITY)
         }
         None => {
@@ -210,7 +218,7 @@ fn add_item(
             quantity
         }
     };
-    total_with(state, currency, sku, new_quantity, unit_price).map_err(money_error("quantity"))?;
+    total_with(state, currency, sku, new_quantity, unit_price).map_err(total_error)?;
     Ok(ItemAdded {
         sku: sku.clone(),
         name: name.to_owned(),
@@ -232,7 +240,7 @@ fn change_quantity(
     let line = state
         .item(sku)
         .ok_or_else(|| OrderError::ItemNotFound { sku: sku.clone() })?;
-    total_with(state, currency, sku, quantity, line.unit_price).map_err(money_error("quantity"))?;
+    total_with(state, currency, sku, quantity, line.unit_price).map_err(total_error)?;
     Ok(ItemQuantityChanged {
         sku: sku.clone(),
         quantity,
@@ -436,6 +444,18 @@ fn check_reason(reason: &str) -> Result<(), OrderError> {
 fn money_error(field: impl Into<Option<&'static str>>) -> impl FnOnce(MoneyError) -> OrderError {
     let field = field.into();
     move |error| OrderError::Money { error, field }
+}
+
+/// The order's total would pass the ceiling: a rule of the order as a whole
+/// (409), since each amount and quantity in the command is fine alone.
+fn total_error(error: MoneyError) -> OrderError {
+    match error {
+        MoneyError::AboveCeiling { max } => OrderError::TotalAboveCeiling { max },
+        error => OrderError::Money {
+            error,
+            field: Some("quantity"),
+        },
+    }
 }
 
 /// Sum of line totals, checked.

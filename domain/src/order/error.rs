@@ -69,6 +69,22 @@ pub enum OrderError {
         /// Largest allowed.
         max: u32,
     },
+    /// Adding to a line would take it beyond the largest quantity.
+    #[error("the line {sku} would hold {quantity}, more than {max}")]
+    LineQuantityExceeded {
+        /// The line.
+        sku: Sku,
+        /// What the line would hold.
+        quantity: u64,
+        /// Largest allowed.
+        max: u32,
+    },
+    /// The order's total would pass the ceiling of amounts.
+    #[error("the order total would pass the ceiling of {max} minor units")]
+    TotalAboveCeiling {
+        /// The ceiling, `limits::MAX_AMOUNT_MINOR`.
+        max: i64,
+    },
     /// Item name empty, too long or with control characters.
     #[error("item name {0}")]
     InvalidName(Violation),
@@ -148,6 +164,8 @@ impl OrderError {
             Self::ItemNotFound { .. } => "item.not_found",
             Self::PriceMismatch { .. } => "item.price_mismatch",
             Self::InvalidQuantity { .. } => "item.invalid_quantity",
+            Self::LineQuantityExceeded { .. } => "item.line_quantity_exceeded",
+            Self::TotalAboveCeiling { .. } => "order.total_above_ceiling",
             Self::InvalidName(_) => "item.invalid_name",
             Self::Money { error, .. } => error.code(),
             Self::PaymentAmountMismatch { .. } => "payment.amount_mismatch",
@@ -177,7 +195,9 @@ impl OrderError {
             Self::MissingShippingAddress => Some("shipping_address"),
             Self::ItemNotFound { .. } => Some("sku"),
             Self::PriceMismatch { .. } => Some("unit_price"),
-            Self::InvalidQuantity { .. } => Some("quantity"),
+            Self::InvalidQuantity { .. }
+            | Self::LineQuantityExceeded { .. }
+            | Self::TotalAboveCeiling { .. } => Some("quantity"),
             Self::InvalidName(_) => Some("name"),
             Self::Money { field, .. } => *field,
             Self::PaymentAmountMismatch { .. }

@@ -40,17 +40,27 @@ fn an_order_total_is_bounded_by_the_ceiling() {
     assert_eq!(state.total_minor(), MAX_AMOUNT_MINOR);
     let mut history = created();
     history.push(item_added_at("A", 2, eur(half), t(1)));
+    // Each amount is fine alone; the order as a whole is full (409).
     let err = given(history.clone())
         .when(add_cmd("B", 1, eur(1)))
-        .then_error("money.above_ceiling");
-    assert_eq!(err.field(), Some("quantity"));
+        .then_error("order.total_above_ceiling");
+    assert_eq!(
+        err,
+        OrderError::TotalAboveCeiling {
+            max: MAX_AMOUNT_MINOR
+        }
+    );
     given(history.clone())
         .when(add_cmd("A", 1, eur(half)))
-        .then_error("money.above_ceiling");
+        .then_error("order.total_above_ceiling");
     given(history.clone())
         .when(change_cmd("A", 3))
-        .then_error("money.above_ceiling");
+        .then_error("order.total_above_ceiling");
     given(history).when(change_cmd("A", 1)).then_ok();
+    // A single line can pass it too: the ceiling price, twice.
+    given(created())
+        .when(add_cmd("MAX", 2, eur(MAX_AMOUNT_MINOR)))
+        .then_error("order.total_above_ceiling");
 }
 
 #[test]
@@ -89,7 +99,13 @@ proptest! {
             Ok(_) => prop_assert!(within, "accepted {price} × {quantity} on {existing}"),
             Err(e) => {
                 prop_assert!(!within, "refused {price} × {quantity} on {existing}: {e}");
-                let expected = if price < 0 { "money.negative" } else { "money.above_ceiling" };
+                let expected = if price < 0 {
+                    "money.negative"
+                } else if price > MAX_AMOUNT_MINOR {
+                    "money.above_ceiling"
+                } else {
+                    "order.total_above_ceiling"
+                };
                 prop_assert_eq!(e.code(), expected);
             }
         }

@@ -165,15 +165,16 @@ fn quantity_must_be_within_limits() {
 
 #[test]
 fn summed_quantity_must_be_within_limits() {
+    // The quantity is fine alone; the line is full: a rule of the order.
     let err = given(draft())
         .when(add_cmd(SKU, MAX_QUANTITY - QTY + 1, eur(PRICE)))
-        .then_error("item.invalid_quantity");
+        .then_error("item.line_quantity_exceeded");
     assert_eq!(err.field(), Some("quantity"));
     assert_eq!(
         err,
-        OrderError::InvalidQuantity {
+        OrderError::LineQuantityExceeded {
+            sku: sku(SKU),
             quantity: u64::from(MAX_QUANTITY) + 1,
-            min: 1,
             max: MAX_QUANTITY
         }
     );
