@@ -25,7 +25,11 @@ log() { printf '==> %s\n' "$*"; }
 
 if [ ! -x "$venv/bin/st" ]; then
   log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
-  python3 -m venv "$venv"
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv"; then
+    echo "python3 cannot make a venv; on Debian: apt-get install python3-venv" >&2
+    exit 1
+  fi
   "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
@@ -52,7 +56,8 @@ DATABASE_URL="$db_url" COMMAND_API_ADDR="127.0.0.1:$port" NO_RELAY=true RUST_LOG
   "$bin" command-api >"$report_dir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
-  if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+  if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+    "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "the command API exited; its log:" >&2
     cat "$report_dir/server.log" >&2
@@ -60,6 +65,12 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.2
 done
+if ! python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+  "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+  echo "the command API is not ready after 20 s; its log:" >&2
+  cat "$report_dir/server.log" >&2
+  exit 1
+fi
 
 log "schemathesis run"
 seed_args=()
