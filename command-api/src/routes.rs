@@ -466,6 +466,8 @@ pub async fn get_order_events(
     if events.is_empty() {
         return Err(not_found(&id));
     }
+    // The whole stream was read: it is bounded by the domain's cap of
+    // events per order, and the fold needs all of it for `version` anyway.
     let events: Vec<EventView> = events
         .into_iter()
         .filter(|(r, _)| r.stream_version > page.after)
