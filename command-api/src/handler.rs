@@ -271,6 +271,7 @@ impl CommandHandler {
                 }
                 Err(StoreError::IdempotencyKeyUsed(record)) => {
                     self.claims_lost.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("orderflow_idempotency_claims_lost_total").increment(1);
                     return replay_or_reject(ctx, record);
                 }
                 Err(e) => return Err(e.into()),
