@@ -3,6 +3,7 @@
 //! names every field at fault (collected by [`Fields`]).
 
 use chrono::{DateTime, Utc};
+use orderflow_domain::limits::MAX_LINE_ITEMS;
 use orderflow_domain::{
     Channel, Currency, CustomerId, LineItem, Money, NewItem, OrderCommand, OrderId, OrderState,
     PaymentId, RefundId, ShippingAddress, Sku, ValidationError,
@@ -303,6 +304,15 @@ impl CreateOrderRequest {
                 channel
             }
         };
+        // The document caps the array at the number of lines an order may
+        // hold; repeated skus would otherwise let a longer one through.
+        if self.items.len() > MAX_LINE_ITEMS {
+            fields.push(
+                "items",
+                "order.too_many_items",
+                format!("at most {MAX_LINE_ITEMS} items"),
+            );
+        }
         let items: Vec<Option<NewItem>> = self
             .items
             .iter()

@@ -237,6 +237,15 @@ async fn schema_valid_edge_values_are_accepted_and_invalid_ones_refused() {
         .await;
     r.assert_problem(409, "item.line_quantity_exceeded");
 
+    // More items than an order may hold lines is refused, even when repeated
+    // skus would fold them into one line.
+    let mut order = crate::app::new_order();
+    order["items"] = json!(vec![order["items"][0].clone(); 101]);
+    order["items"][0]["quantity"] = json!(1);
+    let r = app.post("/orders", order).await;
+    r.assert_problem(422, "validation");
+    assert_eq!(r.body["errors"][0]["field"], "items");
+
     let post = |key: &str| {
         app.client
             .post(app.url("/orders"))
