@@ -41,16 +41,19 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The full application: API routes, `/openapi.json`, health and metrics.
 pub fn router(store: Arc<dyn EventStore>, body_limit: usize) -> Router {
-    let (api, openapi) = api_router().split_for_parts();
-    let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".to_owned());
-    let ready_store = store.clone();
+    router_with_handler(CommandHandler::new(store), body_limit)
+}
+
+/// [`router`] around a given handler, e.g. one whose counters a test reads.
+pub fn router_with_handler(handler: CommandHandler, body_limit: usize) -> Router {
+    let (api, _) = api_router().split_for_parts();
+    let openapi_json = openapi_json();
+    let ready_store = handler.store().clone();
     let ready: ReadinessCheck = Arc::new(move || {
         let store = ready_store.clone();
         Box::pin(async move { store.head().await.map(|_| ()).map_err(|e| e.to_string()) })
     });
-    let state = AppState {
-        handler: CommandHandler::new(store),
-    };
+    let state = AppState { handler };
     let app = api
         .route(
             "/openapi.json",
@@ -69,9 +72,23 @@ pub fn router(store: Arc<dyn EventStore>, body_limit: usize) -> Router {
     with_common_layers(app, body_limit)
 }
 
-/// The OpenAPI document, as served at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+/// The OpenAPI document, as served at `/openapi.json`: what utoipa derives
+/// from the routes and bodies, plus every constraint the server enforces
+/// (see [`crate::contract`]).
+pub fn openapi() -> serde_json::Value {
+    let derived = api_router().split_for_parts().1;
+    // Serializing plain data (strings, maps, numbers) cannot fail.
+    let mut doc = serde_json::to_value(&derived).unwrap_or_default();
+    crate::contract::tighten(&mut doc);
+    doc
+}
+
+/// [`openapi`] as pretty JSON with a final newline, byte for byte the
+/// committed `command-api/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut text = serde_json::to_string_pretty(&openapi()).unwrap_or_else(|_| "{}".to_owned());
+    text.push('\n');
+    text
 }
 
 fn api_router() -> OpenApiRouter<AppState> {

@@ -3,6 +3,7 @@
 //! names every field at fault (collected by [`Fields`]).
 
 use chrono::{DateTime, Utc};
+use orderflow_domain::limits::MAX_LINE_ITEMS;
 use orderflow_domain::{
     Channel, Currency, CustomerId, LineItem, Money, NewItem, OrderCommand, OrderId, OrderState,
     PaymentId, RefundId, ShippingAddress, Sku, ValidationError,
@@ -17,6 +18,7 @@ use crate::problem::{FieldError, Problem, ProblemKind};
 #[serde(deny_unknown_fields)]
 pub struct MoneyDto {
     #[schema(example = 1299)]
+    #[serde(deserialize_with = "whole_number::deserialize")]
     pub amount_minor: i64,
     #[schema(example = "EUR")]
     pub currency: String,
@@ -80,6 +82,7 @@ pub struct AddItemRequest {
     pub name: String,
     /// 1 to 10 000.
     #[schema(example = 2)]
+    #[serde(deserialize_with = "whole_number::deserialize")]
     pub quantity: i64,
     pub unit_price: MoneyDto,
 }
@@ -119,6 +122,7 @@ pub enum ChannelDto {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeQuantityRequest {
+    #[serde(deserialize_with = "whole_number::deserialize")]
     pub quantity: i64,
 }
 
@@ -153,6 +157,31 @@ pub struct RefundRequest {
     pub refund_id: String,
     pub amount: MoneyDto,
     pub reason: String,
+}
+
+/// JSON integers as JSON Schema reads them: `3` and `3.0` are the same
+/// integer (a client's JSON library may write either); `3.5` is not one.
+mod whole_number {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    /// Largest magnitude an `f64` holds exactly: beyond it `3.0`-style
+    /// numbers may not be the integer the client meant.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        if let Some(n) = number.as_i64() {
+            return Ok(n);
+        }
+        match number.as_f64() {
+            // The range check makes the cast exact.
+            #[allow(clippy::cast_possible_truncation)]
+            Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => Ok(f as i64),
+            _ => Err(D::Error::custom(format!(
+                "invalid value: {number}, expected an integer within i64"
+            ))),
+        }
+    }
 }
 
 /// Collects every invalid field of a request before answering 422.
@@ -228,6 +257,22 @@ impl AddItemRequest {
         })
     }
 
+    /// Like [`AddItemRequest::to_item`], also running the item's own domain
+    /// rules, so an invalid initial item is named by its index
+    /// (`items[0].unit_price.amount_minor`). For `AddItem` the domain checks
+    /// the same rules after the order's existence and status.
+    fn to_checked_item(&self, fields: &mut Fields, prefix: &str) -> Option<NewItem> {
+        let item = self.to_item(fields, prefix)?;
+        match item.validate() {
+            Ok(()) => Some(item),
+            Err(e) => {
+                let field = e.field().unwrap_or("item");
+                fields.push(&format!("{prefix}{field}"), e.code(), e.to_string());
+                None
+            }
+        }
+    }
+
     pub fn command(&self) -> Result<OrderCommand, Problem> {
         let mut fields = Fields::default();
         let item = self.to_item(&mut fields, "");
@@ -259,11 +304,20 @@ impl CreateOrderRequest {
                 channel
             }
         };
+        // The document caps the array at the number of lines an order may
+        // hold; repeated skus would otherwise let a longer one through.
+        if self.items.len() > MAX_LINE_ITEMS {
+            fields.push(
+                "items",
+                "order.too_many_items",
+                format!("at most {MAX_LINE_ITEMS} items"),
+            );
+        }
         let items: Vec<Option<NewItem>> = self
             .items
             .iter()
             .enumerate()
-            .map(|(i, item)| item.to_item(&mut fields, &format!("items[{i}].")))
+            .map(|(i, item)| item.to_checked_item(&mut fields, &format!("items[{i}].")))
             .collect();
         let command = (|| {
             Some(OrderCommand::CreateOrder {

@@ -85,7 +85,7 @@ fn rejected(e: &OrderError) -> Problem {
         | OrderError::InvalidShipment { .. }
         | OrderError::Invalid(_)
         | OrderError::Money {
-            error: MoneyError::Negative | MoneyError::Overflow,
+            error: MoneyError::Negative | MoneyError::Overflow | MoneyError::AboveCeiling { .. },
             ..
         } => ProblemKind::Validation,
         OrderError::AlreadyExists
@@ -102,7 +102,10 @@ fn rejected(e: &OrderError) -> Problem {
         | OrderError::PaymentAmountMismatch { .. }
         | OrderError::RefundNotAllowed
         | OrderError::RefundExceedsPaid { .. }
-        | OrderError::RefundDuplicate { .. } => ProblemKind::BusinessRule,
+        | OrderError::RefundDuplicate { .. }
+        | OrderError::TooManyEvents { .. }
+        | OrderError::LineQuantityExceeded { .. }
+        | OrderError::TotalAboveCeiling { .. } => ProblemKind::BusinessRule,
     };
     let problem = Problem::new(kind, e.to_string()).with_code(code);
     if let Some(field) = e.field() {

@@ -15,7 +15,7 @@ use crate::handler::{CommandContext, IdempotencyInput};
 use crate::problem::{Problem, ProblemKind};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 /// A JSON body, with the raw bytes kept for the idempotency hash.
 #[derive(Debug)]
@@ -133,11 +133,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             .transpose()?;
         let idempotency = text(IDEMPOTENCY_KEY)?
             .map(|key| {
-                if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                if !valid_idempotency_key(&key) {
                     Err(Problem::new(
                         ProblemKind::InvalidRequest,
                         format!(
-                            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
+                            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII \
+                             characters (inner spaces allowed)"
                         ),
                     ))
                 } else {
@@ -162,6 +163,14 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             path: parts.uri.path().to_owned(),
         })
     }
+}
+
+/// 1 to 255 visible ASCII characters with inner spaces, exactly what the
+/// OpenAPI document's pattern says (`contract::IDEMPOTENCY_KEY_PATTERN`).
+/// The value arrives trimmed, so it neither starts nor ends with a space.
+fn valid_idempotency_key(key: &str) -> bool {
+    (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&key.len())
+        && key.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
 }
 
 /// `If-Match: "3"` (or `3`). Weak tags and `*` make no sense for an exact
@@ -189,6 +198,15 @@ mod tests {
         assert_eq!(parse_if_match("12").ok(), Some(12));
         for bad in ["*", "W/\"3\"", "\"x\"", ""] {
             assert!(parse_if_match(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii() {
+        assert!(valid_idempotency_key("order-42 retry"));
+        assert!(valid_idempotency_key(&"k".repeat(255)));
+        for bad in ["", "tab\there", "ключ", &"k".repeat(256)] {
+            assert!(!valid_idempotency_key(bad), "{bad:?}");
         }
     }
 

@@ -99,6 +99,12 @@ pub struct CommandHandler {
     /// (reload and retry), or is reloaded before a rejection or an `If-Match`
     /// mismatch is reported, so it never changes an answer.
     order_locks: Arc<[tokio::sync::Mutex<StripeCache>]>,
+    /// Conflict retries of this handler (and its clones) alone, so a test can
+    /// tell that its own handlers raced whatever else runs in the process.
+    conflict_retries: Arc<AtomicU64>,
+    /// Appends this handler lost to a twin with the same idempotency key in
+    /// the store itself (both passed the look-up before either committed).
+    claims_lost: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for CommandHandler {
@@ -117,7 +123,22 @@ impl CommandHandler {
             order_locks: (0..ORDER_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(StripeCache::new()))
                 .collect(),
+            conflict_retries: Arc::new(AtomicU64::new(0)),
+            claims_lost: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Requests of this handler whose idempotency key was claimed by a
+    /// racing twin between the look-up and the append, and that were
+    /// answered with the twin's response.
+    pub fn idempotency_claims_lost(&self) -> u64 {
+        self.claims_lost.load(Ordering::Relaxed)
+    }
+
+    /// Version conflicts this handler retried (see [`conflict_retries_total`]
+    /// for the whole process).
+    pub fn conflict_retries(&self) -> u64 {
+        self.conflict_retries.load(Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -245,9 +266,12 @@ impl CommandHandler {
                 Err(StoreError::WrongExpectedVersion { .. }) => {
                     attempt += 1;
                     CONFLICT_RETRIES.fetch_add(1, Ordering::Relaxed);
+                    self.conflict_retries.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("orderflow_command_conflict_retries_total").increment(1);
                 }
                 Err(StoreError::IdempotencyKeyUsed(record)) => {
+                    self.claims_lost.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("orderflow_idempotency_claims_lost_total").increment(1);
                     return replay_or_reject(ctx, record);
                 }
                 Err(e) => return Err(e.into()),

@@ -3,20 +3,27 @@
 //! on (usable without HTTP).
 
 mod app;
+mod contract;
 mod dto;
 mod errors;
 mod extract;
 mod handler;
+mod paging;
 mod problem;
 mod routes;
 mod serve;
 
-pub use app::{AppState, DEFAULT_BODY_LIMIT, openapi, router, with_common_layers};
+pub use app::{
+    AppState, DEFAULT_BODY_LIMIT, openapi, openapi_json, router, router_with_handler,
+    with_common_layers,
+};
+pub use contract::{ContractPatterns, contract_patterns};
 pub use dto::*;
 pub use handler::{
     CommandContext, CommandError, CommandHandler, CommandOutcome, IdempotencyInput,
     conflict_retries_total,
 };
+pub use paging::{DEFAULT_EVENTS_PAGE, EventsPage, MAX_EVENTS_PAGE};
 pub use problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemKind};
 pub use routes::POSITION_HEADER;
 pub use serve::{CommandApiConfig, bind, serve, serve_on};

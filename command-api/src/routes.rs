@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_domain::{OrderCommand, OrderId, Sku};
-use orderflow_event_store::{AppendResult, Position};
+use orderflow_event_store::{AppendResult, Position, StoreError};
 use utoipa::IntoResponses;
 
 use crate::AppState;
@@ -19,6 +19,7 @@ use crate::dto::{
 use crate::errors::command_problem;
 use crate::extract::{CommandHeaders, JsonBody, parse_order_id};
 use crate::handler::{CommandError, CommandOutcome};
+use crate::paging::EventsPage;
 use crate::problem::{Problem, ProblemDetails, ProblemKind};
 
 pub const POSITION_HEADER: &str = "x-orderflow-position";
@@ -108,15 +109,28 @@ async fn run(
         )
         .await;
     let command_name = command.name();
-    let (status, body, result, replayed) = match outcome {
-        Ok(CommandOutcome::Applied { state, result }) => (status, render(&state), result, false),
+    let (status, body, result, order_id, replayed) = match outcome {
+        Ok(CommandOutcome::Applied { state, result }) => {
+            (status, render(&state), result, order_id, false)
+        }
         Ok(CommandOutcome::Replayed(record)) => {
             let status = record.response["status"]
                 .as_u64()
                 .and_then(|s| u16::try_from(s).ok())
                 .and_then(|s| StatusCode::from_u16(s).ok())
                 .unwrap_or(StatusCode::OK);
-            (status, record.response["body"].clone(), record.result, true)
+            // The first request's order: a replayed create minted a fresh
+            // id that names nothing, and the Location must be the first one.
+            let first_order = OrderId::from_stream_id(record.stream_id.as_str()).map_err(|e| {
+                command_problem(CommandError::Store(StoreError::Corrupt(e.to_string())))
+            })?;
+            (
+                status,
+                record.response["body"].clone(),
+                record.result,
+                first_order,
+                true,
+            )
         }
         Err(e) => {
             metrics::counter!("orderflow_commands_total", "command" => command_name, "outcome" => outcome_label(&e))
@@ -426,13 +440,22 @@ pub async fn get_order(
     Ok((headers, Json(view)).into_response())
 }
 
-/// The order's events, oldest first, with metadata: its audit trail.
+/// The order's events, oldest first, with metadata: its audit trail. Paged
+/// by stream version: a `Link: <…>; rel="next"` header names the next page
+/// while there is one.
 #[utoipa::path(get, path = "/orders/{id}/events", tag = "orders",
-    params(("id" = String, Path)),
-    responses((status = 200, description = "The event history", body = EventHistory), ReadErrors))]
+    params(("id" = String, Path),
+        ("after" = Option<u64>, Query, minimum = 0, description = "Only events with a stream version above this one (default 0: from the start)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most events in the page (default 100, at most 1000)")),
+    responses((status = 200, description = "One page of the event history", body = EventHistory,
+        headers(("ETag" = String, description = "Stream version"),
+            ("Link" = String, description = "`</orders/{id}/events?after=N&limit=L>; rel=\"next\"` while more events follow"))),
+        (status = 400, description = "A malformed query parameter", body = ProblemDetails, content_type = "application/problem+json"),
+        ReadErrors))]
 pub async fn get_order_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    page: EventsPage,
 ) -> Result<Response, Problem> {
     let order_id = parse_order_id(&id)?;
     let (order, events) = state
@@ -443,8 +466,12 @@ pub async fn get_order_events(
     if events.is_empty() {
         return Err(not_found(&id));
     }
-    let events = events
+    // The whole stream was read: it is bounded by the domain's cap of
+    // events per order, and the fold needs all of it for `version` anyway.
+    let events: Vec<EventView> = events
         .into_iter()
+        .filter(|(r, _)| r.stream_version > page.after)
+        .take(page.limit as usize)
         .map(|(r, e)| EventView {
             event_id: r.event_id,
             event_type: r.event_type,
@@ -462,12 +489,25 @@ pub async fn get_order_events(
             },
         })
         .collect();
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, etag(order.version));
+    let last = events.last().map(|e| e.stream_version);
+    if let Some(last) = last.filter(|&last| last < order.version) {
+        let next = format!(
+            "</orders/{}/events?after={last}&limit={}>; rel=\"next\"",
+            order_id.as_uuid(),
+            page.limit
+        );
+        if let Ok(value) = HeaderValue::from_str(&next) {
+            headers.insert(header::LINK, value);
+        }
+    }
     let history = EventHistory {
         order_id: order_id.as_uuid().to_string(),
         version: order.version,
         events,
     };
-    Ok(([(header::ETAG, etag(history.version))], Json(history)).into_response())
+    Ok((headers, Json(history)).into_response())
 }
 
 fn not_found(id: &str) -> Problem {

@@ -21,4 +21,4 @@ pub use order::{
     ShippingAddressSet, UPCASTERS, Upcaster, current_schema_version, decide, evolve, fold,
     payload_schema, upcast_chain, upcaster,
 };
-pub use validation::{ValidationError, Violation};
+pub use validation::{TextKind, ValidationError, Violation, check_text};

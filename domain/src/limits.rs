@@ -30,3 +30,21 @@ pub const MAX_TRACKING_NUMBER_LEN: usize = 100;
 
 /// Maximum length of customer ids, skus, payment ids and refund ids.
 pub const MAX_ID_LEN: usize = 64;
+
+/// Ceiling of every amount a command carries (unit prices, payments,
+/// refunds) and of an order's total, in minor units: 10^13, i.e. 100 billion
+/// in a two-decimal currency. Far above any real order, and far below
+/// `i64::MAX` (about 9.2 × 10^18): a line (price × at most
+/// [`MAX_QUANTITY`]) and a total always fit in `i64`, and the read models,
+/// which sum totals across many orders, sum in `numeric` with room to spare.
+pub const MAX_AMOUNT_MINOR: i64 = 10_000_000_000_000;
+
+/// Most events one order's stream may hold. Every uncached command reads the
+/// whole stream, so the stream must stay small; a command that would go
+/// beyond is refused with `order.too_many_events` (409).
+pub const MAX_EVENTS_PER_ORDER: u64 = 1_000;
+
+/// Draft edits (items, address) stop this many events short of
+/// [`MAX_EVENTS_PER_ORDER`], so an order edited to the limit can still be
+/// submitted, paid, shipped, cancelled and refunded.
+pub const EVENTS_RESERVED_AFTER_DRAFT: u64 = 100;

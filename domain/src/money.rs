@@ -9,6 +9,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::limits::MAX_AMOUNT_MINOR;
 use crate::validation::{ValidationError, Violation};
 
 /// An ISO 4217 currency code: exactly three ASCII uppercase letters.
@@ -129,6 +130,13 @@ pub enum MoneyError {
     /// A negative amount where only zero or more makes sense.
     #[error("amount must not be negative")]
     Negative,
+    /// Above [`MAX_AMOUNT_MINOR`], the ceiling of prices, totals, payments
+    /// and refunds.
+    #[error("amount must be at most {max} minor units")]
+    AboveCeiling {
+        /// The ceiling, [`MAX_AMOUNT_MINOR`].
+        max: i64,
+    },
 }
 
 impl MoneyError {
@@ -138,6 +146,7 @@ impl MoneyError {
             Self::Overflow => "money.overflow",
             Self::CurrencyMismatch { .. } => "money.currency_mismatch",
             Self::Negative => "money.negative",
+            Self::AboveCeiling { .. } => "money.above_ceiling",
         }
     }
 }
@@ -222,6 +231,17 @@ impl Money {
     pub fn ensure_non_negative(&self) -> Result<(), MoneyError> {
         if self.is_negative() {
             Err(MoneyError::Negative)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Ok when the amount is at most [`MAX_AMOUNT_MINOR`].
+    pub fn ensure_within_ceiling(&self) -> Result<(), MoneyError> {
+        if self.amount_minor > MAX_AMOUNT_MINOR {
+            Err(MoneyError::AboveCeiling {
+                max: MAX_AMOUNT_MINOR,
+            })
         } else {
             Ok(())
         }
@@ -335,6 +355,22 @@ mod tests {
     }
 
     #[test]
+    fn the_ceiling_is_inclusive_and_keeps_lines_in_i64() {
+        assert_eq!(eur(MAX_AMOUNT_MINOR).ensure_within_ceiling(), Ok(()));
+        let above = eur(MAX_AMOUNT_MINOR + 1).ensure_within_ceiling();
+        assert_eq!(
+            above,
+            Err(MoneyError::AboveCeiling {
+                max: MAX_AMOUNT_MINOR
+            })
+        );
+        assert_eq!(above.map_err(|e| e.code()), Err("money.above_ceiling"));
+        // A line at the ceiling price and the largest quantity fits.
+        let line = eur(MAX_AMOUNT_MINOR).mul(crate::limits::MAX_QUANTITY);
+        assert!(line.is_ok(), "{line:?}");
+    }
+
+    #[test]
     fn money_json_shape() {
         let json = serde_json::to_value(eur(1234)).ok();
         assert_eq!(
@@ -363,6 +399,12 @@ mod tests {
                 Ok(p) => prop_assert_eq!(i128::from(p.amount_minor), wide),
                 Err(_) => prop_assert!(i64::try_from(wide).is_err()),
             }
+        }
+
+        #[test]
+        fn within_ceiling_exactly_up_to_the_ceiling(a in any::<i64>()) {
+            let ok = eur(a).ensure_within_ceiling().is_ok();
+            prop_assert_eq!(ok, a <= MAX_AMOUNT_MINOR);
         }
 
         #[test]

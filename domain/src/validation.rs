@@ -106,26 +106,43 @@ impl ValidationError {
     }
 }
 
-/// Free text (reasons): not blank and at most `max` characters. Newlines are
-/// fine here, a reason may span lines.
-pub(crate) fn check_text(value: &str, max: usize) -> Result<(), Violation> {
+/// Which control characters a piece of free text may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// Names, ids, address fields, carrier, tracking number: one line, no
+    /// control character at all (they end up in labels, logs and URLs).
+    Line,
+    /// Reasons: may span lines, so line feed, carriage return and tab are
+    /// allowed; every other control character is not.
+    Lines,
+}
+
+impl TextKind {
+    fn allows(self, c: char) -> bool {
+        !c.is_control() || (self == TextKind::Lines && matches!(c, '\n' | '\r' | '\t'))
+    }
+}
+
+/// The one check of every free-text field: not blank, at most `max`
+/// characters, and no control character beyond what `kind` allows. NUL in
+/// particular never gets through: Postgres cannot store it in `jsonb`, so
+/// it would fail the append (and the batch) instead of the request.
+pub fn check_text(value: &str, max: usize, kind: TextKind) -> Result<(), Violation> {
     if value.trim().is_empty() {
         return Err(Violation::Empty);
     }
     if value.chars().count() > max {
         return Err(Violation::TooLong { max });
     }
-    Ok(())
-}
-
-/// Single-line text (names, ids, address fields): like [`check_text`] and
-/// without control characters, which would corrupt labels and logs.
-pub(crate) fn check_line(value: &str, max: usize) -> Result<(), Violation> {
-    check_text(value, max)?;
-    if value.chars().any(char::is_control) {
+    if !value.chars().all(|c| kind.allows(c)) {
         return Err(Violation::ControlCharacter);
     }
     Ok(())
+}
+
+/// [`check_text`] for single-line text.
+pub(crate) fn check_line(value: &str, max: usize) -> Result<(), Violation> {
+    check_text(value, max, TextKind::Line)
 }
 
 #[cfg(test)]
@@ -134,12 +151,26 @@ mod tests {
 
     #[test]
     fn text_rules() {
-        assert_eq!(check_text("  ", 5), Err(Violation::Empty));
-        assert_eq!(check_text("abcdef", 5), Err(Violation::TooLong { max: 5 }));
-        assert_eq!(check_text("a\nb", 5), Ok(()));
+        use TextKind::{Line, Lines};
+        assert_eq!(check_text("  ", 5, Lines), Err(Violation::Empty));
+        assert_eq!(
+            check_text("abcdef", 5, Lines),
+            Err(Violation::TooLong { max: 5 })
+        );
+        assert_eq!(check_text("a\nb\r\n\tc", 10, Lines), Ok(()));
         assert_eq!(check_line("a\nb", 5), Err(Violation::ControlCharacter));
         // Length counts characters, not bytes.
         assert_eq!(check_line("ééééé", 5), Ok(()));
+        // NUL and the other C0/C1 controls and DEL, in either kind.
+        for bad in ["x\0y", "\u{1b}[31m", "a\u{7f}", "a\u{85}b", "a\u{9f}"] {
+            for kind in [Line, Lines] {
+                assert_eq!(
+                    check_text(bad, 10, kind),
+                    Err(Violation::ControlCharacter),
+                    "{bad:?} {kind:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -58,8 +58,10 @@ async fn handlers_in_different_processes_retry_conflicts_instead_of_failing() {
     a.execute(order, &create, &ctx, |_| json!({}))
         .await
         .unwrap();
-    let before = orderflow_command_api::conflict_retries_total();
-    let tasks: Vec<_> = (0..20)
+    // Six commands per handler: each handler runs its own one at a time, so a
+    // command can lose at most six races in a row, within the handler's ten
+    // attempts however the two interleave.
+    let tasks: Vec<_> = (0..12)
         .map(|i| {
             let handler = if i % 2 == 0 { a.clone() } else { b.clone() };
             tokio::spawn(async move {
@@ -76,16 +78,19 @@ async fn handlers_in_different_processes_retry_conflicts_instead_of_failing() {
         })
         .collect();
     for t in tasks {
-        assert!(matches!(
-            t.await.unwrap(),
-            Ok(CommandOutcome::Applied { .. })
-        ));
+        let outcome = t.await.unwrap();
+        assert!(
+            matches!(outcome, Ok(CommandOutcome::Applied { .. })),
+            "{outcome:?}"
+        );
     }
     let (state, _) = a.load(order).await.unwrap();
-    assert_eq!(state.items.len(), 20);
-    assert_eq!(state.version, 21);
+    assert_eq!(state.items.len(), 12);
+    assert_eq!(state.version, 13);
+    // Counted per handler: the process-wide counter is also bumped by the
+    // other tests of this binary, running at the same time.
     assert!(
-        orderflow_command_api::conflict_retries_total() > before,
+        a.conflict_retries() + b.conflict_retries() > 0,
         "the two handlers did race"
     );
 }

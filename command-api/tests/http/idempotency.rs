@@ -19,16 +19,32 @@ async fn a_retry_replays_the_first_response_and_appends_nothing() {
     let again = app.send(post("key-1", new_order())).await;
     assert_eq!(again.status, 201);
     assert_eq!(again.body, first.body, "same order, same body");
-    assert_eq!(again.etag(), first.etag());
-    assert_eq!(
-        again.header("x-orderflow-position"),
-        first.header("x-orderflow-position")
-    );
     assert_eq!(
         again.header("idempotency-replayed").as_deref(),
         Some("true")
     );
+    // The first response exactly, headers included: Location, ETag, the
+    // position token. Only the per-request headers differ.
     let id = first.body["id"].as_str().unwrap();
+    assert_eq!(first.header("location"), Some(format!("/orders/{id}")));
+    let per_request = ["date", "x-correlation-id", "idempotency-replayed"];
+    let headers = |r: &crate::app::Resp| {
+        let mut h: Vec<(String, String)> = r
+            .headers
+            .iter()
+            .filter(|(name, _)| !per_request.contains(&name.as_str()))
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(headers(&again), headers(&first));
+    let location = again.header("location").unwrap();
+    assert_eq!(
+        app.get(&location).await.status,
+        200,
+        "Location names the order"
+    );
     assert_eq!(app.event_count(id).await, 3);
 
     let mut other = new_order();
@@ -73,6 +89,156 @@ async fn racing_identical_requests_append_once() {
         bodies.windows(2).all(|w| w[0] == w[1]),
         "every twin sees the same answer"
     );
+    let order = app.get(&format!("/orders/{id}")).await;
+    assert_eq!(order.body["items"][1]["quantity"], 1, "added exactly once");
+    assert_eq!(app.event_count(&id).await, 4);
+}
+
+/// One command API "process": its own store (pool and group-commit
+/// writers) and its own handler (per-order locks and cache) on the shared
+/// database, served on a free port.
+struct Instance {
+    base: String,
+    handler: orderflow_command_api::CommandHandler,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn instance(db_url: &str) -> Instance {
+    use std::sync::Arc;
+
+    use orderflow_command_api::{CommandHandler, DEFAULT_BODY_LIMIT, router_with_handler};
+    use orderflow_event_store::{PgEventStore, PgStoreConfig};
+
+    let store = PgEventStore::connect(PgStoreConfig::new(db_url))
+        .await
+        .unwrap();
+    let handler = CommandHandler::new(Arc::new(store));
+    let app = router_with_handler(handler.clone(), DEFAULT_BODY_LIMIT);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Instance {
+        base,
+        handler,
+        _shutdown: tx,
+    }
+}
+
+/// Sends `per_instance` copies of one request to each instance at once
+/// (released together by a barrier); returns every answer.
+async fn race(
+    instances: &[&Instance],
+    per_instance: usize,
+    request: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+) -> Vec<crate::app::Resp> {
+    let client = reqwest::Client::new();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(instances.len() * per_instance));
+    let mut tasks = Vec::new();
+    for instance in instances {
+        for _ in 0..per_instance {
+            let req = request(&client, &instance.base);
+            let barrier = barrier.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let r = req.send().await.unwrap();
+                let status = r.status().as_u16();
+                let headers = r.headers().clone();
+                let body = r.json::<serde_json::Value>().await.unwrap();
+                crate::app::Resp {
+                    status,
+                    headers,
+                    body,
+                }
+            }));
+        }
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+/// Twins that are not serialised by any lock: creates (each would mint its
+/// own order id) sent to two processes at once. Both pass the key look-up
+/// before either commits, so the store's key claim decides: exactly one
+/// order exists, and every twin answers with its response.
+#[tokio::test]
+async fn racing_creates_across_processes_create_one_order() {
+    let app = TestApp::start().await;
+    let (a, b) = (instance(app.db.url()).await, instance(app.db.url()).await);
+    for round in 0..3 {
+        let key = format!("create-race-{round}");
+        let answers = race(&[&a, &b], 6, |client, base| {
+            client
+                .post(format!("{base}/orders"))
+                .header("idempotency-key", &key)
+                .json(&new_order())
+        })
+        .await;
+        let first = &answers[0];
+        assert_eq!(first.status, 201, "{}", first.body);
+        let id = first.body["id"].as_str().unwrap();
+        let replays = answers
+            .iter()
+            .filter(|r| r.header("idempotency-replayed").is_some())
+            .count();
+        assert_eq!(replays, answers.len() - 1, "all but one replay");
+        for r in &answers {
+            assert_eq!(r.status, 201, "{}", r.body);
+            assert_eq!(r.body, first.body, "every twin answers the winner's body");
+            assert_eq!(r.header("location"), Some(format!("/orders/{id}")));
+            assert_eq!(r.etag(), first.etag());
+        }
+        let orders: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT stream_id) FROM events WHERE metadata->>'idempotency_key' = $1",
+        )
+        .bind(&key)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(orders, 1, "exactly one order for {key}");
+        assert_eq!(app.event_count(id).await, 3);
+    }
+    let lost = a.handler.idempotency_claims_lost() + b.handler.idempotency_claims_lost();
+    assert!(
+        lost > 0,
+        "no twin ever reached the store's key claim; the test raced nothing"
+    );
+}
+
+/// Identical commands on one order through two processes: the per-order
+/// lock of each process serialises only its own twins, so the two
+/// processes race in the store. The item is added once.
+#[tokio::test]
+async fn racing_identical_commands_across_processes_apply_once() {
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    let (a, b) = (instance(app.db.url()).await, instance(app.db.url()).await);
+    let answers = race(&[&a, &b], 6, |client, base| {
+        client
+            .post(format!("{base}/orders/{id}/items"))
+            .header("idempotency-key", "add-across")
+            .json(&json!({ "sku": "EXTRA-1", "name": "Extra", "quantity": 1, "unit_price": money(100) }))
+    })
+    .await;
+    for r in &answers {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body, answers[0].body, "every twin sees the same answer");
+        assert_eq!(r.etag(), "\"4\"");
+    }
+    let replays = answers
+        .iter()
+        .filter(|r| r.header("idempotency-replayed").is_some())
+        .count();
+    assert_eq!(replays, answers.len() - 1, "one applied, the others replay");
     let order = app.get(&format!("/orders/{id}")).await;
     assert_eq!(order.body["items"][1]["quantity"], 1, "added exactly once");
     assert_eq!(app.event_count(&id).await, 4);

@@ -7,4 +7,6 @@ mod commands;
 mod concurrency;
 mod errors;
 mod idempotency;
+mod limits;
 mod openapi;
+mod openapi_file;

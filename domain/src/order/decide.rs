@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::ids::{PaymentId, RefundId, Sku};
 use crate::limits::{
-    MAX_CARRIER_LEN, MAX_ITEM_NAME_LEN, MAX_LINE_ITEMS, MAX_QUANTITY, MAX_REASON_LEN,
-    MAX_TRACKING_NUMBER_LEN, MIN_QUANTITY,
+    EVENTS_RESERVED_AFTER_DRAFT, MAX_CARRIER_LEN, MAX_EVENTS_PER_ORDER, MAX_LINE_ITEMS,
+    MAX_QUANTITY, MAX_REASON_LEN, MAX_TRACKING_NUMBER_LEN,
 };
 use crate::money::{Currency, Money, MoneyError};
 use crate::order::address::ShippingAddress;
@@ -21,14 +21,50 @@ use crate::order::event::{
     RefundIssued, ShippingAddressSet,
 };
 use crate::order::evolve::evolve;
-use crate::order::item::NewItem;
+use crate::order::item::{NewItem, check_item, check_quantity};
 use crate::order::state::OrderState;
 use crate::order::status::OrderStatus;
-use crate::validation::{check_line, check_text};
+use crate::validation::{TextKind, check_line, check_text};
 
 /// Decides what `command` means for the order in `state`: the events to
 /// append, or why not. `at` is the domain time stamped on every event.
 pub fn decide(
+    state: &OrderState,
+    command: &OrderCommand,
+    at: DateTime<Utc>,
+) -> Result<Vec<OrderEvent>, OrderError> {
+    let events = decide_unbounded(state, command, at)?;
+    // Checked last, like every rule that compares the command with the
+    // order: a command refused for its own sake says so first.
+    let max = event_limit(command);
+    if state.version.saturating_add(events.len() as u64) > max {
+        return Err(OrderError::TooManyEvents { max });
+    }
+    Ok(events)
+}
+
+/// How long the stream may be after `command`: draft edits leave room for
+/// the rest of the lifecycle.
+fn event_limit(command: &OrderCommand) -> u64 {
+    use OrderCommand as C;
+    match command {
+        C::CreateOrder { .. }
+        | C::AddItem { .. }
+        | C::ChangeItemQuantity { .. }
+        | C::RemoveItem { .. }
+        | C::SetShippingAddress { .. } => MAX_EVENTS_PER_ORDER - EVENTS_RESERVED_AFTER_DRAFT,
+        C::SubmitOrder
+        | C::ConfirmOrder
+        | C::RejectOrder { .. }
+        | C::RecordPayment { .. }
+        | C::ShipOrder { .. }
+        | C::MarkDelivered
+        | C::CancelOrder { .. }
+        | C::IssueRefund { .. } => MAX_EVENTS_PER_ORDER,
+    }
+}
+
+fn decide_unbounded(
     state: &OrderState,
     command: &OrderCommand,
     at: DateTime<Utc>,
@@ -147,11 +183,7 @@ fn add_item(
     at: DateTime<Utc>,
 ) -> Result<OrderEvent, OrderError> {
     let currency = require_draft(state)?;
-    check_line(name, MAX_ITEM_NAME_LEN).map_err(OrderError::InvalidName)?;
-    check_quantity(u64::from(quantity))?;
-    unit_price
-        .ensure_non_negative()
-        .map_err(money_error("unit_price"))?;
+    check_item(name, quantity, unit_price)?;
     Money::zero(currency)
         .same_currency(&unit_price)
         .map_err(money_error("unit_price"))?;
@@ -165,8 +197,16 @@ fn add_item(
                 });
             }
             let sum = u64::from(line.quantity) + u64::from(quantity);
-            check_quantity(sum)?;
-            // check_quantity bounds the sum far below u32::MAX.
+            // The added quantity is fine on its own (checked above); the
+            // line it lands on is what is full.
+            if sum > u64::from(MAX_QUANTITY) {
+                return Err(OrderError::LineQuantityExceeded {
+                    sku: sku.clone(),
+                    quantity: sum,
+                    max: MAX_QUANTITY,
+                });
+            }
+            // Bounded by MAX_QUANTITY just above, far below u32::MAX.
             u32::try_from(sum).unwrap_or(MAX_QUANTITY)
         }
         None => {
@@ -178,7 +218,7 @@ fn add_item(
             quantity
         }
     };
-    total_with(state, currency, sku, new_quantity, unit_price).map_err(money_error("quantity"))?;
+    total_with(state, currency, sku, new_quantity, unit_price).map_err(total_error)?;
     Ok(ItemAdded {
         sku: sku.clone(),
         name: name.to_owned(),
@@ -200,7 +240,7 @@ fn change_quantity(
     let line = state
         .item(sku)
         .ok_or_else(|| OrderError::ItemNotFound { sku: sku.clone() })?;
-    total_with(state, currency, sku, quantity, line.unit_price).map_err(money_error("quantity"))?;
+    total_with(state, currency, sku, quantity, line.unit_price).map_err(total_error)?;
     Ok(ItemQuantityChanged {
         sku: sku.clone(),
         quantity,
@@ -255,6 +295,9 @@ fn record_payment(
     at: DateTime<Utc>,
 ) -> Result<OrderEvent, OrderError> {
     let (_, currency) = require_status(state, command, &[OrderStatus::Confirmed])?;
+    amount
+        .ensure_within_ceiling()
+        .map_err(money_error("amount.amount_minor"))?;
     let expected = order_total(state, currency).map_err(money_error(None))?;
     // Partial payments are not modelled: the payment settles the order.
     if amount != expected {
@@ -342,6 +385,9 @@ fn refund(
     if amount.amount_minor <= 0 {
         return Err(OrderError::RefundInvalidAmount { amount });
     }
+    amount
+        .ensure_within_ceiling()
+        .map_err(money_error("amount.amount_minor"))?;
     let refundable = Money::new(state.refundable_minor(), currency);
     if amount.amount_minor > refundable.amount_minor {
         return Err(OrderError::RefundExceedsPaid {
@@ -391,25 +437,25 @@ fn require_status(
     }
 }
 
-fn check_quantity(quantity: u64) -> Result<(), OrderError> {
-    if (u64::from(MIN_QUANTITY)..=u64::from(MAX_QUANTITY)).contains(&quantity) {
-        Ok(())
-    } else {
-        Err(OrderError::InvalidQuantity {
-            quantity,
-            min: MIN_QUANTITY,
-            max: MAX_QUANTITY,
-        })
-    }
-}
-
 fn check_reason(reason: &str) -> Result<(), OrderError> {
-    check_text(reason, MAX_REASON_LEN).map_err(OrderError::InvalidReason)
+    check_text(reason, MAX_REASON_LEN, TextKind::Lines).map_err(OrderError::InvalidReason)
 }
 
 fn money_error(field: impl Into<Option<&'static str>>) -> impl FnOnce(MoneyError) -> OrderError {
     let field = field.into();
     move |error| OrderError::Money { error, field }
+}
+
+/// The order's total would pass the ceiling: a rule of the order as a whole
+/// (409), since each amount and quantity in the command is fine alone.
+fn total_error(error: MoneyError) -> OrderError {
+    match error {
+        MoneyError::AboveCeiling { max } => OrderError::TotalAboveCeiling { max },
+        error => OrderError::Money {
+            error,
+            field: Some("quantity"),
+        },
+    }
 }
 
 /// Sum of line totals, checked.
@@ -423,8 +469,8 @@ fn order_total(state: &OrderState, currency: Currency) -> Result<Money, MoneyErr
 }
 
 /// The order total if `sku`'s line held `quantity` units at `unit_price`
-/// (added when absent). Prices are never negative, so when the total fits
-/// in `i64` every line total does too.
+/// (added when absent), refused above the ceiling. Prices are never
+/// negative, so when the total is within the ceiling every line is too.
 fn total_with(
     state: &OrderState,
     currency: Currency,
@@ -439,5 +485,7 @@ fn total_with(
         .try_fold(Money::zero(currency), |sum, line| {
             sum.add(line.line_total()?)
         })?;
-    others.add(unit_price.mul(quantity)?)
+    let total = others.add(unit_price.mul(quantity)?)?;
+    total.ensure_within_ceiling()?;
+    Ok(total)
 }

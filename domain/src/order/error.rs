@@ -69,6 +69,22 @@ pub enum OrderError {
         /// Largest allowed.
         max: u32,
     },
+    /// Adding to a line would take it beyond the largest quantity.
+    #[error("the line {sku} would hold {quantity}, more than {max}")]
+    LineQuantityExceeded {
+        /// The line.
+        sku: Sku,
+        /// What the line would hold.
+        quantity: u64,
+        /// Largest allowed.
+        max: u32,
+    },
+    /// The order's total would pass the ceiling of amounts.
+    #[error("the order total would pass the ceiling of {max} minor units")]
+    TotalAboveCeiling {
+        /// The ceiling, `limits::MAX_AMOUNT_MINOR`.
+        max: i64,
+    },
     /// Item name empty, too long or with control characters.
     #[error("item name {0}")]
     InvalidName(Violation),
@@ -122,6 +138,13 @@ pub enum OrderError {
         /// What is wrong.
         violation: Violation,
     },
+    /// The order's stream is as long as it may get (for draft edits: as long
+    /// as they may make it).
+    #[error("order cannot have more than {max} events for this command")]
+    TooManyEvents {
+        /// The limit the command would pass.
+        max: u64,
+    },
     /// An id, currency or address in the command is malformed.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -141,6 +164,8 @@ impl OrderError {
             Self::ItemNotFound { .. } => "item.not_found",
             Self::PriceMismatch { .. } => "item.price_mismatch",
             Self::InvalidQuantity { .. } => "item.invalid_quantity",
+            Self::LineQuantityExceeded { .. } => "item.line_quantity_exceeded",
+            Self::TotalAboveCeiling { .. } => "order.total_above_ceiling",
             Self::InvalidName(_) => "item.invalid_name",
             Self::Money { error, .. } => error.code(),
             Self::PaymentAmountMismatch { .. } => "payment.amount_mismatch",
@@ -150,6 +175,7 @@ impl OrderError {
             Self::RefundDuplicate { .. } => "refund.duplicate",
             Self::InvalidReason(_) => "reason.invalid",
             Self::InvalidShipment { .. } => "shipment.invalid",
+            Self::TooManyEvents { .. } => "order.too_many_events",
             Self::Invalid(e) => e.code(),
         }
     }
@@ -163,12 +189,15 @@ impl OrderError {
             | Self::NotFound
             | Self::NotDraft { .. }
             | Self::InvalidTransition { .. }
-            | Self::RefundNotAllowed => None,
+            | Self::RefundNotAllowed
+            | Self::TooManyEvents { .. } => None,
             Self::Empty | Self::TooManyItems { .. } => Some("items"),
             Self::MissingShippingAddress => Some("shipping_address"),
             Self::ItemNotFound { .. } => Some("sku"),
             Self::PriceMismatch { .. } => Some("unit_price"),
-            Self::InvalidQuantity { .. } => Some("quantity"),
+            Self::InvalidQuantity { .. }
+            | Self::LineQuantityExceeded { .. }
+            | Self::TotalAboveCeiling { .. } => Some("quantity"),
             Self::InvalidName(_) => Some("name"),
             Self::Money { field, .. } => *field,
             Self::PaymentAmountMismatch { .. }

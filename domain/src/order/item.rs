@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::ids::Sku;
 use crate::limits::{MAX_ITEM_NAME_LEN, MAX_QUANTITY, MIN_QUANTITY};
 use crate::money::{Money, MoneyError};
+use crate::order::error::OrderError;
+use crate::validation::check_line;
 
 /// One line of an order: a sku at a unit price. A sku appears at most once;
 /// adding it again raises the quantity.
@@ -44,6 +46,41 @@ pub struct NewItem {
     pub quantity: u32,
     /// Price of one unit, in the order's currency.
     pub unit_price: Money,
+}
+
+impl NewItem {
+    /// The item's own rules, before it meets an order: name, quantity, and a
+    /// unit price between zero and the ceiling. `decide` runs this for
+    /// `AddItem` and for every item of `CreateOrder`; callers may run it
+    /// early to name the item at fault (the error's field is the item's).
+    pub fn validate(&self) -> Result<(), OrderError> {
+        check_item(&self.name, self.quantity, self.unit_price)
+    }
+}
+
+/// [`NewItem::validate`] on borrowed parts, for `AddItem`.
+pub(crate) fn check_item(name: &str, quantity: u32, unit_price: Money) -> Result<(), OrderError> {
+    check_line(name, MAX_ITEM_NAME_LEN).map_err(OrderError::InvalidName)?;
+    check_quantity(u64::from(quantity))?;
+    let price_error = |error| OrderError::Money {
+        error,
+        field: Some("unit_price.amount_minor"),
+    };
+    unit_price.ensure_non_negative().map_err(price_error)?;
+    unit_price.ensure_within_ceiling().map_err(price_error)
+}
+
+/// A line's quantity, or the sum after adding to a line (hence `u64`).
+pub(crate) fn check_quantity(quantity: u64) -> Result<(), OrderError> {
+    if (u64::from(MIN_QUANTITY)..=u64::from(MAX_QUANTITY)).contains(&quantity) {
+        Ok(())
+    } else {
+        Err(OrderError::InvalidQuantity {
+            quantity,
+            min: MIN_QUANTITY,
+            max: MAX_QUANTITY,
+        })
+    }
 }
 
 impl From<NewItem> for LineItem {

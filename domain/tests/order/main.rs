@@ -6,7 +6,9 @@
 mod support;
 
 mod codec;
+mod limits;
 mod matrix;
 mod props;
 mod rules;
+mod stored;
 mod upcast;

@@ -2,7 +2,7 @@
 //! invariants, and every event survives its stored form.
 
 use chrono::{DateTime, Utc};
-use orderflow_domain::limits::{MAX_LINE_ITEMS, MAX_QUANTITY, MIN_QUANTITY};
+use orderflow_domain::limits::{MAX_AMOUNT_MINOR, MAX_LINE_ITEMS, MAX_QUANTITY, MIN_QUANTITY};
 use orderflow_domain::{
     Channel, Currency, CustomerId, ItemAdded, ItemQuantityChanged, ItemRemoved, Money,
     OrderCancelled, OrderCommand, OrderConfirmed, OrderCreated, OrderDelivered, OrderEvent,
@@ -30,10 +30,12 @@ enum Price {
     Foreign,
     Negative,
     Huge,
+    /// At the ceiling: fine alone, too much with anything else.
+    Ceiling,
 }
 
 #[derive(Debug, Clone)]
-struct ItemSeed {
+pub(crate) struct ItemSeed {
     sku: usize,
     quantity: u32,
     price: Price,
@@ -42,20 +44,78 @@ struct ItemSeed {
 /// A command before it meets the state: amounts that depend on the order
 /// (payment, refund) are filled in from the state when the step runs.
 #[derive(Debug, Clone)]
-enum Op {
-    Create { items: Vec<ItemSeed>, address: bool },
+pub(crate) enum Op {
+    Create {
+        items: Vec<ItemSeed>,
+        address: bool,
+    },
     Add(ItemSeed),
-    Change { sku: usize, quantity: u32 },
-    Remove { sku: usize },
-    SetAddress { valid: bool },
+    Change {
+        sku: usize,
+        quantity: u32,
+    },
+    Remove {
+        sku: usize,
+    },
+    SetAddress {
+        valid: bool,
+    },
     Submit,
     Confirm,
-    Reject { valid: bool },
-    Pay { exact: bool },
-    Ship { valid: bool },
+    Reject {
+        valid: bool,
+    },
+    Pay {
+        exact: bool,
+    },
+    Ship {
+        valid: bool,
+    },
     Deliver,
-    Cancel { valid: bool },
-    Refund { id: usize, percent: i64 },
+    Cancel {
+        valid: bool,
+    },
+    Refund {
+        id: usize,
+        percent: i64,
+    },
+    /// Free text a client might send: any Unicode, control characters
+    /// included; `decide` must refuse what the store cannot keep.
+    Hostile(HostileText),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum HostileText {
+    Name(String),
+    Address(String),
+    Reject(String),
+    Cancel(String),
+    Ship(String),
+    RefundReason(String),
+}
+
+/// Mostly printable text with, often, a control character (NUL first of
+/// all) somewhere in it.
+fn hostile_text() -> impl Strategy<Value = String> {
+    let control = proptest::sample::select(vec![
+        '\0', '\u{1}', '\u{1b}', '\u{7f}', '\u{85}', '\n', '\t',
+    ]);
+    prop_oneof![
+        3 => ("\\PC{0,8}", control, "\\PC{0,8}").prop_map(|(a, c, b)| format!("{a}{c}{b}")),
+        1 => any::<String>(),
+    ]
+}
+
+fn hostile_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        hostile_text().prop_map(HostileText::Name),
+        hostile_text().prop_map(HostileText::Address),
+        hostile_text().prop_map(HostileText::Reject),
+        hostile_text().prop_map(HostileText::Cancel),
+        hostile_text().prop_map(HostileText::Ship),
+        hostile_text().prop_map(HostileText::RefundReason),
+    ]
+    .prop_map(Op::Hostile)
 }
 
 fn quantity() -> impl Strategy<Value = u32> {
@@ -75,6 +135,7 @@ fn price() -> impl Strategy<Value = Price> {
         1 => Just(Price::Foreign),
         1 => Just(Price::Negative),
         1 => Just(Price::Huge),
+        1 => Just(Price::Ceiling),
     ]
 }
 
@@ -115,11 +176,12 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![8 => 1i64..=100, 1 => Just(0), 1 => 101i64..=150],
         )
             .prop_map(|(id, percent)| Op::Refund { id, percent }),
+        2 => hostile_op(),
     ]
 }
 
 /// A sequence that usually starts by creating an order with content.
-fn ops() -> impl Strategy<Value = Vec<Op>> {
+pub(crate) fn ops() -> impl Strategy<Value = Vec<Op>> {
     (create_op(), vec(op(), 0..40)).prop_map(|(first, mut rest)| {
         rest.insert(0, first);
         rest
@@ -134,6 +196,7 @@ fn unit_price(seed: &ItemSeed) -> Money {
         Price::Foreign => usd(usual),
         Price::Negative => eur(-usual),
         Price::Huge => eur(i64::MAX / 4),
+        Price::Ceiling => eur(MAX_AMOUNT_MINOR),
     }
 }
 
@@ -183,12 +246,43 @@ fn to_command(op: &Op, state: &OrderState) -> OrderCommand {
             };
             refund_cmd(REFUND_IDS[*id], Money::new(amount, currency))
         }
+        Op::Hostile(text) => match text {
+            HostileText::Name(name) => OrderCommand::AddItem {
+                sku: sku("H"),
+                name: name.clone(),
+                quantity: 1,
+                unit_price: Money::new(1, currency),
+            },
+            HostileText::Address(line) => {
+                let mut a = other_address();
+                a.line1 = line.clone();
+                OrderCommand::SetShippingAddress { address: a }
+            }
+            HostileText::Reject(reason) => reject_cmd(reason),
+            HostileText::Cancel(reason) => cancel_cmd(reason),
+            HostileText::Ship(tracking) => ship_cmd("DHL", tracking),
+            HostileText::RefundReason(reason) => OrderCommand::IssueRefund {
+                refund_id: refund_id("rh"),
+                amount: Money::new(1, currency),
+                reason: reason.clone(),
+            },
+        },
     }
 }
 
-/// Runs `ops` one step at a time, checking every invariant after each step.
+/// Runs `ops` one step at a time, checking every invariant after each step
+/// and that every event survives its serde_json text.
 /// Returns the final state for coverage checks.
 fn run(ops: &[Op]) -> Result<OrderState, TestCaseError> {
+    run_with(ops, &mut check_round_trip)
+}
+
+/// [`run`], with `stored` checking that each accepted event survives its
+/// stored form.
+pub(crate) fn run_with(
+    ops: &[Op],
+    stored: &mut dyn FnMut(&OrderEvent) -> Result<(), TestCaseError>,
+) -> Result<OrderState, TestCaseError> {
     let mut state = OrderState::default();
     let mut history: Vec<OrderEvent> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
@@ -206,7 +300,7 @@ fn run(ops: &[Op]) -> Result<OrderState, TestCaseError> {
             }
             for event in &events {
                 prop_assert_eq!(event.at(), at);
-                check_round_trip(event)?;
+                stored(event)?;
                 state = evolve(state, event);
             }
             history.extend(events);
@@ -229,6 +323,8 @@ fn check_invariants(state: &OrderState) -> Result<(), TestCaseError> {
         .map(|l| i128::from(l.unit_price.amount_minor) * i128::from(l.quantity))
         .sum();
     prop_assert_eq!(i128::from(state.total_minor()), wide);
+    prop_assert!(state.total_minor() <= MAX_AMOUNT_MINOR);
+    prop_assert!(state.paid_minor <= MAX_AMOUNT_MINOR);
     prop_assert!(state.items.len() <= MAX_LINE_ITEMS);
     for (i, line) in state.items.iter().enumerate() {
         prop_assert!((MIN_QUANTITY..=MAX_QUANTITY).contains(&line.quantity));

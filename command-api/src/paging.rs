@@ -1,0 +1,118 @@
+//! Paging of an order's event history: `?after=<stream version>&limit=`.
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use serde::Deserialize;
+
+use crate::problem::{FieldError, Problem, ProblemKind};
+
+/// Events per page when `limit` is left out.
+pub const DEFAULT_EVENTS_PAGE: u32 = 100;
+/// Largest `limit`; with the cap of events per order, one page can hold a
+/// whole history.
+pub const MAX_EVENTS_PAGE: u32 = 1_000;
+
+/// The page asked for: events with a stream version above `after`, at most
+/// `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventsPage {
+    pub after: u64,
+    pub limit: u32,
+}
+
+/// Raw text, so a bad number is a problem naming the parameter rather than
+/// the extractor's plain-text rejection.
+#[derive(Debug, Deserialize)]
+struct RawPage {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+impl EventsPage {
+    fn parse(after: Option<&str>, limit: Option<&str>) -> Result<EventsPage, Problem> {
+        let mut errors = Vec::new();
+        let after = match after.map(str::parse::<u64>) {
+            None => Some(0),
+            Some(Ok(v)) => Some(v),
+            Some(Err(_)) => {
+                errors.push(param_error("after", "a stream version (0 or more)"));
+                None
+            }
+        };
+        let limit = match limit.map(str::parse::<u32>) {
+            None => Some(DEFAULT_EVENTS_PAGE),
+            Some(Ok(v)) if (1..=MAX_EVENTS_PAGE).contains(&v) => Some(v),
+            Some(_) => {
+                errors.push(param_error(
+                    "limit",
+                    &format!("a number from 1 to {MAX_EVENTS_PAGE}"),
+                ));
+                None
+            }
+        };
+        match (after, limit) {
+            (Some(after), Some(limit)) => Ok(EventsPage { after, limit }),
+            _ => Err(Problem::new(
+                ProblemKind::InvalidRequest,
+                format!("{} query parameter(s) are invalid", errors.len()),
+            )
+            .with_errors(errors)),
+        }
+    }
+}
+
+fn param_error(name: &str, expected: &str) -> FieldError {
+    FieldError {
+        field: name.to_owned(),
+        code: "query.invalid".to_owned(),
+        message: format!("{name} must be {expected}"),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for EventsPage {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(raw) = Query::<RawPage>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Problem::new(ProblemKind::InvalidRequest, e.body_text()))?;
+        EventsPage::parse(raw.after.as_deref(), raw.limit.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bounds() {
+        assert_eq!(
+            EventsPage::parse(None, None).ok(),
+            Some(EventsPage {
+                after: 0,
+                limit: DEFAULT_EVENTS_PAGE
+            })
+        );
+        assert_eq!(
+            EventsPage::parse(Some("7"), Some("1000")).ok(),
+            Some(EventsPage {
+                after: 7,
+                limit: 1000
+            })
+        );
+        for (after, limit) in [
+            (Some("-1"), None),
+            (Some("x"), None),
+            (None, Some("0")),
+            (None, Some("1001")),
+            (None, Some("")),
+        ] {
+            let err = EventsPage::parse(after, limit).err();
+            assert_eq!(
+                err.map(|p| p.details().status),
+                Some(400),
+                "{after:?} {limit:?}"
+            );
+        }
+    }
+}
