@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use orderflow_observability::shutdown_signal;
-use orderflow_query_api::{BenchConfig, QueryApiConfig};
+use orderflow_query_api::{BenchConfig, QueryApiConfig, QueryLimits};
 
 use crate::event_store_choice::EventStoreKind;
 use crate::pipeline::DEFAULT_READ_DATABASE_URL;
@@ -19,6 +19,16 @@ pub struct QueryApiArgs {
     /// How long a query sent with X-Orderflow-Position waits, in milliseconds.
     #[arg(long, env = "POSITION_WAIT_MS", default_value_t = 2000)]
     pub position_wait_ms: u64,
+    /// Longest one read-database statement may run, in milliseconds
+    /// (Postgres statement_timeout); past it the field fails with TIMEOUT.
+    #[arg(long, env = "QUERY_STATEMENT_TIMEOUT_MS", default_value_t = 2000)]
+    pub statement_timeout_ms: u64,
+    /// Most WebSocket connections open at once from one client IP address.
+    #[arg(long, env = "QUERY_MAX_WS_PER_CLIENT", default_value_t = 16)]
+    pub max_ws_per_client: usize,
+    /// Most subscriptions open at once on this process.
+    #[arg(long, env = "QUERY_MAX_SUBSCRIPTIONS", default_value_t = 4096)]
+    pub max_subscriptions: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -55,6 +65,12 @@ pub fn config(
         nats_url: nats_url.to_owned(),
         subject_prefix: subject_prefix.to_owned(),
         position_wait: Duration::from_millis(api.position_wait_ms),
+        limits: QueryLimits {
+            statement_timeout: Duration::from_millis(api.statement_timeout_ms),
+            max_ws_connections_per_client: api.max_ws_per_client,
+            max_subscriptions_total: api.max_subscriptions,
+            ..QueryLimits::default()
+        },
         ..QueryApiConfig::default()
     }
 }

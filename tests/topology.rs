@@ -4,7 +4,10 @@
 //! against both command APIs while the active relay and a projector are
 //! killed with SIGKILL; afterwards every read model must equal a fresh
 //! rebuild, and match the store and what the clients were told. SIGTERM
-//! must end each service cleanly and hand its locks over at once.
+//! must end each service cleanly and hand its locks over at once; a command
+//! API stopped by SIGTERM under load answers every request it read (its
+//! debug log names each request it read and answered, by correlation id,
+//! and a request it ran shows up as an idempotent replay when sent again).
 //!
 //! Run alone with `cargo test --test topology -- --nocapture` to see the
 //! failover times it measures.
@@ -12,7 +15,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,7 +38,21 @@ struct Acknowledged {
     commands: u64,
     /// Requests sent again after their connection closed without an answer.
     resent: u64,
+    /// Those attempts: which API, with which correlation id, when.
+    unanswered: Vec<Unanswered>,
+    /// Correlation ids of the unanswered attempts whose request was then
+    /// answered as an idempotent replay: the unanswered one had run.
+    replayed: HashSet<String>,
     errors: Vec<String>,
+}
+
+/// An attempt whose connection closed without a response.
+#[derive(Debug, Clone)]
+struct Unanswered {
+    api: usize,
+    correlation_id: String,
+    failed_at: Instant,
+    error: String,
 }
 
 fn new_order(worker: usize, n: usize) -> Value {
@@ -95,11 +112,14 @@ async fn worker(
             let key = Uuid::now_v7().to_string();
             let mut answered = None;
             let mut last_error = None;
+            let mut unanswered = Vec::new();
             for attempt in 0..6 {
-                let base = &apis[(id + n + attempt) % apis.len()];
+                let api = (id + n + attempt) % apis.len();
+                let correlation_id = format!("{key}.{attempt}");
                 let mut req = http
-                    .post(format!("{base}/{path}"))
-                    .header("Idempotency-Key", &key);
+                    .post(format!("{}/{path}", apis[api]))
+                    .header("Idempotency-Key", &key)
+                    .header("X-Correlation-Id", &correlation_id);
                 if let Some(b) = &body {
                     req = req.json(b);
                 }
@@ -110,12 +130,28 @@ async fn worker(
                     }
                     Err(e) => {
                         if !e.is_connect() {
-                            acked.lock().unwrap().resent += 1;
+                            let mut a = acked.lock().unwrap();
+                            a.resent += 1;
+                            a.unanswered.push(Unanswered {
+                                api,
+                                correlation_id: correlation_id.clone(),
+                                failed_at: Instant::now(),
+                                error: format!("{e:?}"),
+                            });
+                            unanswered.push(correlation_id);
                         }
                         last_error = Some(e);
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }
+            }
+            let replayed = answered.as_ref().is_some_and(|r| {
+                r.headers()
+                    .get("idempotency-replayed")
+                    .is_some_and(|v| v == "true")
+            });
+            if replayed {
+                acked.lock().unwrap().replayed.extend(unanswered);
             }
             if answered.is_none() {
                 let mut a = acked.lock().unwrap();
@@ -185,6 +221,24 @@ async fn wait_caught_up(env: &[(&str, String)], within: Duration) {
     }
 }
 
+/// Concurrent clients of the command APIs.
+const WORKERS: usize = 12;
+
+/// The correlation ids in log lines (`correlation_id=<id>` of the request
+/// span).
+fn correlation_ids(lines: &[(Instant, String)]) -> HashSet<String> {
+    lines
+        .iter()
+        .filter_map(|(_, line)| {
+            let rest = &line[line.find("correlation_id=")? + "correlation_id=".len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+                .unwrap_or(rest.len());
+            Some(rest[..end].to_owned())
+        })
+        .collect()
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -210,10 +264,18 @@ async fn services_fail_over_and_the_read_models_end_exact() {
         &env,
     )];
     let first = command_apis[0].url("command API").await;
+    // The one stopped by SIGTERM later logs every request it answers.
+    let mut logged_env = env.clone();
+    logged_env.push((
+        "LOG",
+        "info,sqlx=warn,orderflow_observability::correlation=debug".to_owned(),
+    ));
+    // Plain `correlation_id=<id>` in its lines, not colour codes.
+    logged_env.push(("NO_COLOR", "1".to_owned()));
     command_apis.push(Service::start(
         "command-api-2",
         &["command-api", "--no-relay", "--command-api-addr", any],
-        &env,
+        &logged_env,
     ));
     let second = command_apis[1].url("command API").await;
     let apis = vec![first, second];
@@ -291,7 +353,7 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     // Load on both command APIs.
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Acknowledged::default()));
-    let workers: Vec<_> = (0..12)
+    let workers: Vec<_> = (0..WORKERS)
         .map(|i| {
             tokio::spawn(worker(
                 apis.clone(),
@@ -337,9 +399,10 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     // SIGTERM on a command API under load: it drains, exits 0, and the
     // clients go on with the other one.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    command_apis[1].terminate();
+    let api_termed = command_apis[1].terminate();
     let api_exit = command_apis[1].exit_status(Duration::from_secs(10)).await;
     assert!(api_exit.success(), "command API after SIGTERM: {api_exit}");
+    let api_exited = Instant::now();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     stop.store(true, Ordering::Relaxed);
@@ -359,6 +422,59 @@ async fn services_fail_over_and_the_read_models_end_exact() {
         acked.errors.is_empty(),
         "commands failed: {:?}",
         acked.errors
+    );
+
+    // No request was cut. A connection closed without an answer only where
+    // command API 2 was stopping, and each such request was one it never
+    // read: its log shows no start of it, and sending it again ran it
+    // afresh (a start or answer logged, or a replay, would mean the API had
+    // read it and the client got no answer). These are requests sent on a
+    // kept-alive connection just as the draining server closed it, idle
+    // (HTTP/1.1's known race; hence the resends under the same key): at
+    // most one per worker, since a worker sends one request at a time and,
+    // once the listener is closed, a new connection is refused (a connect
+    // error, not counted).
+    let started_by_2 = correlation_ids(&command_apis[1].found("request started"));
+    let answered_by_2 = correlation_ids(&command_apis[1].found("request finished"));
+    let cut: Vec<&Unanswered> = acked
+        .unanswered
+        .iter()
+        .filter(|u| {
+            started_by_2.contains(&u.correlation_id)
+                || answered_by_2.contains(&u.correlation_id)
+                || acked.replayed.contains(&u.correlation_id)
+        })
+        .collect();
+    assert!(
+        cut.is_empty(),
+        "requests cut by the SIGTERM drain: {cut:#?}"
+    );
+    for u in &acked.unanswered {
+        assert_eq!(
+            u.api, 1,
+            "an API that was not stopping closed a connection: {u:?}"
+        );
+        assert!(
+            u.failed_at >= api_termed && u.failed_at <= api_exited,
+            "a connection closed outside the drain: {u:?}"
+        );
+    }
+    for u in &acked.unanswered {
+        println!(
+            "sent again after API 2 closed the connection unread: {} ({})",
+            u.correlation_id, u.error
+        );
+    }
+    assert!(
+        acked.resent <= WORKERS as u64,
+        "more resends than workers ({WORKERS}): {:#?}",
+        acked.unanswered
+    );
+    assert!(
+        !answered_by_2.is_empty() && started_by_2.len() >= answered_by_2.len(),
+        "command API 2 logged {} starts and {} answers: its log cannot tell cut requests",
+        started_by_2.len(),
+        answered_by_2.len()
     );
 
     wait_caught_up(&env, Duration::from_secs(60)).await;
@@ -459,9 +575,11 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     events.close().await;
 
     println!(
-        "topology: {} commands ({} sent again after a closed connection), {} orders, {} events",
+        "topology: {} commands ({} sent again after a connection closed unread while API 2 \
+         drained; {} answers logged by API 2), {} orders, {} events",
         acked.commands,
         acked.resent,
+        answered_by_2.len(),
         rows.len(),
         store_versions.values().sum::<i64>()
     );

@@ -58,6 +58,9 @@ pub async fn correlation_layer(mut request: Request, next: Next) -> Response {
         crate::set_remote_parent(&span, parent);
     }
     request.extensions_mut().insert(CorrelationId(id.clone()));
+    // With "request finished", tells (at debug level) which requests a
+    // process read and which of those it answered, e.g. across a shutdown.
+    span.in_scope(|| tracing::debug!("request started"));
     let mut response = next.run(request).instrument(span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());
     span.in_scope(|| {

@@ -11,6 +11,7 @@ use orderflow_observability::{
 };
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::QueryApiConfig;
@@ -22,6 +23,7 @@ use crate::http::{HttpState, graphql_get, graphql_post};
 use crate::notices::ChangeFeed;
 use crate::schema::{AppSchema, build_schema};
 use crate::services::Services;
+use crate::ws_clients::WsClients;
 
 /// A ready-to-serve query API.
 #[derive(Clone)]
@@ -32,6 +34,10 @@ pub struct QueryApi {
     config: QueryApiConfig,
     /// Shared by every router made from this API.
     docs: Arc<DocCache>,
+    /// Subscriptions still allowed, all routers together.
+    subscriptions: Arc<Semaphore>,
+    /// WebSocket connections per client address, all routers together.
+    ws_clients: Arc<WsClients>,
 }
 
 impl std::fmt::Debug for QueryApi {
@@ -50,7 +56,7 @@ impl QueryApi {
         let db = ReadDb::connect_lazy(
             &config.read_database_url,
             config.max_connections,
-            config.limits.request_timeout,
+            config.limits.statement_timeout,
         )?;
         let events = match &config.events_database_url {
             Some(url) => Some(PgPoolOptions::new().max_connections(2).connect_lazy(url)?),
@@ -78,6 +84,13 @@ impl QueryApi {
             db,
             feed,
             schema,
+            subscriptions: Arc::new(Semaphore::new(
+                config
+                    .limits
+                    .max_subscriptions_total
+                    .min(Semaphore::MAX_PERMITS),
+            )),
+            ws_clients: WsClients::new(config.limits.max_ws_connections_per_client),
             config,
             docs: Arc::default(),
         }
@@ -109,13 +122,16 @@ impl QueryApi {
                 admission: Admission {
                     max_query_bytes: limits.max_query_bytes,
                     max_fields: limits.max_fields,
+                    max_expensive_fields: limits.max_expensive_fields,
                     max_depth: limits.max_depth,
                 },
                 docs: Arc::clone(&self.docs),
+                subscriptions: Arc::clone(&self.subscriptions),
             },
             max_batch: limits.max_batch,
             max_ws_message: limits.max_body_bytes,
             max_subscriptions: limits.max_subscriptions_per_connection,
+            ws_clients: Arc::clone(&self.ws_clients),
             graphiql: HttpState::graphiql_page(),
         };
         let ready_db = self.db.clone();

@@ -53,9 +53,16 @@ pub struct QueryLimits {
     /// Most field selections once fragments are expanded; every alias
     /// counts. Stops "huge alias" and fragment-bomb queries early.
     pub max_fields: usize,
-    /// Largest complexity: every field costs 1, lists multiply their
-    /// children by their page size (see the schema's `complexity`).
+    /// Largest complexity, sized by database work: a field costs 1, lists
+    /// multiply their children by their page size, day ranges by their
+    /// days, and a field that may read a whole read model (`totalCount`,
+    /// a sort on `updatedAt` or `total`, all-time `topProducts`) costs
+    /// 1000 (see `schema/cost.rs`).
     pub max_complexity: usize,
+    /// Most `topProducts`, `salesByDay` and `totalCount` selections in one
+    /// document (aliases and fragments expanded), checked before anything
+    /// runs: each is a statement that may be slow.
+    pub max_expensive_fields: usize,
     /// Largest `first` / `last`.
     pub max_page_size: usize,
     /// Largest query text, in bytes.
@@ -66,8 +73,20 @@ pub struct QueryLimits {
     pub max_batch: usize,
     /// Longest one operation may run, waiting included.
     pub request_timeout: Duration,
+    /// Longest one read-database statement may run (Postgres
+    /// `statement_timeout` on every connection of the read pool, lock
+    /// waits included); past it the field fails with `TIMEOUT`. Keeps a
+    /// costly statement from holding a connection after its request gave
+    /// up.
+    pub statement_timeout: Duration,
     /// Most concurrent subscriptions on one WebSocket.
     pub max_subscriptions_per_connection: usize,
+    /// Most subscriptions open at once on this process, all connections
+    /// together; past it a new one fails with `LIMIT_EXCEEDED`.
+    pub max_subscriptions_total: usize,
+    /// Most WebSocket connections open at once from one client IP address;
+    /// past it the upgrade is refused with HTTP 429 and `LIMIT_EXCEEDED`.
+    pub max_ws_connections_per_client: usize,
 }
 
 impl Default for QueryLimits {
@@ -76,12 +95,16 @@ impl Default for QueryLimits {
             max_depth: 12,
             max_fields: 1000,
             max_complexity: 10_000,
+            max_expensive_fields: 4,
             max_page_size: 100,
             max_query_bytes: 16 * 1024,
             max_body_bytes: 256 * 1024,
             max_batch: 10,
             request_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(2),
             max_subscriptions_per_connection: 32,
+            max_subscriptions_total: 4096,
+            max_ws_connections_per_client: 16,
         }
     }
 }

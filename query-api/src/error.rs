@@ -25,6 +25,9 @@ pub enum ErrorCode {
     BadUserInput,
     Timeout,
     Stale,
+    /// A server-wide or per-client limit is reached (not the request's own
+    /// shape): try again later.
+    LimitExceeded,
     Internal,
 }
 
@@ -35,6 +38,7 @@ impl ErrorCode {
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::Stale => "STALE",
+            ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -81,8 +85,28 @@ impl DbError {
     }
 }
 
+/// SQLSTATE `query_canceled`: what `statement_timeout` raises.
+const QUERY_CANCELED: &str = "57014";
+
 impl From<DbError> for async_graphql::Error {
     fn from(e: DbError) -> Self {
+        let canceled =
+            e.0.as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|c| c == QUERY_CANCELED);
+        if canceled {
+            tracing::warn!(error = %e.0, "read statement cut off by statement_timeout");
+            metrics::counter!("orderflow_query_statement_timeouts_total").increment(1);
+            return ErrorCode::Timeout.error(
+                "a read-database statement ran longer than the statement timeout; \
+                 ask for less (a shorter range, fewer counts)",
+            );
+        }
+        if matches!(*e.0, sqlx::Error::PoolTimedOut) {
+            tracing::warn!("no read-database connection free in time");
+            metrics::counter!("orderflow_query_pool_timeouts_total").increment(1);
+            return ErrorCode::Timeout.error("the read database is busy; try again later");
+        }
         tracing::error!(error = %e.0, "read database error");
         metrics::counter!("orderflow_query_internal_errors_total").increment(1);
         ErrorCode::Internal.error("internal error; see the server log")

@@ -1,8 +1,8 @@
 //! Runs operations for HTTP and WebSocket alike. Before async-graphql sees
 //! an operation: its size, fields and depth are checked (on a parse that is
 //! cached by query text). Around it: per-request loaders, the
-//! read-your-writes gate, the per-request timeout, a cap on subscriptions
-//! per connection, and an `extensions.code` on every error.
+//! read-your-writes gate, the per-request timeout, caps on subscriptions
+//! per connection and per process, and an `extensions.code` on every error.
 //!
 //! Done here rather than in an async-graphql extension because any
 //! registered extension sends every field of every response through the
@@ -35,6 +35,7 @@ pub(crate) struct SubscriptionSlots(pub Arc<Semaphore>);
 pub(crate) struct Admission {
     pub max_query_bytes: usize,
     pub max_fields: usize,
+    pub max_expensive_fields: usize,
     pub max_depth: usize,
 }
 
@@ -47,6 +48,8 @@ pub(crate) struct QueryExecutor {
     pub position_wait: Duration,
     pub admission: Admission,
     pub docs: Arc<DocCache>,
+    /// Subscriptions this process may still open, all connections together.
+    pub subscriptions: Arc<Semaphore>,
 }
 
 fn refused(message: String) -> Response {
@@ -93,6 +96,15 @@ impl QueryExecutor {
             return Err(refused_boxed(format!(
                 "query selects {} fields (aliases and fragments expanded); the limit is {}",
                 shape.fields, a.max_fields
+            )));
+        }
+        if shape.expensive > a.max_expensive_fields {
+            return Err(refused_boxed(format!(
+                "query selects {} expensive fields ({}; aliases and fragments expanded); \
+                 the limit is {}",
+                shape.expensive,
+                crate::shape::EXPENSIVE.join(", "),
+                a.max_expensive_fields
             )));
         }
         if shape.depth > a.max_depth {
@@ -204,12 +216,22 @@ impl Executor for QueryExecutor {
                 }
             },
         };
+        // Not the client's fault: the process is at its limit.
+        let Ok(total) = Arc::clone(&self.subscriptions).try_acquire_owned() else {
+            metrics::counter!("orderflow_query_subscriptions_refused_total").increment(1);
+            return stream::once(async {
+                Response::from_errors(vec![ErrorCode::LimitExceeded.server_error(
+                    "this server has as many subscriptions open as it allows; try again later",
+                )])
+            })
+            .boxed();
+        };
         let request = request.data(loaders(&self.db));
         self.schema
             .execute_stream_with_session_data(request, session_data.unwrap_or_default())
             .map(move |mut r| {
-                // The slot is held for as long as the stream lives.
-                let _held = &permit;
+                // The slots are held for as long as the stream lives.
+                let _held = (&permit, &total);
                 ensure_codes(&mut r.errors);
                 r
             })

@@ -1,14 +1,16 @@
 //! `/graphql`: POST for queries (single or batched), GET for GraphiQL or a
 //! graphql-ws WebSocket.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql::{BatchRequest, BatchResponse, Data, Executor, Response as GqlResponse};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use orderflow_event_store::Position;
@@ -17,6 +19,7 @@ use tokio::sync::Semaphore;
 use crate::consistency::PositionRequest;
 use crate::error::ErrorCode;
 use crate::executor::{QueryExecutor, SubscriptionSlots};
+use crate::ws_clients::WsClients;
 
 /// The token from a command response.
 pub const POSITION_HEADER: &str = "x-orderflow-position";
@@ -29,6 +32,7 @@ pub(crate) struct HttpState {
     pub max_batch: usize,
     pub max_ws_message: usize,
     pub max_subscriptions: usize,
+    pub ws_clients: Arc<WsClients>,
     pub graphiql: Arc<str>,
 }
 
@@ -45,7 +49,11 @@ impl HttpState {
 
 /// A request refused before any operation ran.
 fn refused(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = GqlResponse::from_errors(vec![ErrorCode::BadUserInput.server_error(message)]);
+    refused_with(status, ErrorCode::BadUserInput, message)
+}
+
+fn refused_with(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Response {
+    let body = GqlResponse::from_errors(vec![code.server_error(message)]);
     (status, axum::Json(body)).into_response()
 }
 
@@ -132,8 +140,12 @@ pub(crate) async fn graphql_post(
     ([(header::CACHE_CONTROL, "no-store")], axum::Json(response)).into_response()
 }
 
+/// GraphiQL, or a WebSocket. `peer` is there when served through
+/// [`crate::serve_api`]; a router mounted without connection info has no
+/// per-client cap (only the per-process subscription cap).
 pub(crate) async fn graphql_get(
     State(state): State<HttpState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     protocol: Result<GraphQLProtocol, StatusCode>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -145,6 +157,25 @@ pub(crate) async fn graphql_get(
             StatusCode::BAD_REQUEST,
             "WebSocket subprotocol must be graphql-transport-ws or graphql-ws",
         );
+    };
+    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    // Taken before the upgrade, so a client at its limit gets a plain 429
+    // rather than a socket that closes at once.
+    let slot = match ip.map(|ip| state.ws_clients.open(ip)) {
+        Some(None) => {
+            metrics::counter!("orderflow_query_ws_refused_total").increment(1);
+            return refused_with(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::LimitExceeded,
+                format!(
+                    "this address has {} WebSocket connections open, the most it may; \
+                     close one or reuse it (one connection carries many subscriptions)",
+                    state.ws_clients.max_per_client()
+                ),
+            );
+        }
+        Some(Some(slot)) => Some(slot),
+        None => None,
     };
     let executor = state.executor.clone();
     let slots = state.max_subscriptions;
@@ -158,6 +189,8 @@ pub(crate) async fn graphql_get(
                 .with_data(data)
                 .serve()
                 .await;
+            // Counted until the socket is done.
+            drop(slot);
         })
         .into_response()
 }

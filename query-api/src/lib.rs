@@ -24,6 +24,7 @@ mod schema;
 mod serve;
 mod services;
 mod shape;
+mod ws_clients;
 
 pub use app::QueryApi;
 pub use bench::{BenchConfig, BenchReport, BenchResult, bench_queries};

@@ -31,7 +31,11 @@ pub async fn serve_api(
     api: QueryApi,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), QueryApiError> {
-    axum::serve(listener, api.router())
+    // The peer address feeds the per-client WebSocket cap.
+    let app = api
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

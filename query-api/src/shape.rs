@@ -1,6 +1,7 @@
 //! The shape of a parsed query, measured before async-graphql validates it:
 //! how many fields it selects once fragments are expanded (every alias
-//! counts), how deep it nests, and which field names it uses.
+//! counts), how many of those are expensive (each a statement that may be
+//! slow), how deep it nests, and which field names it uses.
 //!
 //! Measured here, first, because async-graphql's own checks and validation
 //! expand fragments spread by fragments without memoising: a small
@@ -16,6 +17,8 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 pub struct Shape {
     /// Field selections after expanding fragments (saturating).
     pub fields: usize,
+    /// Of those, selections of an [`EXPENSIVE`] field.
+    pub expensive: usize,
     /// Deepest nesting of fields, not counting introspection (`__schema`,
     /// `__type`), which tools send and which is bounded by the schema.
     pub depth: usize,
@@ -29,9 +32,14 @@ pub enum ShapeError {
     FragmentCycle(String),
 }
 
-#[derive(Clone, Copy)]
+/// Fields each of which runs a statement that may read much of a read
+/// model, whatever its page size.
+pub const EXPENSIVE: [&str; 3] = ["topProducts", "salesByDay", "totalCount"];
+
+#[derive(Clone, Copy, Default)]
 struct Size {
     fields: usize,
+    expensive: usize,
     depth: usize,
 }
 
@@ -49,10 +57,7 @@ struct Walk<'a> {
 
 impl<'a> Walk<'a> {
     fn selection_set(&mut self, set: &'a SelectionSet) -> Result<Size, ShapeError> {
-        let mut out = Size {
-            fields: 0,
-            depth: 0,
-        };
+        let mut out = Size::default();
         for item in &set.items {
             let size = match &item.node {
                 Selection::Field(f) => {
@@ -62,6 +67,9 @@ impl<'a> Walk<'a> {
                     let introspection = name == "__schema" || name == "__type";
                     Size {
                         fields: inner.fields.saturating_add(1),
+                        expensive: inner
+                            .expensive
+                            .saturating_add(usize::from(EXPENSIVE.contains(&name))),
                         depth: if introspection { 0 } else { inner.depth + 1 },
                     }
                 }
@@ -71,6 +79,7 @@ impl<'a> Walk<'a> {
                 }
             };
             out.fields = out.fields.saturating_add(size.fields);
+            out.expensive = out.expensive.saturating_add(size.expensive);
             out.depth = out.depth.max(size.depth);
         }
         Ok(out)
@@ -84,10 +93,7 @@ impl<'a> Walk<'a> {
         }
         // An unknown fragment is validation's to report.
         let Some(def) = self.doc.fragments.get(name) else {
-            return Ok(Size {
-                fields: 0,
-                depth: 0,
-            });
+            return Ok(Size::default());
         };
         self.memo.insert(name, Memo::Visiting);
         let size = self.selection_set(&def.node.selection_set.node)?;
@@ -108,6 +114,7 @@ pub fn measure(doc: &ExecutableDocument) -> Result<Shape, ShapeError> {
     for (_, op) in doc.operations.iter() {
         let size = walk.selection_set(&op.node.selection_set.node)?;
         shape.fields = shape.fields.saturating_add(size.fields);
+        shape.expensive = shape.expensive.saturating_add(size.expensive);
         shape.depth = shape.depth.max(size.depth);
     }
     // Unused fragments are validated too (and refused), so measure them.
@@ -115,6 +122,7 @@ pub fn measure(doc: &ExecutableDocument) -> Result<Shape, ShapeError> {
     for name in names {
         let size = walk.fragment(name)?;
         shape.fields = shape.fields.max(size.fields);
+        shape.expensive = shape.expensive.max(size.expensive);
     }
     shape.names = walk.names;
     Ok(shape)
@@ -155,10 +163,21 @@ mod tests {
         q.push_str("fragment F40 on Query { __typename }");
         let s = shape(&q).unwrap_or_default();
         assert_eq!(s.fields, 1usize << 40);
+        assert_eq!(s.expensive, 0);
         assert_eq!(
             shape("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }"),
             Err(ShapeError::FragmentCycle("A".into()))
         );
+    }
+
+    #[test]
+    fn counts_expensive_fields_through_aliases_and_fragments() {
+        let s = shape(
+            "{ a: topProducts { sku } b: topProducts { sku } ...F orders { totalCount } }
+             fragment F on Query { salesByDay(from: \"2025-01-01\", to: \"2025-01-02\") { day } }",
+        )
+        .unwrap_or_default();
+        assert_eq!(s.expensive, 4);
     }
 
     #[test]

@@ -34,8 +34,9 @@ pub struct ReadDb {
 impl ReadDb {
     /// A lazily connecting pool: the service starts (and `/readyz` says
     /// why it is not ready) while the database is away. Every statement is
-    /// cut off by Postgres after `statement_timeout`, a backstop for the
-    /// per-request timeout on a database that is slow to cancel.
+    /// cut off by Postgres after `statement_timeout`: a request that times
+    /// out drops its future, but Postgres would go on running the
+    /// statement it had sent.
     pub fn connect_lazy(
         url: &str,
         max_connections: u32,

@@ -2,25 +2,13 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 
+use super::cost::DEFAULT_PAGE;
 use super::filter::OrderOrderBy;
 use super::order::Order;
 use crate::cursor::{self, CursorError};
 use crate::db::{Keyset, OrderFilter, PageQuery, SortKey};
 use crate::error::bad_input;
 use crate::services::services;
-
-/// Page size when neither `first` nor `last` is given.
-pub const DEFAULT_PAGE: i32 = 20;
-/// The page size complexity assumes at most (larger pages are refused
-/// anyway, with a clearer message than "too complex").
-const COST_PAGE_CAP: usize = 100;
-
-/// The complexity of a connection field: its children once per row.
-pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    let n = first.or(last).unwrap_or(DEFAULT_PAGE).max(1);
-    let n = usize::try_from(n).unwrap_or(1).min(COST_PAGE_CAP);
-    n.saturating_mul(child_complexity).saturating_add(1)
-}
 
 /// `first`, `after`, `last`, `before` as the client sent them.
 #[derive(Debug, Clone, Default)]
@@ -146,6 +134,8 @@ impl OrderConnection {
     }
 
     /// Orders matching the filter, on every page (one more statement).
+    // It may count a whole read model: the list is charged a scan for it
+    // (`cost::orders_cost`).
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let n = services(ctx)?.db.orders_count(&self.filter).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))

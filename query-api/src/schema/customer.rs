@@ -37,7 +37,9 @@ impl Customer {
     }
 
     /// The customer's orders; `filter` narrows them further.
-    #[graphql(complexity = "super::connection::page_cost(first, last, child_complexity)")]
+    #[graphql(
+        complexity = "super::cost::orders_cost(__field, order_by, first, last, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn orders(
         &self,

@@ -1,6 +1,7 @@
 //! The GraphQL schema: types, roots, and how it is assembled.
 
 mod connection;
+mod cost;
 mod customer;
 mod filter;
 mod money;

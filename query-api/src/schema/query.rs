@@ -4,7 +4,8 @@ use async_graphql::{Context, Object};
 use chrono::{Days, NaiveDate};
 use uuid::Uuid;
 
-use super::connection::{OrderConnection, PageArgs, orders_connection, page_cost};
+use super::connection::{OrderConnection, PageArgs, orders_connection};
+use super::cost::{DEFAULT_TOP, MAX_RANGE_DAYS, orders_cost, sales_by_day_cost, top_products_cost};
 use super::customer::Customer;
 use super::filter::{OrderFilterInput, OrderOrderBy};
 use super::order::Order;
@@ -15,13 +16,6 @@ use crate::consistency::gate;
 use crate::db::TopProductsQuery;
 use crate::error::{bad_input, not_found};
 use crate::services::{loaders, services};
-
-/// Longest `salesByDay` / `topProducts` range, in days.
-pub const MAX_RANGE_DAYS: i64 = 366;
-/// Complexity assumed for the rows of a day range.
-const RANGE_COST: usize = 30;
-/// Products listed when `first` is not given.
-const DEFAULT_TOP: i32 = 10;
 
 #[derive(Debug, Default)]
 pub struct QueryRoot;
@@ -53,7 +47,7 @@ impl QueryRoot {
 
     /// Orders, newest first unless `orderBy` says otherwise. Relay
     /// pagination: `first`/`after` forwards, `last`/`before` backwards.
-    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[graphql(complexity = "orders_cost(__field, order_by, first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
     async fn orders(
         &self,
@@ -96,7 +90,7 @@ impl QueryRoot {
 
     /// Sales per UTC day `from..=to` (at most 366 days), by day then
     /// currency; days without sales are absent.
-    #[graphql(complexity = "RANGE_COST * child_complexity + 1")]
+    #[graphql(complexity = "sales_by_day_cost(from, to, child_complexity)")]
     async fn sales_by_day(
         &self,
         ctx: &Context<'_>,
@@ -115,7 +109,7 @@ impl QueryRoot {
 
     /// Best-selling products, all time or among the orders paid on UTC days
     /// `from..=to` (give both or neither).
-    #[graphql(complexity = "page_cost(first, None, child_complexity)")]
+    #[graphql(complexity = "top_products_cost(from, to, first, child_complexity)")]
     async fn top_products(
         &self,
         ctx: &Context<'_>,

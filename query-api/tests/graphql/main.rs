@@ -4,6 +4,7 @@
 
 mod batching;
 mod consistency;
+mod cost;
 mod limits;
 mod orders;
 mod paging;
@@ -13,3 +14,4 @@ mod schema_file;
 mod subscriptions;
 mod support;
 mod upcast;
+mod ws_limits;
