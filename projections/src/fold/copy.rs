@@ -54,6 +54,14 @@ impl CopyBuf {
         self
     }
 
+    /// A `numeric` column's value.
+    pub fn big(&mut self, n: i128) -> &mut Self {
+        use std::fmt::Write;
+        self.sep();
+        let _ = write!(self.buf, "{n}");
+        self
+    }
+
     pub fn ts(&mut self, t: DateTime<Utc>) -> &mut Self {
         self.sep();
         self.buf

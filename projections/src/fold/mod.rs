@@ -82,6 +82,21 @@ pub(crate) fn missing(fold: &dyn Fold, events: &[Decoded]) -> Vec<Uuid> {
     ids
 }
 
+/// `what` would leave the range its column (or memory) holds: a poison
+/// event, never a silent clamp, in the live fold and a rebuild alike.
+pub(crate) fn overflow(e: &Decoded, what: &str) -> FoldError {
+    FoldError(format!(
+        "{} for order {} overflows {what}",
+        e.event.event_type(),
+        e.order_id
+    ))
+}
+
+/// `a + b`, or the poison error naming `what`.
+pub(crate) fn add_i128(e: &Decoded, what: &str, a: i128, b: i128) -> Result<i128, FoldError> {
+    a.checked_add(b).ok_or_else(|| overflow(e, what))
+}
+
 pub(crate) fn unknown_order(e: &Decoded) -> FoldError {
     FoldError(format!(
         "{} for order {} which has no OrderCreated before it",

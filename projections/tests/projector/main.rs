@@ -6,6 +6,7 @@ mod support;
 
 mod catch_up;
 mod live;
+mod money;
 mod outage;
 mod poison;
 mod upcast;
