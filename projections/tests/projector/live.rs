@@ -94,9 +94,83 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
     let projector = env.start_projector();
     work.run(&env.store, 800, 250).await;
     env.wait_for(work.last, &[]).await;
+
+    // The stream did not double: the relay's replay was de-duplicated, so
+    // it holds each stored event once.
+    let stored = orderflow_event_store::EventStore::read_all(
+        &env.store,
+        orderflow_event_store::Position::START,
+        100_000,
+    )
+    .await
+    .unwrap()
+    .len() as u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let state = js
+            .get_stream(&env.config.stream_name)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .clone();
+        if state.last_sequence >= stored {
+            assert_eq!(state.messages, stored, "the stream doubled");
+            assert_eq!(state.last_sequence, stored);
+            break state.last_sequence;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relay never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Every consumer redelivered the whole stream, the 1200 commands'
+    // events it had already applied included (its consumer sequence counts
+    // each delivery), and acked all of it.
+    let stream = js.get_stream(&env.config.stream_name).await.unwrap();
+    for def in PROJECTIONS {
+        let mut c: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_consumer(&env.config.consumer_name(def.name))
+            .await
+            .unwrap();
+        let info = loop {
+            let info = c.info().await.unwrap().clone();
+            if info.ack_floor.stream_sequence >= last {
+                break info;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} never acked the stream: {info:?}",
+                def.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            info.delivered.consumer_sequence >= last,
+            "{} was not redelivered the stream: {info:?}",
+            def.name
+        );
+        assert_eq!(info.delivered.stream_sequence, last, "{}", def.name);
+        assert_eq!(info.ack_floor.stream_sequence, last, "{}", def.name);
+        assert_eq!(info.num_ack_pending, 0, "{}", def.name);
+    }
+
     let live = dump(&env.read).await;
     projector.stop().await;
     relay.stop().await;
+    // The final rows: those of a rebuild, and one `orders` row per order.
+    let orders = live["orders"].len();
+    let streams: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT stream_id) FROM events WHERE stream_id LIKE 'order-%'",
+    )
+    .fetch_one(env.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(orders as i64, streams);
     assert_same(&live, &rebuilt(&env).await);
     env.cleanup().await;
 }
+
