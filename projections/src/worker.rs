@@ -17,7 +17,9 @@ use crate::fold::{self, Fold, ProjectionDef};
 #[derive(Debug, Default)]
 pub(crate) struct Applied {
     pub events: usize,
-    pub orders: Vec<Uuid>,
+    /// Each order changed, with the position of its own last event in the
+    /// batch (what its rows now store, and what its notice must carry).
+    pub orders: Vec<(Uuid, Position)>,
     pub last_recorded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -287,9 +289,14 @@ impl Worker {
             .increment(events.len() as u64);
         metrics::histogram!("orderflow_projection_batch_seconds", "projection" => self.def.name)
             .record(started.elapsed().as_secs_f64());
-        let mut orders: Vec<Uuid> = decoded.iter().map(|d| d.order_id).collect();
-        orders.sort_unstable();
-        orders.dedup();
+        let mut last_of: std::collections::HashMap<Uuid, Position> =
+            std::collections::HashMap::with_capacity(decoded.len());
+        for d in &decoded {
+            // Store order: the last event seen is the order's newest.
+            last_of.insert(d.order_id, d.position);
+        }
+        let mut orders: Vec<(Uuid, Position)> = last_of.into_iter().collect();
+        orders.sort_unstable_by_key(|(_, p)| *p);
         Ok(Applied {
             events: events.len(),
             orders,

@@ -174,3 +174,82 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
     env.cleanup().await;
 }
 
+/// Orders committed in one transaction are folded in one batch. Each
+/// order's change notice carries that order's own last position, the one
+/// its `orders` row stores, not the batch's end (which made subscribers
+/// wait and re-read for every order but the batch's last).
+#[tokio::test]
+async fn change_notices_carry_each_orders_own_position() {
+    let env = Env::new().await;
+    let mut work = Workload::new(6);
+    work.run(&env.store, 40, 10).await;
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let mut notices = client
+        .subscribe(format!("{}.changes.orders.*", env.config.subject_prefix))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    // No relay: the projector reads the store, so a transaction's events
+    // arrive in one batch.
+    let projector = env.start_projector();
+    env.wait_for(work.last, &[]).await;
+
+    // Each template order's events copied to a new order, all in one
+    // transaction.
+    let copied: Vec<String> = sqlx::query_scalar(
+        "WITH t AS (SELECT stream_id, 'order-' || gen_random_uuid()::text AS copy \
+                    FROM events WHERE stream_id LIKE 'order-%' GROUP BY stream_id), \
+              ins AS (INSERT INTO events (stream_id, stream_version, event_id, event_type, \
+                          schema_version, payload, metadata) \
+                      SELECT t.copy, e.stream_version, gen_random_uuid(), e.event_type, \
+                             e.schema_version, \
+                             CASE WHEN e.payload ? 'order_id' \
+                                  THEN jsonb_set(e.payload, '{order_id}', \
+                                                 to_jsonb(substr(t.copy, 7))) \
+                                  ELSE e.payload END, \
+                             e.metadata \
+                      FROM events e JOIN t ON t.stream_id = e.stream_id \
+                      ORDER BY e.global_position RETURNING stream_id) \
+         SELECT DISTINCT substr(stream_id, 7) FROM ins",
+    )
+    .fetch_all(env.store.pool())
+    .await
+    .unwrap();
+    assert!(copied.len() >= 5, "{copied:?}");
+    let copied: std::collections::HashSet<uuid::Uuid> =
+        copied.iter().map(|s| s.parse().unwrap()).collect();
+    let head = orderflow_event_store::EventStore::head(&env.store)
+        .await
+        .unwrap();
+    env.wait_for(head, &[]).await;
+    projector.stop().await;
+
+    let rows: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT order_id, last_position FROM orders")
+            .fetch_all(&env.read)
+            .await
+            .unwrap();
+    let rows: std::collections::HashMap<_, _> = rows.into_iter().collect();
+    // Each copied order changed once, in that one batch: its notice carries
+    // the position its row stores.
+    let mut notified = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while notified.len() < copied.len() {
+        let m = tokio::time::timeout_at(deadline, notices.next())
+            .await
+            .unwrap_or_else(|_| panic!("notices for {notified:?} of {copied:?} only"))
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        let id: uuid::Uuid = body["order_id"].as_str().unwrap().parse().unwrap();
+        if copied.contains(&id) {
+            let position = body["position"].as_str().unwrap().to_owned();
+            assert_eq!(Some(&position), rows.get(&id), "notice of {id}");
+            assert!(
+                notified.insert(id, position).is_none(),
+                "two notices for {id}"
+            );
+        }
+    }
+    let distinct: std::collections::HashSet<_> = notified.values().collect();
+    assert_eq!(distinct.len(), copied.len(), "{notified:?}");
+}
