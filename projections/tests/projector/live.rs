@@ -218,18 +218,26 @@ async fn change_notices_carry_each_orders_own_position() {
     assert!(copied.len() >= 5, "{copied:?}");
     let copied: std::collections::HashSet<uuid::Uuid> =
         copied.iter().map(|s| s.parse().unwrap()).collect();
-    let head = orderflow_event_store::EventStore::head(&env.store)
-        .await
-        .unwrap();
-    env.wait_for(head, &[]).await;
-    projector.stop().await;
-
-    let rows: Vec<(uuid::Uuid, String)> =
-        sqlx::query_as("SELECT order_id, last_position FROM orders")
-            .fetch_all(&env.read)
-            .await
-            .unwrap();
-    let rows: std::collections::HashMap<_, _> = rows.into_iter().collect();
+    // Until the copies are projected (the head may lag behind the insert
+    // while other tests hold the cluster-wide watermark).
+    let ids: Vec<uuid::Uuid> = copied.iter().copied().collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let rows: std::collections::HashMap<uuid::Uuid, String> = loop {
+        let rows: Vec<(uuid::Uuid, String)> =
+            sqlx::query_as("SELECT order_id, last_position FROM orders WHERE order_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&env.read)
+                .await
+                .unwrap();
+        if rows.len() == ids.len() {
+            break rows.into_iter().collect();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "copies never projected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     // Each copied order changed once, in that one batch: its notice carries
     // the position its row stores.
     let mut notified = std::collections::HashMap::new();
@@ -252,4 +260,7 @@ async fn change_notices_carry_each_orders_own_position() {
     }
     let distinct: std::collections::HashSet<_> = notified.values().collect();
     assert_eq!(distinct.len(), copied.len(), "{notified:?}");
+    // Only now: notices are sent after the commit, and stopping drops the
+    // projector's NATS connection (notices are best effort).
+    projector.stop().await;
 }
