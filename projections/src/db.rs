@@ -13,10 +13,20 @@ use crate::error::ProjectionError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Creates the read database if needed, connects and migrates it.
+/// Postgres ends a session of ours left idle inside a transaction this long
+/// (a stuck task, a bug). Its xid would hold back the store's watermark,
+/// which is cluster-wide, stalling the relay and every reader. Nothing here
+/// legitimately idles in a transaction for more than a store read.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: &str = "30s";
+
+/// Creates the read database if needed, connects and migrates it. Its
+/// sessions get [`IDLE_IN_TRANSACTION_TIMEOUT`].
 pub async fn connect_read_db(url: &str, max_connections: u32) -> Result<PgPool, ProjectionError> {
     orderflow_event_store::ensure_database(url).await?;
-    let options = PgConnectOptions::from_str(url)?;
+    let options = PgConnectOptions::from_str(url)?.options([(
+        "idle_in_transaction_session_timeout",
+        IDLE_IN_TRANSACTION_TIMEOUT,
+    )]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))

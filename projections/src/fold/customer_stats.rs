@@ -265,8 +265,12 @@ impl Fold for CustomerFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        self.states.copy_into_empty(&mut *conn).await?;
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
+        self.states.copy_into_empty(&mut *conn, rows).await?;
         let mut b = CopyBuf::default();
         for (c, d) in self.stats.drain() {
             b.text(&c).int(d.orders);
@@ -280,6 +284,7 @@ impl Fold for CustomerFold {
             "COPY customer_stats (customer_id, order_count, draft_count, submitted_count, \
                  confirmed_count, paid_count, shipped_count, delivered_count, cancelled_count, \
                  rejected_count, first_order_at, last_order_at) FROM STDIN",
+            rows,
         )
         .await?;
         let mut b = CopyBuf::default();
@@ -290,6 +295,7 @@ impl Fold for CustomerFold {
             conn,
             "COPY customer_lifetime_value (customer_id, currency, paid_minor, refunded_minor) \
              FROM STDIN",
+            rows,
         )
         .await
     }

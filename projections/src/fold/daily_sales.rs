@@ -142,8 +142,12 @@ impl Fold for DailyFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        self.states.copy_into_empty(&mut *conn).await?;
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
+        self.states.copy_into_empty(&mut *conn, rows).await?;
         let mut b = CopyBuf::default();
         for ((day, cur), d) in self.deltas.drain() {
             b.date(day)
@@ -158,6 +162,7 @@ impl Fold for DailyFold {
             conn,
             "COPY daily_sales (day, currency, orders_paid, gross_minor, refunds_minor, \
                  units_sold) FROM STDIN",
+            rows,
         )
         .await
     }

@@ -33,8 +33,13 @@ pub(crate) trait Fold: Send {
     /// Writes everything changed since the last flush.
     async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
     /// Same, into tables known to be empty (a rebuild's first write): COPY,
-    /// no conflict handling.
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
+    /// no conflict handling; at most `rows` rows per COPY, each its own
+    /// transaction on an autocommit connection (see `CopyBuf::send`).
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error>;
     /// Orders cached.
     fn cached(&self) -> usize;
     /// Forgets all cached state and pending changes.

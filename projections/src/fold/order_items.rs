@@ -222,7 +222,11 @@ impl Fold for ItemsFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
         let mut b = CopyBuf::default();
         for id in self.dirty.drain() {
             for (n, i) in self.orders.get(&id).into_iter().flatten().enumerate() {
@@ -243,6 +247,7 @@ impl Fold for ItemsFold {
             conn,
             "COPY order_items (order_id, sku, name, quantity, unit_price_minor, currency, \
                  line_total_minor, line_no, added_at, updated_at) FROM STDIN",
+            rows,
         )
         .await
     }

@@ -354,7 +354,11 @@ impl Fold for OrdersFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
         let mut b = CopyBuf::default();
         for id in self.dirty.drain() {
             let Some(r) = self.rows.get(&id) else {
@@ -397,6 +401,7 @@ impl Fold for OrdersFold {
                  cancellation_reason, rejection_reason, created_at, submitted_at, confirmed_at, \
                  paid_at, shipped_at, delivered_at, cancelled_at, rejected_at, updated_at, \
                  stream_version, last_position, draft_lines) FROM STDIN",
+            rows,
         )
         .await
     }

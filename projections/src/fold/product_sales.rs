@@ -111,8 +111,12 @@ impl Fold for ProductFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        self.states.copy_into_empty(&mut *conn).await?;
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
+        self.states.copy_into_empty(&mut *conn, rows).await?;
         let mut b = CopyBuf::default();
         for ((sku, cur), (u, r, o)) in self.deltas.drain() {
             b.text(&sku)
@@ -126,6 +130,7 @@ impl Fold for ProductFold {
             conn,
             "COPY product_sales (sku, currency, units_sold, revenue_minor, order_count) \
              FROM STDIN",
+            rows,
         )
         .await
     }

@@ -9,4 +9,5 @@ mod live;
 mod money;
 mod outage;
 mod poison;
+mod rebuild_tx;
 mod upcast;
