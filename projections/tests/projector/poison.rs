@@ -290,3 +290,67 @@ async fn a_projection_backing_off_says_why_and_when() {
     }
     projector.stop().await;
 }
+
+/// An event time Postgres cannot hold (before 4714 BC; chrono reads it)
+/// would be refused by the database on the live path and fail a rebuild's
+/// COPY as a whole. It is a decode error instead: live and rebuild stop on
+/// that event with the same message.
+#[tokio::test]
+async fn an_event_time_the_read_models_cannot_hold_fails_live_and_rebuild_alike() {
+    let env = Env::new().await;
+    let config = ProjectorConfig {
+        nats_url: "nats://127.0.0.1:1".into(),
+        ..env.config.clone()
+    };
+    let mut work = Workload::new(25);
+    work.run(&env.store, 100, 20).await;
+    let before = work.last;
+    let ancient = OrderId::new(Uuid::now_v7());
+    let bad = crate::support::append_raw(
+        &env.store,
+        &ancient,
+        0,
+        &[(
+            "OrderCreated",
+            2,
+            serde_json::json!({
+                "order_id": ancient, "customer_id": "c-old", "currency": "EUR",
+                "channel": "web", "at": "-5000-01-01T00:00:00Z"
+            }),
+        )],
+    )
+    .await;
+    let projector = env.start_projector_with(config);
+    let all: Vec<&str> = orderflow_projections::PROJECTIONS
+        .iter()
+        .map(|d| d.name)
+        .collect();
+    wait_stopped(&env, &all, all.len() as i64).await;
+    projector.stop().await;
+    let letters: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT projection, position, error FROM dead_letters ORDER BY projection")
+            .fetch_all(&env.read)
+            .await
+            .unwrap();
+    assert_eq!(letters.len(), all.len());
+    for (name, position, error) in &letters {
+        assert_eq!(position, &bad.to_string());
+        assert!(error.contains("earliest time"), "{error}");
+        let report = orderflow_projections::rebuild_with(
+            env.store(),
+            &env.read,
+            None,
+            name,
+            &env.config,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            report.stopped_before.as_deref(),
+            Some(format!("{bad}: {error}").as_str()),
+            "{name}"
+        );
+        assert_eq!(report.position, before, "{name}");
+    }
+}
