@@ -8,6 +8,7 @@ mod consistency;
 mod limits;
 mod orders;
 mod paging;
+mod projection_states;
 mod rebuild;
 mod reports;
 mod schema_file;
