@@ -19,7 +19,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::try_join_all;
 use orderflow_event_store::{EventStore, Position, read_all_raw};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
@@ -323,7 +322,7 @@ async fn rebuild_once(
     let mut tasks = FoldTasks::spawn(defs, folds);
     let batch = config.rebuild_batch_size.max(1);
     let chunk = config.rebuild_chunk_rows.max(1);
-    let mut writers = Writers::open(read, &search_path, defs.len()).await?;
+    let mut writers = Writers::open(read, &search_path).await?;
 
     // Read and decode ahead on other tasks while this one folds.
     let mut rx = spawn_reader(source.clone(), batch, limit, names.clone());
@@ -538,34 +537,31 @@ fn apply_all(
     Ok(())
 }
 
-/// A connection per fold for a rebuild's writes into its fresh tables, in
+/// A connection of its own for a rebuild's writes into its fresh tables, in
 /// autocommit: each statement (a COPY chunk, an upsert) commits alone, so no
-/// transaction runs long. The tables are nobody's until the swap, so partial
-/// writes are harmless (a failed rebuild drops them). Session settings stay
-/// on these connections, never in a pool.
+/// transaction runs long. The folds write one after the other: run
+/// concurrently on one task, one fold building its rows (CPU) would hold
+/// another's COPY, and its transaction, open. The tables are nobody's until
+/// the swap, so partial writes are harmless (a failed rebuild drops them).
+/// Session settings stay on this connection, never in a pool.
 struct Writers {
-    conns: Vec<PgConnection>,
+    conn: PgConnection,
 }
 
 impl Writers {
-    async fn open(read: &PgPool, search_path: &str, n: usize) -> Result<Writers, ProjectionError> {
-        let mut conns = Vec::with_capacity(n);
-        for _ in 0..n {
-            let mut conn = PgConnection::connect_with(&read.connect_options()).await?;
-            // Rebuild tables are nobody's durable state until the swap: skip
-            // the WAL flush wait on each commit.
-            sqlx::raw_sql(AssertSqlSafe(format!(
-                "SET synchronous_commit TO off; SET search_path TO {search_path}"
-            )))
-            .execute(&mut conn)
-            .await?;
-            conns.push(conn);
-        }
-        Ok(Writers { conns })
+    async fn open(read: &PgPool, search_path: &str) -> Result<Writers, ProjectionError> {
+        let mut conn = PgConnection::connect_with(&read.connect_options()).await?;
+        // Rebuild tables are nobody's durable state until the swap: skip the
+        // WAL flush wait on each commit.
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET synchronous_commit TO off; SET search_path TO {search_path}"
+        )))
+        .execute(&mut conn)
+        .await?;
+        Ok(Writers { conn })
     }
 
-    /// Writes every fold's pending rows, each on its own connection so the
-    /// database works on them in parallel. `empty`: first write, COPY in
+    /// Writes every fold's pending rows. `empty`: first write, COPY in
     /// chunks of `rows`.
     async fn flush(
         &mut self,
@@ -573,25 +569,17 @@ impl Writers {
         empty: bool,
         rows: usize,
     ) -> Result<(), ProjectionError> {
-        try_join_all(
-            folds
-                .iter_mut()
-                .zip(self.conns.iter_mut())
-                .map(|(fold, conn)| async move {
-                    if empty {
-                        fold.copy_into_empty(conn, rows).await
-                    } else {
-                        fold.flush(conn).await
-                    }
-                }),
-        )
-        .await?;
+        for fold in folds {
+            if empty {
+                fold.copy_into_empty(&mut self.conn, rows).await?;
+            } else {
+                fold.flush(&mut self.conn).await?;
+            }
+        }
         Ok(())
     }
 
     async fn close(self) {
-        for conn in self.conns {
-            let _ = conn.close().await;
-        }
+        let _ = self.conn.close().await;
     }
 }

@@ -18,8 +18,10 @@ use crate::support::{Env, Workload, append, wait_visible};
 /// a single transaction takes far longer than a chunk does.
 const COPIES: i32 = 600;
 /// The longest any transaction with an xid in the read database may run
-/// during the rebuild.
-const LONGEST: f64 = 0.5;
+/// during the rebuild, as a share of the time it spends writing. Both
+/// stretch alike on a busy machine; one transaction per table (as before)
+/// took about 0.7 of it here, chunks of 2000 rows under 0.1.
+const LONGEST_SHARE: f64 = 0.35;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
@@ -51,7 +53,7 @@ async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
     let config = ProjectorConfig {
         rebuild_batch_size: 5000,
         rebuild_flush_events: 2_000_000,
-        rebuild_chunk_rows: 500,
+        rebuild_chunk_rows: 2_000,
         ..env.config.clone()
     };
     let done = Arc::new(AtomicBool::new(false));
@@ -60,19 +62,22 @@ async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
     let watcher = {
         let (read, done) = (env.read.clone(), done.clone());
         tokio::spawn(async move {
-            let mut longest = 0f64;
+            let mut longest = (0f64, String::new());
             while !done.load(Ordering::Relaxed) {
-                let age: f64 = sqlx::query_scalar(
-                    "SELECT COALESCE(max(EXTRACT(EPOCH FROM clock_timestamp() - xact_start)), \
-                         0)::float8 \
+                let oldest: Option<(f64, String)> = sqlx::query_as(
+                    "SELECT EXTRACT(EPOCH FROM clock_timestamp() - xact_start)::float8, \
+                            left(query, 120) \
                      FROM pg_stat_activity \
                      WHERE datname = current_database() AND backend_xid IS NOT NULL \
-                       AND pid <> pg_backend_pid()",
+                       AND pid <> pg_backend_pid() \
+                     ORDER BY xact_start LIMIT 1",
                 )
-                .fetch_one(&read)
+                .fetch_optional(&read)
                 .await
                 .unwrap();
-                longest = longest.max(age);
+                if let Some(o) = oldest.filter(|o| o.0 > longest.0) {
+                    longest = o;
+                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             longest
@@ -122,11 +127,11 @@ async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
     .unwrap();
     let finished = Instant::now();
     done.store(true, Ordering::Relaxed);
-    let longest = watcher.await.unwrap();
+    let (longest, longest_query) = watcher.await.unwrap();
     let probes = prober.await.unwrap();
     println!(
         "{copied} events copied; rebuild of {} events in {:.2} s ({:.2} s writing); \
-         longest read-database transaction {longest:.3} s; {} probes",
+         longest read-database transaction {longest:.3} s ({longest_query}); {} probes",
         report.events,
         report.seconds,
         report.write_seconds,
@@ -134,8 +139,10 @@ async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
     );
     assert!(report.events >= copied as u64);
     assert!(
-        longest < LONGEST,
-        "a transaction in the read database ran {longest:.3} s during the rebuild"
+        longest < LONGEST_SHARE * report.write_seconds,
+        "a transaction in the read database ran {longest:.3} s of {:.3} s writing: \
+         {longest_query}",
+        report.write_seconds
     );
     // Appends made during the rebuild were readable before it finished.
     let during = probes
