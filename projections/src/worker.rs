@@ -60,6 +60,16 @@ pub(crate) struct Worker {
     async_commit: bool,
 }
 
+/// What applying events one at a time found.
+enum Isolated {
+    /// Event `.0` fails, with this message; those before it applied.
+    Found(usize, String),
+    /// Every event applied.
+    AllApplied,
+    /// Stopped early: what `process` returns.
+    Done(Result<Outcome, ProjectionError>),
+}
+
 /// The outcome of `process`.
 pub(crate) enum Outcome {
     Applied(Applied),
@@ -117,49 +127,42 @@ impl Worker {
                     index: Some(index),
                     message,
                 }) => {
-                    if index > 0 {
-                        match self.apply_batch(pool, &rest[..index]).await {
-                            Ok(a) => merge(&mut total, a),
-                            Err(BatchError::Stale) => return self.reload(pool).await,
-                            Err(BatchError::Failed(e)) => return Err(e),
-                            Err(BatchError::Poison { .. }) => {
-                                return Err(ProjectionError::Checkpoint(
-                                    self.def.name.into(),
-                                    "fold failed on events it had accepted".into(),
-                                ));
+                    let prefix = if index > 0 {
+                        self.apply_batch(pool, &rest[..index]).await
+                    } else {
+                        Ok(Applied::default())
+                    };
+                    match prefix {
+                        Ok(a) => {
+                            merge(&mut total, a);
+                            (index, message)
+                        }
+                        Err(BatchError::Stale) => return self.reload(pool).await,
+                        Err(BatchError::Failed(e)) => return Err(e),
+                        // The events before it fail too (in the database):
+                        // find the first culprit one event at a time.
+                        Err(BatchError::Poison { .. }) => {
+                            match self.isolate(pool, rest, &mut total).await {
+                                Isolated::Found(i, m) => (i, m),
+                                Isolated::AllApplied => break,
+                                Isolated::Done(outcome) => return outcome,
                             }
                         }
                     }
-                    (index, message)
                 }
-                // The whole batch failed: find the event by applying them
-                // one at a time (rare, so simplicity wins over speed).
+                // The whole batch failed in the database: find the event.
                 Err(BatchError::Poison {
                     index: None,
                     message,
-                }) => {
-                    let mut found = None;
-                    for (i, one) in rest.chunks(1).enumerate() {
-                        match self.apply_batch(pool, one).await {
-                            Ok(a) => merge(&mut total, a),
-                            Err(BatchError::Stale) => return self.reload(pool).await,
-                            Err(BatchError::Failed(e)) => return Err(e),
-                            Err(BatchError::Poison { message, .. }) => {
-                                found = Some((i, message));
-                                break;
-                            }
-                        }
+                }) => match self.isolate(pool, rest, &mut total).await {
+                    Isolated::Found(i, m) => (i, m),
+                    Isolated::AllApplied => {
+                        tracing::debug!(projection = self.def.name, error = %message,
+                            "batch failed whole but each event applied alone");
+                        break;
                     }
-                    match found {
-                        Some(f) => f,
-                        // Each applied alone: nothing left of this batch.
-                        None => {
-                            tracing::debug!(projection = self.def.name, error = %message,
-                                "batch failed whole but each event applied alone");
-                            break;
-                        }
-                    }
-                }
+                    Isolated::Done(outcome) => return outcome,
+                },
             };
             let poison = &rest[index..=index];
             match self.retry_one(pool, poison, message).await? {
@@ -175,6 +178,25 @@ impl Worker {
             rest = &rest[index + 1..];
         }
         Ok(Outcome::Applied(total))
+    }
+
+    /// Applies `events` one at a time (each its own transaction) up to the
+    /// first that fails as poison. Rare, so simplicity wins over speed.
+    async fn isolate(
+        &mut self,
+        pool: &PgPool,
+        events: &[RecordedEvent],
+        total: &mut Applied,
+    ) -> Isolated {
+        for (i, one) in events.chunks(1).enumerate() {
+            match self.apply_batch(pool, one).await {
+                Ok(a) => merge(total, a),
+                Err(BatchError::Stale) => return Isolated::Done(self.reload(pool).await),
+                Err(BatchError::Failed(e)) => return Isolated::Done(Err(e)),
+                Err(BatchError::Poison { message, .. }) => return Isolated::Found(i, message),
+            }
+        }
+        Isolated::AllApplied
     }
 
     /// Retries one failing event; `Ok(None)` once it applied.
