@@ -117,7 +117,9 @@ async fn run_projection(def: &'static ProjectionDef, env: Env) {
         tracing::info!(projection = def.name, "projection owned by this process");
         metrics::gauge!("orderflow_projection_owned", "projection" => def.name).set(1.0);
         let mut backoff = Duration::from_millis(100);
-        let mut backing_off = false;
+        // True at first: the first progress clears whatever backoff state a
+        // previous owner (a crashed process) left in the checkpoint row.
+        let mut backing_off = true;
         loop {
             match own(def, &env, &mut lock, &mut backing_off).await {
                 Ok(()) | Err(OwnError::LostLock) => break,
