@@ -235,12 +235,17 @@ async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:>7} {:>18} {:>18} {:>10} {:>9}  {:<10} last error",
-        "projection", "version", "position", "head", "lag", "lag s", "state"
+        "{:<16} {:>7} {:>18} {:>18} {:>10} {:>9}  {:<11} {:>4}  last error",
+        "projection", "version", "position", "head", "lag", "lag s", "state", "dead"
     );
     for s in statuses {
+        // A projection backing off says when it tries again.
+        let next = s
+            .next_attempt_at
+            .map(|t| format!(" (next attempt {})", t.format("%H:%M:%S%.3fZ")))
+            .unwrap_or_default();
         println!(
-            "{:<16} {:>7} {:>18} {:>18} {:>10} {:>9.1}  {:<10} {}",
+            "{:<16} {:>7} {:>18} {:>18} {:>10} {:>9.1}  {:<11} {:>4}  {}{next}",
             s.name,
             s.version,
             s.position
@@ -254,6 +259,7 @@ async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
             },
             s.lag_seconds,
             s.state,
+            s.dead_letters,
             s.last_error.unwrap_or_default(),
         );
     }

@@ -26,6 +26,11 @@ pub struct ProjectorConfig {
     /// COPY) at the end; past this many events it writes what it has and
     /// goes on with (slower) upserts, which bounds its memory.
     pub rebuild_flush_events: usize,
+    /// Most rows a rebuild writes per transaction (COPY chunks), and the
+    /// events it folds between writes once the first is done. Every
+    /// transaction holding an xid holds back the store's watermark, which
+    /// is cluster-wide: small chunks keep the relay and readers moving.
+    pub rebuild_chunk_rows: usize,
     /// Store polling interval while no live feed is available.
     pub poll_interval: Duration,
     /// How long live consumption waits for a message before checking the
@@ -58,6 +63,7 @@ impl Default for ProjectorConfig {
             batch_size: 1000,
             rebuild_batch_size: 5000,
             rebuild_flush_events: 2_000_000,
+            rebuild_chunk_rows: 20_000,
             poll_interval: Duration::from_millis(20),
             idle_check: Duration::from_millis(500),
             standby_interval: Duration::from_secs(1),

@@ -13,10 +13,20 @@ use crate::error::ProjectionError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Creates the read database if needed, connects and migrates it.
+/// Postgres ends a session of ours left idle inside a transaction this long
+/// (a stuck task, a bug). Its xid would hold back the store's watermark,
+/// which is cluster-wide, stalling the relay and every reader. Nothing here
+/// legitimately idles in a transaction for more than a store read.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: &str = "30s";
+
+/// Creates the read database if needed, connects and migrates it. Its
+/// sessions get [`IDLE_IN_TRANSACTION_TIMEOUT`].
 pub async fn connect_read_db(url: &str, max_connections: u32) -> Result<PgPool, ProjectionError> {
     orderflow_event_store::ensure_database(url).await?;
-    let options = PgConnectOptions::from_str(url)?;
+    let options = PgConnectOptions::from_str(url)?.options([(
+        "idle_in_transaction_session_timeout",
+        IDLE_IN_TRANSACTION_TIMEOUT,
+    )]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -37,6 +47,10 @@ pub(crate) struct Checkpoint {
     pub generation: i64,
     pub stopped: bool,
     pub last_error: Option<String>,
+    /// The transient error the owner is backing off from, and when it
+    /// tries again (both `None` unless backing off).
+    pub backoff_error: Option<String>,
+    pub backoff_until: Option<chrono::DateTime<chrono::Utc>>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -51,6 +65,8 @@ fn to_checkpoint(name: &str, row: &sqlx::postgres::PgRow) -> Result<Checkpoint, 
         generation: row.try_get("generation")?,
         stopped: state == "stopped",
         last_error: row.try_get("last_error")?,
+        backoff_error: row.try_get("backoff_error")?,
+        backoff_until: row.try_get("backoff_until")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -60,7 +76,8 @@ pub(crate) async fn load_checkpoint(
     name: &str,
 ) -> Result<Option<Checkpoint>, ProjectionError> {
     let row = sqlx::query(
-        "SELECT version, position, generation, state, last_error, updated_at \
+        "SELECT version, position, generation, state, last_error, backoff_error, backoff_until, \
+             updated_at \
          FROM public.projection_checkpoints WHERE name = $1",
     )
     .bind(name)
@@ -77,7 +94,8 @@ pub(crate) async fn lock_checkpoint(
     name: &str,
 ) -> Result<Option<Checkpoint>, ProjectionError> {
     let row = sqlx::query(
-        "SELECT version, position, generation, state, last_error, updated_at \
+        "SELECT version, position, generation, state, last_error, backoff_error, backoff_until, \
+             updated_at \
          FROM public.projection_checkpoints WHERE name = $1 FOR UPDATE",
     )
     .bind(name)
@@ -102,15 +120,41 @@ pub(crate) async fn save_position(
     Ok(())
 }
 
-/// Records a poison event and stops the projection, in one transaction.
+/// What a writer believes the checkpoint is: every write to a projection
+/// checks it under the row lock, so an owner that lost its lock (a zombie)
+/// writes nothing once another owner, a skip or a rebuild moved on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expected {
+    pub version: i32,
+    pub position: Position,
+    pub generation: i64,
+}
+
+impl Expected {
+    pub fn matches(&self, cp: &Checkpoint) -> bool {
+        cp.position == self.position
+            && cp.generation == self.generation
+            && cp.version == self.version
+            && !cp.stopped
+    }
+}
+
+/// Records a poison event and stops the projection, in one transaction,
+/// if the checkpoint is still `expected`; `Ok(false)` (nothing written)
+/// when it moved on.
 pub(crate) async fn dead_letter(
     pool: &PgPool,
     projection: &str,
+    expected: Expected,
     event: &RecordedEvent,
     error: &str,
     attempts: u32,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, ProjectionError> {
     let mut tx = pool.begin().await?;
+    match lock_checkpoint(&mut tx, projection).await? {
+        Some(cp) if expected.matches(&cp) => {}
+        _ => return Ok(false),
+    }
     sqlx::query(
         "INSERT INTO public.dead_letters (projection, position, event_id, stream_id, event_type, \
              schema_version, payload, error, attempts) \
@@ -129,11 +173,46 @@ pub(crate) async fn dead_letter(
     .await?;
     sqlx::query(
         "UPDATE public.projection_checkpoints \
-         SET state = 'stopped', last_error = $2, updated_at = now() WHERE name = $1",
+         SET state = 'stopped', last_error = $2, backoff_error = NULL, backoff_until = NULL, \
+             updated_at = now() WHERE name = $1",
     )
     .bind(projection)
     .bind(error)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Says that the owner of `projection` backs off from `error` until
+/// `until` (`None` clears it: the projection moves again).
+pub(crate) async fn set_backoff(
+    pool: &PgPool,
+    projection: &str,
+    backoff: Option<(&str, chrono::DateTime<chrono::Utc>)>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE public.projection_checkpoints SET backoff_error = $2, backoff_until = $3 \
+         WHERE name = $1",
+    )
+    .bind(projection)
+    .bind(backoff.map(|(e, _)| e))
+    .bind(backoff.map(|(_, t)| t))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Whether `e` will fail the same way on every retry of the same events:
+/// bad data (SQLSTATE class 22) or a violated constraint (class 23), or
+/// stored state that cannot be decoded. Anything else (connection loss,
+/// serialization failure, deadlock, timeouts) is transient.
+pub(crate) fn is_poison(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => true,
+        _ => false,
+    }
 }

@@ -40,8 +40,30 @@ pub(crate) fn decode(event: &RecordedEvent) -> Result<Option<Decoded>, FoldError
         position: event.position,
         order_id: order_id.0,
         stream_version: event.stream_version,
-        event: decoded,
+        event: in_range(decoded)?,
     }))
+}
+
+/// The earliest instant Postgres' `timestamptz` and `date` hold (4714-11-24
+/// BC, proleptic year -4713); chrono's latest (year 262143) is below
+/// theirs. An event outside it is a fold error here, so the live fold (which
+/// the database would refuse) and a rebuild (whose COPY would fail whole)
+/// stop on the same event with the same message.
+fn earliest() -> Option<DateTime<Utc>> {
+    chrono::NaiveDate::from_ymd_opt(-4713, 11, 24)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+fn in_range(event: OrderEvent) -> Result<OrderEvent, FoldError> {
+    let at = event.at();
+    if earliest().is_some_and(|min| at < min) {
+        return Err(FoldError(format!(
+            "{} at {at} is before the earliest time the read models hold (4714-11-24 BC)",
+            event.event_type()
+        )));
+    }
+    Ok(event)
 }
 
 /// Same as [`decode`] for a [`RawEvent`]: payloads at their type's newest
@@ -74,7 +96,7 @@ pub(crate) fn decode_raw(event: &RawEvent) -> Result<Option<Decoded>, FoldError>
         position: event.position,
         order_id: order_id.0,
         stream_version: event.stream_version,
-        event: decoded,
+        event: in_range(decoded)?,
     }))
 }
 
@@ -145,5 +167,51 @@ mod tests {
         };
         let err = decode_raw(&bad).err().map(|e| e.0).unwrap_or_default();
         assert!(err.contains("invalid payload for OrderCreated"), "{err}");
+    }
+
+    #[test]
+    fn times_postgres_cannot_hold_are_fold_errors_on_both_paths() {
+        let id = OrderId::new(Uuid::now_v7());
+        let payload = |at: &str| {
+            serde_json::json!({
+                "order_id": id, "customer_id": "c-1", "currency": "EUR",
+                "channel": "web", "at": at
+            })
+        };
+        let raw = |at: &str| RawEvent {
+            position: Position::new(1, 2),
+            stream_id: id.stream_id(),
+            stream_version: 1,
+            event_type: "OrderCreated".into(),
+            schema_version: 2,
+            payload: payload(at).to_string(),
+        };
+        // The domain reads it (chrono holds the year)…
+        let parsed = OrderEvent::from_payload("OrderCreated", 2, payload("-5000-01-01T00:00:00Z"));
+        assert!(parsed.is_ok(), "{parsed:?}");
+        // …the read models cannot: the same error on both decoding paths.
+        let raw_err = decode_raw(&raw("-5000-01-01T00:00:00Z")).err().map(|e| e.0);
+        let recorded = RecordedEvent {
+            position: Position::new(1, 2),
+            stream_id: orderflow_event_store::StreamId::new(id.stream_id())
+                .unwrap_or_else(|e| panic!("{e}")),
+            stream_version: 1,
+            event_id: Uuid::now_v7(),
+            event_type: "OrderCreated".into(),
+            schema_version: 2,
+            payload: payload("-5000-01-01T00:00:00Z"),
+            metadata: Default::default(),
+            recorded_at: chrono::Utc::now(),
+        };
+        let tree_err = decode(&recorded).err().map(|e| e.0);
+        assert!(
+            raw_err
+                .as_deref()
+                .is_some_and(|e| e.contains("earliest time")),
+            "{raw_err:?}"
+        );
+        assert_eq!(raw_err, tree_err);
+        // The earliest day itself is fine.
+        assert!(decode_raw(&raw("-4713-11-24T00:00:00Z")).is_ok());
     }
 }

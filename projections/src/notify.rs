@@ -5,11 +5,15 @@
 use orderflow_event_store::Position;
 use uuid::Uuid;
 
+/// `orders`: each changed order with the position of its own last event,
+/// which its row stores (`last_position`): a subscriber waits for the row to
+/// reach its notice's position, so a later position (the batch's end) would
+/// make it re-read for nothing. `position`: the projection's checkpoint.
 pub(crate) fn publish_changes(
     client: &async_nats::Client,
     prefix: &str,
     projection: &str,
-    orders: &[Uuid],
+    orders: &[(Uuid, Position)],
     position: Position,
 ) {
     let client = client.clone();
@@ -17,14 +21,14 @@ pub(crate) fn publish_changes(
     let projection = projection.to_owned();
     // Per-order notices come from the `orders` projection only: it is the one
     // every order view reads, and one notice per order keeps traffic small.
-    let orders: Vec<Uuid> = if projection == "orders" {
+    let orders: Vec<(Uuid, Position)> = if projection == "orders" {
         orders.to_vec()
     } else {
         Vec::new()
     };
     tokio::spawn(async move {
-        for id in orders {
-            let body = serde_json::json!({ "order_id": id, "position": position });
+        for (id, order_position) in orders {
+            let body = serde_json::json!({ "order_id": id, "position": order_position });
             let _ = client
                 .publish(
                     format!("{prefix}.changes.orders.{id}"),

@@ -7,11 +7,18 @@
 //! with COPY; only a store bigger than `rebuild_flush_events` needs later
 //! writes, which are multi-row upserts. A reader task fetches and decodes
 //! the next batch while this one folds.
+//!
+//! No transaction runs long: the store's watermark is cluster-wide, so one
+//! long transaction in the read database would stall the relay, every
+//! projector and read-your-writes. Writes into the fresh tables commit in
+//! chunks of `rebuild_chunk_rows` on connections of their own (autocommit),
+//! the indexes are made with the (empty) tables, what arrived during the
+//! rebuild is caught up outside any transaction, and the swap transaction
+//! only folds the last few events and moves the tables.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::try_join_all;
 use orderflow_event_store::{EventStore, Position, read_all_raw};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
@@ -279,10 +286,12 @@ async fn create_tables(
     for def in defs {
         let s = schema(def);
         let mut tx = read.begin().await?;
+        // Indexes now, on empty tables: built after the load they would be
+        // one long transaction.
         sqlx::raw_sql(AssertSqlSafe(format!(
             "DROP SCHEMA IF EXISTS {s} CASCADE; CREATE SCHEMA {s}; \
-             SET LOCAL search_path TO {s}; {}",
-            def.ddl
+             SET LOCAL search_path TO {s}; {} {}",
+            def.ddl, def.indexes
         )))
         .execute(&mut *tx)
         .await?;
@@ -312,6 +321,8 @@ async fn rebuild_once(
     let folds: Vec<Box<dyn Fold>> = defs.iter().map(|d| (d.new_fold)()).collect();
     let mut tasks = FoldTasks::spawn(defs, folds);
     let batch = config.rebuild_batch_size.max(1);
+    let chunk = config.rebuild_chunk_rows.max(1);
+    let mut writers = Writers::open(read, &search_path).await?;
 
     // Read and decode ahead on other tasks while this one folds.
     let mut rx = spawn_reader(source.clone(), batch, limit, names.clone());
@@ -322,19 +333,26 @@ async fn rebuild_once(
     let mut written = false;
     let (mut read_wait, mut fold_time, mut write_time) = (0f64, 0f64, 0f64);
     let mut t = Instant::now();
-    while let Some(chunk) = rx.recv().await {
+    while let Some(next) = rx.recv().await {
         read_wait += t.elapsed().as_secs_f64();
         t = Instant::now();
-        let chunk = chunk?;
-        tasks.send(Arc::new(chunk.decoded)).await?;
-        position = chunk.last;
-        events_done += chunk.events as u64;
-        since_flush += chunk.events;
+        let next = next?;
+        tasks.send(Arc::new(next.decoded)).await?;
+        position = next.last;
+        events_done += next.events as u64;
+        since_flush += next.events;
         fold_time += t.elapsed().as_secs_f64();
         t = Instant::now();
-        if since_flush >= config.rebuild_flush_events {
+        // After the first (COPY) write, upserts: in chunks, each statement
+        // its own transaction.
+        let due = if written {
+            chunk
+        } else {
+            config.rebuild_flush_events
+        };
+        if since_flush >= due {
             let mut folds = tasks.join().await?;
-            flush_all(read, &search_path, &mut folds, !written).await?;
+            writers.flush(&mut folds, !written, chunk).await?;
             tasks = FoldTasks::spawn(defs, folds);
             written = true;
             since_flush = 0;
@@ -353,23 +371,32 @@ async fn rebuild_once(
     let mut folds = tasks.join().await?;
     fold_time += t.elapsed().as_secs_f64();
     t = Instant::now();
-    flush_all(read, &search_path, &mut folds, !written).await?;
-    try_join_all(
-        defs.iter()
-            .filter(|d| !d.indexes.is_empty())
-            .map(|def| async move {
-                let mut tx = read.begin().await?;
-                sqlx::raw_sql(AssertSqlSafe(format!(
-                    "SET LOCAL search_path TO {}; {}",
-                    schema(def),
-                    def.indexes
-                )))
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await
-            }),
-    )
-    .await?;
+    writers.flush(&mut folds, !written, chunk).await?;
+    // What arrived meanwhile, outside any transaction, until a pass finds
+    // less than a batch: the swap then has only that little left to fold.
+    loop {
+        let mut read_now = 0usize;
+        let mut pending = 0usize;
+        while let Some(next) = read_chunk(source, position, batch, limit, &names).await? {
+            position = next.last;
+            events_done += next.events as u64;
+            read_now += next.events;
+            pending += next.events;
+            apply_all(defs, &mut folds, &next.decoded)?;
+            if pending >= chunk {
+                writers.flush(&mut folds, false, chunk).await?;
+                pending = 0;
+            }
+            if next.end {
+                break;
+            }
+        }
+        writers.flush(&mut folds, false, chunk).await?;
+        if read_now < batch {
+            break;
+        }
+    }
+    writers.close().await;
     write_time += t.elapsed().as_secs_f64();
     t = Instant::now();
 
@@ -510,34 +537,49 @@ fn apply_all(
     Ok(())
 }
 
-/// Writes every fold's pending rows, each on its own connection so the
-/// database works on them in parallel (the tables are nobody's until the
-/// swap, so they need not share a transaction). `empty`: first write, COPY.
-async fn flush_all(
-    read: &PgPool,
-    search_path: &str,
-    folds: &mut [Box<dyn Fold>],
-    empty: bool,
-) -> Result<(), ProjectionError> {
-    try_join_all(folds.iter_mut().map(|fold| async move {
-        let mut tx = read.begin().await?;
+/// A connection of its own for a rebuild's writes into its fresh tables, in
+/// autocommit: each statement (a COPY chunk, an upsert) commits alone, so no
+/// transaction runs long. The folds write one after the other: run
+/// concurrently on one task, one fold building its rows (CPU) would hold
+/// another's COPY, and its transaction, open. The tables are nobody's until
+/// the swap, so partial writes are harmless (a failed rebuild drops them).
+/// Session settings stay on this connection, never in a pool.
+struct Writers {
+    conn: PgConnection,
+}
+
+impl Writers {
+    async fn open(read: &PgPool, search_path: &str) -> Result<Writers, ProjectionError> {
+        let mut conn = PgConnection::connect_with(&read.connect_options()).await?;
         // Rebuild tables are nobody's durable state until the swap: skip the
         // WAL flush wait on each commit.
-        sqlx::query("SET LOCAL synchronous_commit TO off")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "SET LOCAL search_path TO {search_path}"
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET synchronous_commit TO off; SET search_path TO {search_path}"
         )))
-        .execute(&mut *tx)
+        .execute(&mut conn)
         .await?;
-        if empty {
-            fold.copy_into_empty(&mut tx).await?;
-        } else {
-            fold.flush(&mut tx).await?;
+        Ok(Writers { conn })
+    }
+
+    /// Writes every fold's pending rows. `empty`: first write, COPY in
+    /// chunks of `rows`.
+    async fn flush(
+        &mut self,
+        folds: &mut [Box<dyn Fold>],
+        empty: bool,
+        rows: usize,
+    ) -> Result<(), ProjectionError> {
+        for fold in folds {
+            if empty {
+                fold.copy_into_empty(&mut self.conn, rows).await?;
+            } else {
+                fold.flush(&mut self.conn).await?;
+            }
         }
-        tx.commit().await
-    }))
-    .await?;
-    Ok(())
+        Ok(())
+    }
+
+    async fn close(self) {
+        let _ = self.conn.close().await;
+    }
 }

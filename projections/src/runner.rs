@@ -109,6 +109,7 @@ async fn run_projection(def: &'static ProjectionDef, env: Env) {
     metrics::counter!("orderflow_projection_dead_letters_total", "projection" => def.name)
         .increment(0);
     metrics::counter!("orderflow_projection_errors_total", "projection" => def.name).increment(0);
+    metrics::gauge!("orderflow_projection_backing_off", "projection" => def.name).set(0.0);
     let options = (*env.read.connect_options()).clone();
     let lock_name = format!("orderflow-projection:{}", def.name);
     loop {
@@ -116,13 +117,27 @@ async fn run_projection(def: &'static ProjectionDef, env: Env) {
         tracing::info!(projection = def.name, "projection owned by this process");
         metrics::gauge!("orderflow_projection_owned", "projection" => def.name).set(1.0);
         let mut backoff = Duration::from_millis(100);
+        // True at first: the first progress clears whatever backoff state a
+        // previous owner (a crashed process) left in the checkpoint row.
+        let mut backing_off = true;
         loop {
-            match own(def, &env, &mut lock).await {
+            match own(def, &env, &mut lock, &mut backing_off).await {
                 Ok(()) | Err(OwnError::LostLock) => break,
                 Err(OwnError::Failed(e)) => {
+                    // Transient by construction: poison events are dead-
+                    // lettered by the worker and never come back here.
                     tracing::warn!(projection = def.name, error = %e, ?backoff, "projection backing off");
                     metrics::counter!("orderflow_projection_errors_total", "projection" => def.name)
                         .increment(1);
+                    metrics::gauge!("orderflow_projection_backing_off", "projection" => def.name)
+                        .set(1.0);
+                    let until = Utc::now()
+                        + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::zero());
+                    // Best effort: with the read database away, status
+                    // cannot be read either.
+                    backing_off = true;
+                    let _ =
+                        db::set_backoff(&env.read, def.name, Some((&e.to_string(), until))).await;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
@@ -212,6 +227,7 @@ async fn own(
     def: &'static ProjectionDef,
     env: &Env,
     lock: &mut PgConnection,
+    backing_off: &mut bool,
 ) -> Result<(), OwnError> {
     let config = &env.config;
     let cp = ensure_current(def, env).await?;
@@ -280,6 +296,13 @@ async fn own(
             caught_up = events.len() < config.batch_size.max(1);
             if !events.is_empty() {
                 apply(&mut w, env, &events).await?;
+            }
+            if *backing_off {
+                // Moving again: the status stops saying `backing off`.
+                db::set_backoff(&env.read, def.name, None).await?;
+                metrics::gauge!("orderflow_projection_backing_off", "projection" => def.name)
+                    .set(0.0);
+                *backing_off = false;
             }
             continue;
         }

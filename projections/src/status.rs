@@ -25,9 +25,14 @@ pub struct ProjectionStatus {
     pub lag_events: u64,
     /// Age of the oldest event not yet applied (0 when caught up).
     pub lag_seconds: f64,
-    /// `running`, `stopped`, or `not built`.
+    /// `running`; `backing off` (a transient error: it tries again at
+    /// `next_attempt_at`); `stopped` (on a dead letter, until `retry` or
+    /// `skip`); or `not built`.
     pub state: String,
+    /// Why it is stopped or backing off.
     pub last_error: Option<String>,
+    /// When a projection backing off tries again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub dead_letters: i64,
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -163,9 +168,20 @@ async fn status_of(
             state: match &cp {
                 None => "not built".into(),
                 Some(c) if c.stopped => "stopped".into(),
+                Some(c) if c.backoff_error.is_some() => "backing off".into(),
                 Some(_) => "running".into(),
             },
-            last_error: cp.as_ref().and_then(|c| c.last_error.clone()),
+            last_error: cp.as_ref().and_then(|c| {
+                if c.stopped {
+                    c.last_error.clone()
+                } else {
+                    c.backoff_error.clone().or_else(|| c.last_error.clone())
+                }
+            }),
+            next_attempt_at: cp
+                .as_ref()
+                .filter(|c| !c.stopped)
+                .and_then(|c| c.backoff_until),
             dead_letters: dead,
             updated_at: cp.as_ref().map(|c| c.updated_at),
         });

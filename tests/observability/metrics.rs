@@ -63,6 +63,10 @@ async fn metrics_name_every_promised_series() {
         ),
         ("orderflow_projection_stopped", &[("projection", "orders")]),
         (
+            "orderflow_projection_backing_off",
+            &[("projection", "orders")],
+        ),
+        (
             "orderflow_projection_events_total",
             &[("projection", "orders")],
         ),

@@ -54,6 +54,14 @@ impl CopyBuf {
         self
     }
 
+    /// A `numeric` column's value.
+    pub fn big(&mut self, n: i128) -> &mut Self {
+        use std::fmt::Write;
+        self.sep();
+        let _ = write!(self.buf, "{n}");
+        self
+    }
+
     pub fn ts(&mut self, t: DateTime<Utc>) -> &mut Self {
         self.sep();
         self.buf
@@ -87,20 +95,37 @@ impl CopyBuf {
         self.rows += 1;
     }
 
-    /// Runs `statement` (a `COPY … FROM STDIN`) with the rows.
+    /// Runs `statement` (a `COPY … FROM STDIN`) with the rows, at most
+    /// `rows_per_copy` per statement. On an autocommit connection each
+    /// statement is its own short transaction: a transaction holding an xid
+    /// holds back the store's watermark, which is cluster-wide, so one long
+    /// COPY in the read database would stall the relay and every reader.
     pub async fn send(
         self,
         conn: &mut PgConnection,
         statement: &'static str,
+        rows_per_copy: usize,
     ) -> Result<(), sqlx::Error> {
         if self.rows == 0 {
             return Ok(());
         }
         let t = std::time::Instant::now();
         let bytes = self.buf.len();
-        let mut copy = conn.copy_in_raw(statement).await?;
-        copy.send(self.buf.into_bytes()).await?;
-        copy.finish().await?;
+        let per = rows_per_copy.max(1);
+        let mut rest = self.buf.as_str();
+        while !rest.is_empty() {
+            // Rows end with '\n' (escaped inside values), so the end of the
+            // `per`-th row is the `per`-th newline.
+            let end = rest
+                .match_indices('\n')
+                .nth(per - 1)
+                .map_or(rest.len(), |(i, _)| i + 1);
+            let (part, tail) = rest.split_at(end);
+            let mut copy = conn.copy_in_raw(statement).await?;
+            copy.send(part.as_bytes()).await?;
+            copy.finish().await?;
+            rest = tail;
+        }
         tracing::debug!(
             rows = self.rows,
             bytes,

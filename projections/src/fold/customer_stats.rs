@@ -1,6 +1,10 @@
 //! `customer_stats` (order counts by status, first and last order) and
 //! `customer_lifetime_value` (paid − refunded per currency). Both are sums,
 //! so a batch writes additive deltas without reading the rows first.
+//!
+//! Version 2: the money sums are `numeric`, so no number of orders can
+//! overflow them (a `bigint` sum stalled the projection on two orders of
+//! 2^62 minor units); the deltas are `i128` in memory.
 
 use std::collections::HashMap;
 
@@ -13,13 +17,13 @@ use uuid::Uuid;
 
 use super::copy::CopyBuf;
 use super::private::{States, state_sql};
-use super::{Fold, ProjectionDef, unknown_order};
+use super::{Fold, ProjectionDef, add_i128, unknown_order};
 use crate::decode::Decoded;
 use crate::error::FoldError;
 
 pub(super) const DEF: ProjectionDef = ProjectionDef {
     name: "customer_stats",
-    version: 1,
+    version: 2,
     tables: &[
         "customer_stats",
         "customer_lifetime_value",
@@ -42,9 +46,9 @@ pub(super) const DEF: ProjectionDef = ProjectionDef {
     CREATE TABLE customer_lifetime_value (
         customer_id     text   NOT NULL,
         currency        text   NOT NULL,
-        paid_minor      bigint NOT NULL,
-        refunded_minor  bigint NOT NULL,
-        net_minor       bigint GENERATED ALWAYS AS (paid_minor - refunded_minor) STORED,
+        paid_minor      numeric NOT NULL,
+        refunded_minor  numeric NOT NULL,
+        net_minor       numeric GENERATED ALWAYS AS (paid_minor - refunded_minor) STORED,
         PRIMARY KEY (customer_id, currency)
     );
     CREATE TABLE customer_stats_orders (order_id uuid PRIMARY KEY, state text NOT NULL);",
@@ -72,7 +76,7 @@ struct StatsDelta {
 struct CustomerFold {
     states: States<OrderInfo>,
     stats: HashMap<String, StatsDelta>,
-    ltv: HashMap<(String, Currency), (i64, i64)>,
+    ltv: HashMap<(String, Currency), (i128, i128)>,
 }
 
 impl CustomerFold {
@@ -162,8 +166,8 @@ impl Fold for CustomerFold {
                 .ltv
                 .entry((info.customer.clone(), info.currency))
                 .or_default();
-            v.0 = v.0.saturating_add(paid);
-            v.1 = v.1.saturating_add(refunded);
+            v.0 = add_i128(e, "paid_minor", v.0, i128::from(paid))?;
+            v.1 = add_i128(e, "refunded_minor", v.1, i128::from(refunded))?;
         }
         Ok(())
     }
@@ -239,13 +243,14 @@ impl Fold for CustomerFold {
             for ((c, cur), (p, r)) in self.ltv.drain() {
                 customer.push(c);
                 currency.push(cur.as_str().to_owned());
-                paid.push(p);
-                refunded.push(r);
+                paid.push(p.to_string());
+                refunded.push(r.to_string());
             }
             sqlx::query(
                 "INSERT INTO customer_lifetime_value AS t (customer_id, currency, paid_minor, \
                      refunded_minor) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[]) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::numeric[], \
+                     $4::text[]::numeric[]) \
                  ON CONFLICT (customer_id, currency) DO UPDATE SET \
                      paid_minor = t.paid_minor + excluded.paid_minor, \
                      refunded_minor = t.refunded_minor + excluded.refunded_minor",
@@ -260,8 +265,12 @@ impl Fold for CustomerFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        self.states.copy_into_empty(&mut *conn).await?;
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
+        self.states.copy_into_empty(&mut *conn, rows).await?;
         let mut b = CopyBuf::default();
         for (c, d) in self.stats.drain() {
             b.text(&c).int(d.orders);
@@ -275,16 +284,18 @@ impl Fold for CustomerFold {
             "COPY customer_stats (customer_id, order_count, draft_count, submitted_count, \
                  confirmed_count, paid_count, shipped_count, delivered_count, cancelled_count, \
                  rejected_count, first_order_at, last_order_at) FROM STDIN",
+            rows,
         )
         .await?;
         let mut b = CopyBuf::default();
         for ((c, cur), (p, r)) in self.ltv.drain() {
-            b.text(&c).text(cur.as_str()).int(p).int(r).end_row();
+            b.text(&c).text(cur.as_str()).big(p).big(r).end_row();
         }
         b.send(
             conn,
             "COPY customer_lifetime_value (customer_id, currency, paid_minor, refunded_minor) \
              FROM STDIN",
+            rows,
         )
         .await
     }

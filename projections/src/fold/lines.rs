@@ -4,6 +4,8 @@
 use orderflow_domain::OrderEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::error::FoldError;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Line {
     pub sku: String,
@@ -16,18 +18,30 @@ pub(crate) struct Line {
 }
 
 impl Line {
-    pub fn total_minor(&self) -> i64 {
-        self.quantity.saturating_mul(self.unit_price_minor)
+    /// Exact: the product of two `i64`s always fits an `i128`.
+    pub fn total_minor(&self) -> i128 {
+        i128::from(self.quantity) * i128::from(self.unit_price_minor)
     }
 }
 
 /// Applies a line event; returns whether `event` was one. `names`: keep
 /// item names (costs memory and storage in folds that never show them).
-pub(crate) fn apply_line_event(lines: &mut Vec<Line>, event: &OrderEvent, names: bool) -> bool {
-    match event {
+/// A quantity beyond `i64` is a fold error (never a silent clamp), so a
+/// live fold and a rebuild fail on the same event.
+pub(crate) fn apply_line_event(
+    lines: &mut Vec<Line>,
+    event: &OrderEvent,
+    names: bool,
+) -> Result<bool, FoldError> {
+    Ok(match event {
         OrderEvent::ItemAdded(e) => {
             match lines.iter_mut().find(|l| l.sku == e.sku.as_str()) {
-                Some(l) => l.quantity = l.quantity.saturating_add(i64::from(e.quantity)),
+                Some(l) => {
+                    l.quantity = l
+                        .quantity
+                        .checked_add(i64::from(e.quantity))
+                        .ok_or_else(|| FoldError(format!("quantity of {} overflows", e.sku)))?;
+                }
                 None => lines.push(Line {
                     sku: e.sku.as_str().to_owned(),
                     name: if names { e.name.clone() } else { String::new() },
@@ -48,16 +62,19 @@ pub(crate) fn apply_line_event(lines: &mut Vec<Line>, event: &OrderEvent, names:
             true
         }
         _ => false,
-    }
+    })
 }
 
-pub(crate) fn units(lines: &[Line]) -> i64 {
-    lines.iter().map(|l| l.quantity).sum()
-}
-
-pub(crate) fn total_minor(lines: &[Line]) -> i64 {
+/// Units of all lines; `None` past `i128` (never in practice).
+pub(crate) fn units(lines: &[Line]) -> Option<i128> {
     lines
         .iter()
-        .map(Line::total_minor)
-        .fold(0i64, i64::saturating_add)
+        .try_fold(0i128, |sum, l| sum.checked_add(i128::from(l.quantity)))
+}
+
+/// The lines' total; `None` past `i128`.
+pub(crate) fn total_minor(lines: &[Line]) -> Option<i128> {
+    lines
+        .iter()
+        .try_fold(0i128, |sum, l| sum.checked_add(l.total_minor()))
 }

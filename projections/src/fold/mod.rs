@@ -33,8 +33,13 @@ pub(crate) trait Fold: Send {
     /// Writes everything changed since the last flush.
     async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
     /// Same, into tables known to be empty (a rebuild's first write): COPY,
-    /// no conflict handling.
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error>;
+    /// no conflict handling; at most `rows` rows per COPY, each its own
+    /// transaction on an autocommit connection (see `CopyBuf::send`).
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error>;
     /// Orders cached.
     fn cached(&self) -> usize;
     /// Forgets all cached state and pending changes.
@@ -80,6 +85,21 @@ pub(crate) fn missing(fold: &dyn Fold, events: &[Decoded]) -> Vec<Uuid> {
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+/// `what` would leave the range its column (or memory) holds: a poison
+/// event, never a silent clamp, in the live fold and a rebuild alike.
+pub(crate) fn overflow(e: &Decoded, what: &str) -> FoldError {
+    FoldError(format!(
+        "{} for order {} overflows {what}",
+        e.event.event_type(),
+        e.order_id
+    ))
+}
+
+/// `a + b`, or the poison error naming `what`.
+pub(crate) fn add_i128(e: &Decoded, what: &str, a: i128, b: i128) -> Result<i128, FoldError> {
+    a.checked_add(b).ok_or_else(|| overflow(e, what))
 }
 
 pub(crate) fn unknown_order(e: &Decoded) -> FoldError {

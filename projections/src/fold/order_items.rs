@@ -9,7 +9,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::copy::CopyBuf;
-use super::{Fold, ProjectionDef, unknown_order};
+use super::{Fold, ProjectionDef, overflow, unknown_order};
 use crate::decode::Decoded;
 use crate::error::FoldError;
 
@@ -41,9 +41,18 @@ struct Item {
     name: String,
     quantity: i64,
     unit_price_minor: i64,
+    /// Checked when the line changes, so a line beyond `i64` is a fold
+    /// error in the live fold and a rebuild alike.
+    line_total_minor: i64,
     currency: Currency,
     added_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+fn line_total(e: &Decoded, quantity: i64, unit_price: i64) -> Result<i64, FoldError> {
+    quantity
+        .checked_mul(unit_price)
+        .ok_or_else(|| overflow(e, "line_total_minor"))
 }
 
 /// Lines per order; an order's entry exists once it is known (created).
@@ -57,7 +66,8 @@ struct ItemsFold {
 impl Fold for ItemsFold {
     async fn load(&mut self, conn: &mut PgConnection, orders: &[Uuid]) -> Result<(), sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT order_id, sku, name, quantity, unit_price_minor, currency, added_at, \
+            "SELECT order_id, sku, name, quantity, unit_price_minor, line_total_minor, currency, \
+                    added_at, \
                     updated_at \
              FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, line_no",
         )
@@ -73,6 +83,7 @@ impl Fold for ItemsFold {
                     name: r.try_get("name")?,
                     quantity: r.try_get("quantity")?,
                     unit_price_minor: r.try_get("unit_price_minor")?,
+                    line_total_minor: r.try_get("line_total_minor")?,
                     currency: {
                         let c: String = r.try_get("currency")?;
                         c.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?
@@ -104,7 +115,11 @@ impl Fold for ItemsFold {
                 let items = self.orders.entry(e.order_id).or_default();
                 match items.iter_mut().find(|i| i.sku == a.sku.as_str()) {
                     Some(i) => {
-                        i.quantity = i.quantity.saturating_add(i64::from(a.quantity));
+                        i.quantity = i
+                            .quantity
+                            .checked_add(i64::from(a.quantity))
+                            .ok_or_else(|| overflow(e, "quantity"))?;
+                        i.line_total_minor = line_total(e, i.quantity, i.unit_price_minor)?;
                         i.updated_at = at;
                     }
                     None => items.push(Item {
@@ -112,6 +127,11 @@ impl Fold for ItemsFold {
                         name: a.name.clone(),
                         quantity: i64::from(a.quantity),
                         unit_price_minor: a.unit_price.amount_minor,
+                        line_total_minor: line_total(
+                            e,
+                            i64::from(a.quantity),
+                            a.unit_price.amount_minor,
+                        )?,
                         currency: a.unit_price.currency,
                         added_at: at,
                         updated_at: at,
@@ -126,6 +146,7 @@ impl Fold for ItemsFold {
                     .ok_or_else(|| unknown_order(e))?;
                 if let Some(i) = items.iter_mut().find(|i| i.sku == c.sku.as_str()) {
                     i.quantity = i64::from(c.quantity);
+                    i.line_total_minor = line_total(e, i.quantity, i.unit_price_minor)?;
                     i.updated_at = at;
                 }
                 self.dirty.insert(e.order_id);
@@ -171,7 +192,7 @@ impl Fold for ItemsFold {
                 quantity.push(i.quantity);
                 price.push(i.unit_price_minor);
                 currency.push(i.currency.as_str().to_owned());
-                total.push(i.quantity.saturating_mul(i.unit_price_minor));
+                total.push(i.line_total_minor);
                 line_no.push(i32::try_from(n).unwrap_or(i32::MAX));
                 added.push(i.added_at);
                 updated.push(i.updated_at);
@@ -201,7 +222,11 @@ impl Fold for ItemsFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
         let mut b = CopyBuf::default();
         for id in self.dirty.drain() {
             for (n, i) in self.orders.get(&id).into_iter().flatten().enumerate() {
@@ -211,7 +236,7 @@ impl Fold for ItemsFold {
                     .int(i.quantity)
                     .int(i.unit_price_minor)
                     .text(i.currency.as_str())
-                    .int(i.quantity.saturating_mul(i.unit_price_minor))
+                    .int(i.line_total_minor)
                     .int(n as i64)
                     .ts(i.added_at)
                     .ts(i.updated_at)
@@ -222,6 +247,7 @@ impl Fold for ItemsFold {
             conn,
             "COPY order_items (order_id, sku, name, quantity, unit_price_minor, currency, \
                  line_total_minor, line_no, added_at, updated_at) FROM STDIN",
+            rows,
         )
         .await
     }

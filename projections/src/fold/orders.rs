@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::copy::CopyBuf;
 use super::lines::{Line, apply_line_event, total_minor, units};
-use super::{Fold, ProjectionDef, unknown_order};
+use super::{Fold, ProjectionDef, overflow, unknown_order};
 use crate::decode::Decoded;
 use crate::error::FoldError;
 
@@ -209,10 +209,15 @@ impl Fold for OrdersFold {
             .rows
             .get_mut(&e.order_id)
             .ok_or_else(|| unknown_order(e))?;
-        if apply_line_event(&mut row.lines, &e.event, true) {
-            row.line_count = i32::try_from(row.lines.len()).unwrap_or(i32::MAX);
-            row.item_count = units(&row.lines);
-            row.total_minor = total_minor(&row.lines);
+        if apply_line_event(&mut row.lines, &e.event, true)? {
+            row.line_count =
+                i32::try_from(row.lines.len()).map_err(|_| overflow(e, "line_count"))?;
+            row.item_count = units(&row.lines)
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or_else(|| overflow(e, "item_count"))?;
+            row.total_minor = total_minor(&row.lines)
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or_else(|| overflow(e, "total_minor"))?;
         } else {
             match &e.event {
                 OrderEvent::OrderCreated(_) => {}
@@ -239,7 +244,10 @@ impl Fold for OrdersFold {
                 }
                 OrderEvent::PaymentRecorded(s) => {
                     row.status = OrderStatus::Paid;
-                    row.paid_minor = row.paid_minor.saturating_add(s.amount.amount_minor);
+                    row.paid_minor = row
+                        .paid_minor
+                        .checked_add(s.amount.amount_minor)
+                        .ok_or_else(|| overflow(e, "paid_minor"))?;
                     row.paid_at = Some(s.at);
                 }
                 OrderEvent::OrderShipped(s) => {
@@ -259,7 +267,10 @@ impl Fold for OrdersFold {
                     row.cancelled_at = Some(s.at);
                 }
                 OrderEvent::RefundIssued(s) => {
-                    row.refunded_minor = row.refunded_minor.saturating_add(s.amount.amount_minor);
+                    row.refunded_minor = row
+                        .refunded_minor
+                        .checked_add(s.amount.amount_minor)
+                        .ok_or_else(|| overflow(e, "refunded_minor"))?;
                 }
             }
         }
@@ -343,7 +354,11 @@ impl Fold for OrdersFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
         let mut b = CopyBuf::default();
         for id in self.dirty.drain() {
             let Some(r) = self.rows.get(&id) else {
@@ -386,6 +401,7 @@ impl Fold for OrdersFold {
                  cancellation_reason, rejection_reason, created_at, submitted_at, confirmed_at, \
                  paid_at, shipped_at, delivered_at, cancelled_at, rejected_at, updated_at, \
                  stream_version, last_position, draft_lines) FROM STDIN",
+            rows,
         )
         .await
     }

@@ -122,7 +122,11 @@ impl<S: Serialize + DeserializeOwned> States<S> {
         Ok(())
     }
 
-    pub async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    pub async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
         self.removed.clear();
         let mut buf = super::copy::CopyBuf::default();
         for id in self.dirty.drain() {
@@ -132,7 +136,7 @@ impl<S: Serialize + DeserializeOwned> States<S> {
                     .end_row();
             }
         }
-        buf.send(conn, self.sql.copy).await
+        buf.send(conn, self.sql.copy, rows).await
     }
 
     pub fn clear(&mut self) {

@@ -1,5 +1,8 @@
 //! `product_sales`: per sku and currency: units sold, revenue and number of
 //! orders, counted when an order is paid. Additive deltas.
+//!
+//! Version 2: units and revenue are `numeric`, so no number of orders can
+//! overflow them; the deltas are `i128` in memory.
 
 use std::collections::HashMap;
 
@@ -11,19 +14,19 @@ use uuid::Uuid;
 use super::copy::CopyBuf;
 use super::private::{States, state_sql};
 use super::sales::{SalesInfo, track};
-use super::{Fold, ProjectionDef};
+use super::{Fold, ProjectionDef, add_i128};
 use crate::decode::Decoded;
 use crate::error::FoldError;
 
 pub(super) const DEF: ProjectionDef = ProjectionDef {
     name: "product_sales",
-    version: 1,
+    version: 2,
     tables: &["product_sales", "product_sales_orders"],
     ddl: "CREATE TABLE product_sales (
         sku            text   NOT NULL,
         currency       text   NOT NULL,
-        units_sold     bigint NOT NULL,
-        revenue_minor  bigint NOT NULL,
+        units_sold     numeric NOT NULL,
+        revenue_minor  numeric NOT NULL,
         order_count    bigint NOT NULL,
         PRIMARY KEY (sku, currency)
     );
@@ -35,7 +38,8 @@ pub(super) const DEF: ProjectionDef = ProjectionDef {
 #[derive(Debug)]
 struct ProductFold {
     states: States<SalesInfo>,
-    deltas: HashMap<(String, Currency), (i64, i64, i64)>,
+    /// Units, revenue, orders.
+    deltas: HashMap<(String, Currency), (i128, i128, i64)>,
 }
 
 impl ProductFold {
@@ -65,8 +69,8 @@ impl Fold for ProductFold {
             for line in info.lines {
                 let total = line.total_minor();
                 let d = self.deltas.entry((line.sku, info.currency)).or_default();
-                d.0 = d.0.saturating_add(line.quantity);
-                d.1 = d.1.saturating_add(total);
+                d.0 = add_i128(e, "units_sold", d.0, i128::from(line.quantity))?;
+                d.1 = add_i128(e, "revenue_minor", d.1, total)?;
                 d.2 += 1;
             }
         }
@@ -83,14 +87,15 @@ impl Fold for ProductFold {
         for ((s, c), (u, r, o)) in self.deltas.drain() {
             sku.push(s);
             currency.push(c.as_str().to_owned());
-            units.push(u);
-            revenue.push(r);
+            units.push(u.to_string());
+            revenue.push(r.to_string());
             orders.push(o);
         }
         sqlx::query(
             "INSERT INTO product_sales AS t (sku, currency, units_sold, revenue_minor, \
                  order_count) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::numeric[], \
+                 $4::text[]::numeric[], $5::int8[]) \
              ON CONFLICT (sku, currency) DO UPDATE SET \
                  units_sold = t.units_sold + excluded.units_sold, \
                  revenue_minor = t.revenue_minor + excluded.revenue_minor, \
@@ -106,14 +111,18 @@ impl Fold for ProductFold {
         Ok(())
     }
 
-    async fn copy_into_empty(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        self.states.copy_into_empty(&mut *conn).await?;
+    async fn copy_into_empty(
+        &mut self,
+        conn: &mut PgConnection,
+        rows: usize,
+    ) -> Result<(), sqlx::Error> {
+        self.states.copy_into_empty(&mut *conn, rows).await?;
         let mut b = CopyBuf::default();
         for ((sku, cur), (u, r, o)) in self.deltas.drain() {
             b.text(&sku)
                 .text(cur.as_str())
-                .int(u)
-                .int(r)
+                .big(u)
+                .big(r)
                 .int(o)
                 .end_row();
         }
@@ -121,6 +130,7 @@ impl Fold for ProductFold {
             conn,
             "COPY product_sales (sku, currency, units_sold, revenue_minor, order_count) \
              FROM STDIN",
+            rows,
         )
         .await
     }

@@ -41,7 +41,7 @@ pub(crate) fn track(
             let info = states
                 .get_mut(&e.order_id)
                 .ok_or_else(|| unknown_order(e))?;
-            apply_line_event(&mut info.lines, &e.event, false);
+            apply_line_event(&mut info.lines, &e.event, false)?;
             Ok(None)
         }
         OrderEvent::PaymentRecorded(_) => states

@@ -94,9 +94,173 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
     let projector = env.start_projector();
     work.run(&env.store, 800, 250).await;
     env.wait_for(work.last, &[]).await;
+
+    // The stream did not double: the relay's replay was de-duplicated, so
+    // it holds each stored event once.
+    let stored = orderflow_event_store::EventStore::read_all(
+        &env.store,
+        orderflow_event_store::Position::START,
+        100_000,
+    )
+    .await
+    .unwrap()
+    .len() as u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let state = js
+            .get_stream(&env.config.stream_name)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .clone();
+        if state.last_sequence >= stored {
+            assert_eq!(state.messages, stored, "the stream doubled");
+            assert_eq!(state.last_sequence, stored);
+            break state.last_sequence;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relay never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Every consumer redelivered the whole stream, the 1200 commands'
+    // events it had already applied included (its consumer sequence counts
+    // each delivery), and acked all of it.
+    let stream = js.get_stream(&env.config.stream_name).await.unwrap();
+    for def in PROJECTIONS {
+        let mut c: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_consumer(&env.config.consumer_name(def.name))
+            .await
+            .unwrap();
+        let info = loop {
+            let info = c.info().await.unwrap().clone();
+            if info.ack_floor.stream_sequence >= last {
+                break info;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} never acked the stream: {info:?}",
+                def.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            info.delivered.consumer_sequence >= last,
+            "{} was not redelivered the stream: {info:?}",
+            def.name
+        );
+        assert_eq!(info.delivered.stream_sequence, last, "{}", def.name);
+        assert_eq!(info.ack_floor.stream_sequence, last, "{}", def.name);
+        assert_eq!(info.num_ack_pending, 0, "{}", def.name);
+    }
+
     let live = dump(&env.read).await;
     projector.stop().await;
     relay.stop().await;
+    // The final rows: those of a rebuild, and one `orders` row per order.
+    let orders = live["orders"].len();
+    let streams: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT stream_id) FROM events WHERE stream_id LIKE 'order-%'",
+    )
+    .fetch_one(env.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(orders as i64, streams);
     assert_same(&live, &rebuilt(&env).await);
     env.cleanup().await;
+}
+
+/// Orders committed in one transaction are folded in one batch. Each
+/// order's change notice carries that order's own last position, the one
+/// its `orders` row stores, not the batch's end (which made subscribers
+/// wait and re-read for every order but the batch's last).
+#[tokio::test]
+async fn change_notices_carry_each_orders_own_position() {
+    let env = Env::new().await;
+    let mut work = Workload::new(6);
+    work.run(&env.store, 40, 10).await;
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let mut notices = client
+        .subscribe(format!("{}.changes.orders.*", env.config.subject_prefix))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    // No relay: the projector reads the store, so a transaction's events
+    // arrive in one batch.
+    let projector = env.start_projector();
+    env.wait_for(work.last, &[]).await;
+
+    // Each template order's events copied to a new order, all in one
+    // transaction.
+    let copied: Vec<String> = sqlx::query_scalar(
+        "WITH t AS (SELECT stream_id, 'order-' || gen_random_uuid()::text AS copy \
+                    FROM events WHERE stream_id LIKE 'order-%' GROUP BY stream_id), \
+              ins AS (INSERT INTO events (stream_id, stream_version, event_id, event_type, \
+                          schema_version, payload, metadata) \
+                      SELECT t.copy, e.stream_version, gen_random_uuid(), e.event_type, \
+                             e.schema_version, \
+                             CASE WHEN e.payload ? 'order_id' \
+                                  THEN jsonb_set(e.payload, '{order_id}', \
+                                                 to_jsonb(substr(t.copy, 7))) \
+                                  ELSE e.payload END, \
+                             e.metadata \
+                      FROM events e JOIN t ON t.stream_id = e.stream_id \
+                      ORDER BY e.global_position RETURNING stream_id) \
+         SELECT DISTINCT substr(stream_id, 7) FROM ins",
+    )
+    .fetch_all(env.store.pool())
+    .await
+    .unwrap();
+    assert!(copied.len() >= 5, "{copied:?}");
+    let copied: std::collections::HashSet<uuid::Uuid> =
+        copied.iter().map(|s| s.parse().unwrap()).collect();
+    // Until the copies are projected (the head may lag behind the insert
+    // while other tests hold the cluster-wide watermark).
+    let ids: Vec<uuid::Uuid> = copied.iter().copied().collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let rows: std::collections::HashMap<uuid::Uuid, String> = loop {
+        let rows: Vec<(uuid::Uuid, String)> =
+            sqlx::query_as("SELECT order_id, last_position FROM orders WHERE order_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&env.read)
+                .await
+                .unwrap();
+        if rows.len() == ids.len() {
+            break rows.into_iter().collect();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "copies never projected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Each copied order changed once, in that one batch: its notice carries
+    // the position its row stores.
+    let mut notified = std::collections::HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while notified.len() < copied.len() {
+        let m = tokio::time::timeout_at(deadline, notices.next())
+            .await
+            .unwrap_or_else(|_| panic!("notices for {notified:?} of {copied:?} only"))
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        let id: uuid::Uuid = body["order_id"].as_str().unwrap().parse().unwrap();
+        if copied.contains(&id) {
+            let position = body["position"].as_str().unwrap().to_owned();
+            assert_eq!(Some(&position), rows.get(&id), "notice of {id}");
+            assert!(
+                notified.insert(id, position).is_none(),
+                "two notices for {id}"
+            );
+        }
+    }
+    let distinct: std::collections::HashSet<_> = notified.values().collect();
+    assert_eq!(distinct.len(), copied.len(), "{notified:?}");
+    // Only now: notices are sent after the commit, and stopping drops the
+    // projector's NATS connection (notices are best effort).
+    projector.stop().await;
 }

@@ -6,6 +6,8 @@ mod support;
 
 mod catch_up;
 mod live;
+mod money;
 mod outage;
 mod poison;
+mod rebuild_tx;
 mod upcast;

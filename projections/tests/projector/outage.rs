@@ -18,19 +18,21 @@ struct Nats {
 }
 
 impl Nats {
-    fn start(port: u16, dir: &std::path::Path) -> Option<Nats> {
+    /// Panics when nats-server cannot be spawned: this test needs it (CI
+    /// installs it), and a test that cannot run must not pass.
+    fn start(port: u16, dir: &std::path::Path) -> Nats {
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .ok()?;
-        Some(Nats {
+            .unwrap_or_else(|e| panic!("cannot spawn nats-server (is it on PATH?): {e}"));
+        Nats {
             child,
             port,
             dir: dir.to_owned(),
-        })
+        }
     }
 
     fn url(&self) -> String {
@@ -69,10 +71,7 @@ fn free_port() -> u16 {
 async fn nats_outage_during_load_loses_nothing() {
     let dir = std::env::temp_dir().join(format!("orderflow-nats-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
-    let Some(nats) = Nats::start(free_port(), &dir) else {
-        eprintln!("nats-server is not installed; skipping");
-        return;
-    };
+    let nats = Nats::start(free_port(), &dir);
     nats.wait_ready().await;
     let mut env = Env::new().await;
     env.config = ProjectorConfig {
@@ -91,7 +90,7 @@ async fn nats_outage_during_load_loses_nothing() {
     // The projector keeps up from the store while NATS is away.
     env.wait_for(work.last, &[]).await;
 
-    let nats = Nats::start(port, &dir).unwrap();
+    let nats = Nats::start(port, &dir);
     nats.wait_ready().await;
     work.run(&env.store, 600, 300).await;
     env.wait_for(work.last, &[]).await;

@@ -153,3 +153,204 @@ async fn rebuild_stops_before_a_poison_event() {
     assert!(report.stopped_before.unwrap().contains("no OrderCreated"));
     assert_eq!(report.position, before);
 }
+
+/// A row the read database refuses (here a CHECK constraint, SQLSTATE class
+/// 23) fails the same way on every retry: it is poison. The event is found
+/// inside its batch, dead-lettered with the database's message, and only
+/// that projection stops, visibly; `skip` resumes it.
+#[tokio::test]
+async fn an_event_the_database_refuses_is_dead_lettered_not_retried_for_ever() {
+    let env = Env::new().await;
+    let config = ProjectorConfig {
+        nats_url: "nats://127.0.0.1:1".into(),
+        ..env.config.clone()
+    };
+    let mut work = Workload::new(23);
+    work.run(&env.store, 200, 40).await;
+    let projector = env.start_projector_with(config);
+    env.wait_for(work.last, &[]).await;
+    // Built; now the orders table refuses one customer.
+    sqlx::query("ALTER TABLE orders ADD CONSTRAINT no_mallory CHECK (customer_id <> 'mallory')")
+        .execute(&env.read)
+        .await
+        .unwrap();
+    let mallory = OrderId::new(Uuid::now_v7());
+    // Several orders around it in one batch: the others still apply.
+    work.run(&env.store, 50, 60).await;
+    let refused = append(
+        &env.store,
+        &mallory,
+        0,
+        &[OrderEvent::OrderCreated(orderflow_domain::OrderCreated {
+            order_id: mallory,
+            customer_id: orderflow_domain::CustomerId::new("mallory").unwrap(),
+            currency: orderflow_domain::Currency::EUR,
+            channel: orderflow_domain::Channel::ALL[0],
+            at: chrono::Utc::now(),
+        })],
+    )
+    .await;
+    work.run(&env.store, 50, 80).await;
+
+    wait_stopped(&env, &["orders"], 1).await;
+    env.wait_for(work.last, &["orders"]).await;
+    let status = status_with(env.store.pool(), &env.read).await.unwrap();
+    let orders = status.iter().find(|s| s.name == "orders").unwrap();
+    assert_eq!(orders.state, "stopped");
+    assert_eq!(orders.dead_letters, 1);
+    assert!(orders.position.unwrap() < refused, "{orders:?}");
+    let error = orders.last_error.as_deref().unwrap();
+    assert!(error.contains("no_mallory"), "{error}");
+    for s in status.iter().filter(|s| s.name != "orders") {
+        assert_eq!(s.state, "running", "{s:?}");
+    }
+    let (position, error): (String, String) =
+        sqlx::query_as("SELECT position, error FROM dead_letters WHERE projection = 'orders'")
+            .fetch_one(&env.read)
+            .await
+            .unwrap();
+    assert_eq!(position, refused.to_string());
+    assert!(error.contains("no_mallory"), "{error}");
+
+    skip_with(&env.read, "orders").await.unwrap();
+    env.wait_for(work.last, &[]).await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_id = $1")
+        .bind(mallory.0)
+        .fetch_one(&env.read)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    projector.stop().await;
+}
+
+/// A failure that may pass (here: tables built by a newer version, as in a
+/// rolling deploy) is retried with backoff, and the status says so: state
+/// `backing off`, the error and the next attempt, never a bare `running`.
+#[tokio::test]
+async fn a_projection_backing_off_says_why_and_when() {
+    let env = Env::new().await;
+    let config = ProjectorConfig {
+        nats_url: "nats://127.0.0.1:1".into(),
+        ..env.config.clone()
+    };
+    let mut work = Workload::new(24);
+    work.run(&env.store, 100, 20).await;
+    let projector = env.start_projector_with(config.clone());
+    env.wait_for(work.last, &[]).await;
+    projector.stop().await;
+    sqlx::query("UPDATE projection_checkpoints SET version = version + 1 WHERE name = 'orders'")
+        .execute(&env.read)
+        .await
+        .unwrap();
+    let projector = env.start_projector_with(config);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let orders = loop {
+        let status = status_with(env.store.pool(), &env.read).await.unwrap();
+        let orders = status.into_iter().find(|s| s.name == "orders").unwrap();
+        if orders.state != "running" {
+            break orders;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{orders:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(orders.state, "backing off", "{orders:?}");
+    assert!(
+        orders
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("built by version"),
+        "{orders:?}"
+    );
+    assert!(orders.next_attempt_at.is_some(), "{orders:?}");
+    assert_eq!(orders.dead_letters, 0);
+    assert!(
+        retry_with(&env.read, "orders").await.is_err(),
+        "not stopped"
+    );
+
+    // The cause goes away: it moves again and says `running`.
+    sqlx::query("UPDATE projection_checkpoints SET version = version - 1 WHERE name = 'orders'")
+        .execute(&env.read)
+        .await
+        .unwrap();
+    work.run(&env.store, 50, 30).await;
+    env.wait_for(work.last, &[]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = status_with(env.store.pool(), &env.read).await.unwrap();
+        let orders = status.into_iter().find(|s| s.name == "orders").unwrap();
+        if orders.state == "running" {
+            assert_eq!(orders.last_error, None);
+            assert_eq!(orders.next_attempt_at, None);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{orders:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    projector.stop().await;
+}
+
+/// An event time Postgres cannot hold (before 4714 BC; chrono reads it)
+/// would be refused by the database on the live path and fail a rebuild's
+/// COPY as a whole. It is a decode error instead: live and rebuild stop on
+/// that event with the same message.
+#[tokio::test]
+async fn an_event_time_the_read_models_cannot_hold_fails_live_and_rebuild_alike() {
+    let env = Env::new().await;
+    let config = ProjectorConfig {
+        nats_url: "nats://127.0.0.1:1".into(),
+        ..env.config.clone()
+    };
+    let mut work = Workload::new(25);
+    work.run(&env.store, 100, 20).await;
+    let before = work.last;
+    let ancient = OrderId::new(Uuid::now_v7());
+    let bad = crate::support::append_raw(
+        &env.store,
+        &ancient,
+        0,
+        &[(
+            "OrderCreated",
+            2,
+            serde_json::json!({
+                "order_id": ancient, "customer_id": "c-old", "currency": "EUR",
+                "channel": "web", "at": "-5000-01-01T00:00:00Z"
+            }),
+        )],
+    )
+    .await;
+    let projector = env.start_projector_with(config);
+    let all: Vec<&str> = orderflow_projections::PROJECTIONS
+        .iter()
+        .map(|d| d.name)
+        .collect();
+    wait_stopped(&env, &all, all.len() as i64).await;
+    projector.stop().await;
+    let letters: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT projection, position, error FROM dead_letters ORDER BY projection")
+            .fetch_all(&env.read)
+            .await
+            .unwrap();
+    assert_eq!(letters.len(), all.len());
+    for (name, position, error) in &letters {
+        assert_eq!(position, &bad.to_string());
+        assert!(error.contains("earliest time"), "{error}");
+        let report = orderflow_projections::rebuild_with(
+            env.store(),
+            &env.read,
+            None,
+            name,
+            &env.config,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            report.stopped_before.as_deref(),
+            Some(format!("{bad}: {error}").as_str()),
+            "{name}"
+        );
+        assert_eq!(report.position, before, "{name}");
+    }
+}

@@ -12,6 +12,9 @@ pub struct CheckpointRow {
     pub position: String,
     pub state: String,
     pub last_error: Option<String>,
+    /// Set while the owner backs off from a transient error.
+    pub backoff_error: Option<String>,
+    pub backoff_until: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -27,7 +30,8 @@ impl ReadDb {
         self.count();
         let names: Option<Vec<String>> = names.map(|n| n.iter().map(|s| (*s).to_owned()).collect());
         Ok(sqlx::query_as::<_, CheckpointRow>(
-            "SELECT name, version, position, state, last_error, updated_at \
+            "SELECT name, version, position, state, last_error, backoff_error, backoff_until, \
+                    updated_at \
              FROM public.projection_checkpoints \
              WHERE $1::text[] IS NULL OR name = ANY($1)",
         )

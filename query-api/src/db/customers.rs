@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::sales::Sum;
 use super::{DbResult, ReadDb};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,9 +25,12 @@ pub struct CustomerStatsRow {
 pub struct LifetimeValueRow {
     pub customer_id: String,
     pub currency: String,
-    pub paid_minor: i64,
-    pub refunded_minor: i64,
-    pub net_minor: i64,
+    #[sqlx(try_from = "String")]
+    pub paid_minor: Sum,
+    #[sqlx(try_from = "String")]
+    pub refunded_minor: Sum,
+    #[sqlx(try_from = "String")]
+    pub net_minor: Sum,
 }
 
 impl ReadDb {
@@ -46,7 +50,8 @@ impl ReadDb {
     pub async fn lifetime_values(&self, customers: &[String]) -> DbResult<Vec<LifetimeValueRow>> {
         self.count();
         Ok(sqlx::query_as::<_, LifetimeValueRow>(
-            "SELECT customer_id, currency, paid_minor, refunded_minor, net_minor \
+            "SELECT customer_id, currency, paid_minor::text AS paid_minor, \
+                    refunded_minor::text AS refunded_minor, net_minor::text AS net_minor \
              FROM customer_lifetime_value WHERE customer_id = ANY($1) \
              ORDER BY customer_id, currency",
         )

@@ -6,23 +6,48 @@ use sqlx::{Postgres, QueryBuilder};
 
 use super::{DbResult, ReadDb};
 
+/// A sum across orders: a `numeric` column, read as its text so nothing is
+/// lost (`i128` holds more than any sum the projectors can write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sum(pub i128);
+
+impl TryFrom<String> for Sum {
+    type Error = std::num::ParseIntError;
+
+    fn try_from(s: String) -> Result<Sum, Self::Error> {
+        s.parse().map(Sum)
+    }
+}
+
+impl From<Sum> for i128 {
+    fn from(s: Sum) -> i128 {
+        s.0
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DailySalesRow {
     pub day: NaiveDate,
     pub currency: String,
     pub orders_paid: i64,
-    pub gross_minor: i64,
-    pub refunds_minor: i64,
-    pub net_minor: i64,
-    pub units_sold: i64,
+    #[sqlx(try_from = "String")]
+    pub gross_minor: Sum,
+    #[sqlx(try_from = "String")]
+    pub refunds_minor: Sum,
+    #[sqlx(try_from = "String")]
+    pub net_minor: Sum,
+    #[sqlx(try_from = "String")]
+    pub units_sold: Sum,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProductSalesRow {
     pub sku: String,
     pub currency: String,
-    pub units_sold: i64,
-    pub revenue_minor: i64,
+    #[sqlx(try_from = "String")]
+    pub units_sold: Sum,
+    #[sqlx(try_from = "String")]
+    pub revenue_minor: Sum,
     pub order_count: i64,
 }
 
@@ -51,7 +76,9 @@ impl ReadDb {
     ) -> DbResult<Vec<DailySalesRow>> {
         self.count();
         Ok(sqlx::query_as::<_, DailySalesRow>(
-            "SELECT day, currency, orders_paid, gross_minor, refunds_minor, net_minor, units_sold \
+            "SELECT day, currency, orders_paid, gross_minor::text AS gross_minor, \
+                    refunds_minor::text AS refunds_minor, net_minor::text AS net_minor, \
+                    units_sold::text AS units_sold \
              FROM daily_sales \
              WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR currency = $3) \
              ORDER BY day, currency",
@@ -65,26 +92,31 @@ impl ReadDb {
 
     pub async fn top_products(&self, t: &TopProductsQuery) -> DbResult<Vec<ProductSalesRow>> {
         self.count();
-        let mut q: QueryBuilder<Postgres> = match t.range {
+        // The sums are numeric (they can pass i64): rank on them, hand
+        // them out as text.
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT sku, currency, units::text AS units_sold, revenue::text AS revenue_minor, \
+                    order_count FROM (",
+        );
+        match t.range {
             // All time: the product_sales projection has the sums.
             None => {
-                let mut q = QueryBuilder::new(
-                    "SELECT sku, currency, units_sold, revenue_minor, order_count \
+                q.push(
+                    "SELECT sku, currency, units_sold AS units, revenue_minor AS revenue, \
+                            order_count \
                      FROM product_sales WHERE TRUE",
                 );
                 if let Some(c) = &t.currency {
                     q.push(" AND currency = ").push_bind(c.clone());
                 }
-                q
             }
             // A range: sum the lines of the orders paid in it. Lines cannot
             // change after payment, so these are the lines that were paid
             // for, as product_sales counts them.
             Some((from, to)) => {
-                let mut q = QueryBuilder::new(
-                    "SELECT i.sku, o.currency, sum(i.quantity)::int8 AS units_sold, \
-                            sum(i.line_total_minor)::int8 AS revenue_minor, \
-                            count(*)::int8 AS order_count \
+                q.push(
+                    "SELECT i.sku, o.currency, sum(i.quantity) AS units, \
+                            sum(i.line_total_minor) AS revenue, count(*)::int8 AS order_count \
                      FROM orders o JOIN order_items i ON i.order_id = o.order_id \
                      WHERE o.paid_at >= ",
                 );
@@ -93,12 +125,11 @@ impl ReadDb {
                     q.push(" AND o.currency = ").push_bind(c.clone());
                 }
                 q.push(" GROUP BY i.sku, o.currency");
-                q
             }
-        };
+        }
         q.push(match t.by {
-            ProductRanking::Revenue => " ORDER BY revenue_minor DESC, units_sold DESC",
-            ProductRanking::Units => " ORDER BY units_sold DESC, revenue_minor DESC",
+            ProductRanking::Revenue => ") q ORDER BY q.revenue DESC, q.units DESC",
+            ProductRanking::Units => ") q ORDER BY q.units DESC, q.revenue DESC",
         });
         q.push(", sku, currency LIMIT ").push_bind(t.limit);
         Ok(q.build_query_as::<ProductSalesRow>()

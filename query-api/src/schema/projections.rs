@@ -25,9 +25,14 @@ pub struct ProjectionInfo {
     /// Age of the oldest event not yet applied, 0 when caught up (null
     /// like `head`).
     pub lag_seconds: Option<f64>,
-    /// `running`, `stopped` (on a dead letter) or `not built`.
+    /// `running`, `backing off` (a transient error; it tries again at
+    /// `nextAttemptAt`), `stopped` (on a dead letter, until retried or
+    /// skipped) or `not built`.
     pub state: String,
+    /// Why it is stopped or backing off.
     pub last_error: Option<String>,
+    /// When a projection backing off tries again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
     /// Dead letters not yet retried or skipped.
     pub dead_letters: i32,
     pub updated_at: Option<DateTime<Utc>>,
@@ -53,6 +58,7 @@ pub async fn projections(s: &Services) -> async_graphql::Result<Vec<ProjectionIn
                         lag_seconds: Some(p.lag_seconds),
                         state: p.state,
                         last_error: p.last_error,
+                        next_attempt_at: p.next_attempt_at,
                         dead_letters: count(p.dead_letters),
                         updated_at: p.updated_at,
                     })
@@ -76,8 +82,24 @@ pub async fn projections(s: &Services) -> async_graphql::Result<Vec<ProjectionIn
                 head: None,
                 lag: None,
                 lag_seconds: None,
-                state: cp.map_or_else(|| "not built".to_owned(), |c| c.state.clone()),
-                last_error: cp.and_then(|c| c.last_error.clone()),
+                // As `projections status` words it (see ProjectionStatus).
+                state: match cp {
+                    None => "not built".to_owned(),
+                    Some(c) if c.state != "stopped" && c.backoff_error.is_some() => {
+                        "backing off".to_owned()
+                    }
+                    Some(c) => c.state.clone(),
+                },
+                last_error: cp.and_then(|c| {
+                    if c.state == "stopped" {
+                        c.last_error.clone()
+                    } else {
+                        c.backoff_error.clone().or_else(|| c.last_error.clone())
+                    }
+                }),
+                next_attempt_at: cp
+                    .filter(|c| c.state != "stopped")
+                    .and_then(|c| c.backoff_until),
                 dead_letters: dead
                     .iter()
                     .find(|d| d.projection == def.name)

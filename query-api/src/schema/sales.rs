@@ -2,7 +2,7 @@
 
 use async_graphql::{Enum, Object};
 
-use super::money::Money;
+use super::money::{Money, long};
 use super::scalars::{Date, Long};
 use crate::db::{DailySalesRow, ProductSalesRow};
 
@@ -38,8 +38,9 @@ impl DailySales {
         Money::new(self.0.net_minor, &self.0.currency)
     }
 
-    async fn units_sold(&self) -> Long {
-        Long(self.0.units_sold)
+    // A numeric sum: an error with code AMOUNT_OUT_OF_RANGE beyond 64 bits.
+    async fn units_sold(&self) -> async_graphql::Result<Long> {
+        long(self.0.units_sold, "unitsSold")
     }
 }
 
@@ -64,8 +65,9 @@ impl ProductSales {
         &self.0.currency
     }
 
-    async fn units_sold(&self) -> Long {
-        Long(self.0.units_sold)
+    // A numeric sum: an error with code AMOUNT_OUT_OF_RANGE beyond 64 bits.
+    async fn units_sold(&self) -> async_graphql::Result<Long> {
+        long(self.0.units_sold, "unitsSold")
     }
 
     async fn revenue(&self) -> Money {

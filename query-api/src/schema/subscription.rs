@@ -162,6 +162,9 @@ async fn load(
         if caught_up {
             break;
         }
+        // Notices carry each order's own position, so on the primary this
+        // never happens; a lagging replica makes it count.
+        metrics::counter!("orderflow_query_subscription_rereads_total").increment(1);
         tokio::time::sleep(CATCH_UP_DELAY).await;
         rows = db.orders_by_ids(&ids).await?;
     }

@@ -3,11 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod batching;
+mod big_sums;
 mod consistency;
 mod cost;
 mod limits;
 mod orders;
 mod paging;
+mod projection_states;
 mod rebuild;
 mod reports;
 mod schema_file;
