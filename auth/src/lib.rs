@@ -27,7 +27,7 @@ pub use config::{
 };
 pub use error::{AuthError, ConfigError};
 pub use extract::bearer_token;
-pub use principal::{Principal, Role, UnknownRole};
+pub use principal::{Forbidden, Principal, Role, UnknownRole};
 pub use problem::{
     FORBIDDEN_TYPE, REALM, UNAUTHORIZED_TYPE, forbidden_response, unauthorized_response,
 };

@@ -73,4 +73,29 @@ impl Principal {
     pub fn has_any_role(&self, roles: &[Role]) -> bool {
         roles.iter().any(|r| self.has_role(*r))
     }
+
+    /// `Ok` when the principal holds one of `roles`, else the 403 a
+    /// handler returns with `?`.
+    pub fn require_any_role(&self, roles: &[Role]) -> Result<(), Forbidden> {
+        if self.has_any_role(roles) {
+            return Ok(());
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(Forbidden(format!(
+            "this needs one of the roles: {}",
+            names.join(", ")
+        )))
+    }
+}
+
+/// A valid caller whose roles may not do this; answers with
+/// [`forbidden_response`](crate::forbidden_response).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Forbidden(pub String);
+
+impl axum::response::IntoResponse for Forbidden {
+    fn into_response(self) -> axum::response::Response {
+        crate::problem::forbidden_response(&self.0)
+    }
 }

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use orderflow_auth::{Principal, Role, Verifier, forbidden_response};
+use orderflow_auth::{Forbidden, Principal, Role, Verifier, forbidden_response};
 use serde_json::{Value, json};
 
 use crate::support::{Setup, claims, token};
@@ -40,6 +40,11 @@ async fn refunds(principal: Principal) -> Response {
     "refunded".into_response()
 }
 
+async fn projections(principal: Principal) -> Result<&'static str, Forbidden> {
+    principal.require_any_role(&[Role::Operator, Role::Staff])?;
+    Ok("projections")
+}
+
 struct Api {
     base: String,
     http: reqwest::Client,
@@ -60,6 +65,7 @@ impl Api {
             .route("/whoami", get(whoami))
             .route("/maybe", get(maybe))
             .route("/refunds", get(refunds))
+            .route("/projections", get(projections))
             .with_state(AppState {
                 verifier: setup.verifier.clone(),
             });
@@ -217,4 +223,26 @@ async fn a_role_that_may_not_act_gets_the_shared_403() {
     );
     let (status, _, body) = answer(api.get("/refunds", &[&finance]).await).await;
     assert_eq!((status, body), (200, json!("refunded")));
+}
+
+#[tokio::test]
+async fn require_any_role_answers_the_same_403() {
+    let api = Api::start().await;
+    let finance = format!(
+        "Bearer {}",
+        token(&api.setup.ed, &claims("f-1", &["finance"]))
+    );
+    let (status, _, body) = answer(api.get("/projections", &[&finance]).await).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["type"], "urn:orderflow:problem:forbidden");
+    assert_eq!(
+        body["detail"],
+        "this needs one of the roles: operator, staff"
+    );
+    let staff = format!(
+        "Bearer {}",
+        token(&api.setup.ed, &claims("s-1", &["staff"]))
+    );
+    let (status, _, body) = answer(api.get("/projections", &[&staff]).await).await;
+    assert_eq!((status, body), (200, json!("projections")));
 }
