@@ -15,6 +15,8 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 /// Tokens longer than this are refused before any parsing.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Verified tokens remembered (by hash) until they expire; 0 turns it off.
+pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 10_000;
 /// How long one JWKS fetch may take.
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where `orderflow up` and `orderflow token` keep the development key.
@@ -155,6 +157,8 @@ pub struct AuthConfig {
     pub fetch_timeout: Duration,
     pub max_token_bytes: usize,
     pub algorithms: Vec<SigningAlgorithm>,
+    /// Entries of the verified-token cache; 0 verifies every request anew.
+    pub token_cache_entries: usize,
 }
 
 impl AuthConfig {
@@ -176,6 +180,7 @@ impl AuthConfig {
             fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             algorithms: SigningAlgorithm::ALL.to_vec(),
+            token_cache_entries: DEFAULT_TOKEN_CACHE_ENTRIES,
         }
     }
 

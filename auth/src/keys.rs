@@ -37,6 +37,14 @@ pub(crate) struct KeyEntry {
 
 type KeyMap = HashMap<String, Arc<KeyEntry>>;
 
+/// The keys of one read of the source; `generation` counts the reads that
+/// changed them, so results derived from older keys can be told apart.
+#[derive(Debug, Default)]
+struct KeySet {
+    generation: u64,
+    keys: KeyMap,
+}
+
 /// Reads the signing keys of a JWK set. Keys that are not for signatures,
 /// of another type or curve, too weak, without a `kid`, or whose
 /// algorithm the allowlist lacks, are skipped; the provider may publish
@@ -139,7 +147,7 @@ fn parse_jwk(jwk: &Value) -> Result<KeyEntry, &'static str> {
 pub(crate) struct KeyCache {
     source: KeySource,
     allowed: Vec<SigningAlgorithm>,
-    keys: RwLock<Arc<KeyMap>>,
+    keys: RwLock<Arc<KeySet>>,
     /// When an unknown `kid` last refetched; the lock also makes
     /// concurrent misses wait for one fetch instead of each starting one.
     last_refetch: Mutex<Option<Instant>>,
@@ -165,7 +173,7 @@ impl KeyCache {
         let cache = KeyCache {
             source: config.key_source.clone(),
             allowed: config.algorithms.clone(),
-            keys: RwLock::new(Arc::new(KeyMap::new())),
+            keys: RwLock::new(Arc::new(KeySet::default())),
             last_refetch: Mutex::new(None),
             refetch_interval: config.refetch_interval,
             http,
@@ -196,10 +204,15 @@ impl KeyCache {
     }
 
     pub fn len(&self) -> usize {
-        self.snapshot().len()
+        self.snapshot().keys.len()
     }
 
-    fn snapshot(&self) -> Arc<KeyMap> {
+    /// Changes whenever the key set does.
+    pub fn generation(&self) -> u64 {
+        self.snapshot().generation
+    }
+
+    fn snapshot(&self) -> Arc<KeySet> {
         // A poisoned lock only means a writer panicked between two whole
         // map swaps; the map inside is still a complete one.
         self.keys
@@ -209,25 +222,35 @@ impl KeyCache {
     }
 
     fn replace(&self, keys: KeyMap) {
-        *self
+        let mut set = self
             .keys
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *set = Arc::new(KeySet {
+            generation: set.generation + 1,
+            keys,
+        });
     }
 
-    /// The key for `kid`, refetching the set once if it is unknown and the
-    /// last refetch is older than the interval.
-    pub async fn get(&self, kid: &str) -> Option<Arc<KeyEntry>> {
-        if let Some(key) = self.snapshot().get(kid) {
-            return Some(key.clone());
+    fn lookup(&self, kid: &str) -> Option<(Arc<KeyEntry>, u64)> {
+        let set = self.snapshot();
+        set.keys.get(kid).map(|k| (k.clone(), set.generation))
+    }
+
+    /// The key for `kid` and the generation of the set it came from,
+    /// refetching the set once if `kid` is unknown and the last refetch is
+    /// older than the interval.
+    pub async fn get(&self, kid: &str) -> Option<(Arc<KeyEntry>, u64)> {
+        if let Some(found) = self.lookup(kid) {
+            return Some(found);
         }
         if matches!(self.source, KeySource::Static(_)) {
             return None;
         }
         let mut last = self.last_refetch.lock().await;
         // Another request may have refetched while this one waited.
-        if let Some(key) = self.snapshot().get(kid) {
-            return Some(key.clone());
+        if let Some(found) = self.lookup(kid) {
+            return Some(found);
         }
         if last.is_some_and(|at| at.elapsed() < self.refetch_interval) {
             return None;
@@ -243,7 +266,7 @@ impl KeyCache {
                 "JWKS refetch failed; keeping the cached keys"
             ),
         }
-        self.snapshot().get(kid).cloned()
+        self.lookup(kid)
     }
 
     async fn fetch(&self) -> Result<KeyMap, String> {

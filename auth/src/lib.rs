@@ -18,12 +18,13 @@ mod keys;
 mod principal;
 mod problem;
 mod signing;
+mod token_cache;
 mod verifier;
 
 pub use config::{
     AuthConfig, AuthMode, AuthSettings, ClaimPath, DEFAULT_DEV_KEY_FILE, DEFAULT_FETCH_TIMEOUT,
-    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_REFETCH_INTERVAL, DEV_AUDIENCE, DEV_ISSUER,
-    KeySource, SigningAlgorithm,
+    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_REFETCH_INTERVAL, DEFAULT_TOKEN_CACHE_ENTRIES,
+    DEV_AUDIENCE, DEV_ISSUER, KeySource, SigningAlgorithm,
 };
 pub use error::{AuthError, ConfigError};
 pub use extract::bearer_token;

@@ -13,6 +13,8 @@ use crate::config::{AuthConfig, AuthMode, ClaimPath, SigningAlgorithm};
 use crate::error::{AuthError, ConfigError};
 use crate::keys::KeyCache;
 use crate::principal::{Principal, Role};
+use crate::signing::unix_now;
+use crate::token_cache::TokenCache;
 
 /// The header fields we act on before the signature is checked.
 #[derive(Debug, Deserialize)]
@@ -33,6 +35,8 @@ pub struct Verifier {
     roles_claim: ClaimPath,
     customer_id_claim: ClaimPath,
     max_token_bytes: usize,
+    leeway_secs: u64,
+    verified: TokenCache,
     mode: AuthMode,
 }
 
@@ -81,6 +85,8 @@ impl Verifier {
             roles_claim: config.roles_claim,
             customer_id_claim: config.customer_id_claim,
             max_token_bytes: config.max_token_bytes,
+            leeway_secs: config.leeway.as_secs(),
+            verified: TokenCache::new(config.token_cache_entries),
             mode: config.mode,
         })
     }
@@ -99,12 +105,21 @@ impl Verifier {
         self.keys.fetches()
     }
 
+    /// How many verifications were answered from the verified-token cache.
+    pub fn cache_hits(&self) -> u64 {
+        self.verified.hits()
+    }
+
     /// Checks `token` (without the `Bearer ` prefix) and says who it is for.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         if token.len() > self.max_token_bytes {
             return Err(AuthError::TooLarge {
                 max: self.max_token_bytes,
             });
+        }
+        let now = unix_now();
+        if let Some(principal) = self.verified.get(token, now, self.keys.generation()) {
+            return Ok(principal);
         }
         let header = read_header(token)?;
         let algorithm = SigningAlgorithm::from_name(&header.alg)
@@ -114,7 +129,7 @@ impl Verifier {
             return Err(AuthError::CriticalHeader);
         }
         let kid = header.kid.ok_or(AuthError::MissingKeyId)?;
-        let key = self.keys.get(&kid).await.ok_or(AuthError::UnknownKey)?;
+        let (key, key_generation) = self.keys.get(&kid).await.ok_or(AuthError::UnknownKey)?;
         if key.algorithm != algorithm {
             return Err(AuthError::AlgorithmMismatch);
         }
@@ -125,7 +140,14 @@ impl Verifier {
         let claims = decode::<Value>(token, &key.decoding, validation)
             .map_err(|e| map_jwt_error(e.kind()))?
             .claims;
-        self.principal(&claims)
+        let principal = self.principal(&claims)?;
+        // exp was checked above; a fractional one is simply not cached.
+        if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
+            let valid_until = exp.saturating_add(self.leeway_secs);
+            self.verified
+                .insert(token, &principal, valid_until, key_generation, now);
+        }
+        Ok(principal)
     }
 
     fn principal(&self, claims: &Value) -> Result<Principal, AuthError> {

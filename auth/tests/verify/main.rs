@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accepted;
+mod cache;
 mod dev_key;
 mod hostile;
 mod http;
