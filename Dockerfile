@@ -14,6 +14,7 @@ COPY projections/Cargo.toml projections/
 COPY query-api/Cargo.toml query-api/
 COPY schema-registry/Cargo.toml schema-registry/
 COPY testkit/Cargo.toml testkit/
+COPY auth/Cargo.toml auth/
 COPY . .
 # The release image can use either event store (EVENT_STORE at run time).
 ARG CARGO_FEATURES=kurrentdb

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, pipeline, query, schemas, seed, services};
+use crate::{bench, pipeline, query, schemas, seed, services, token};
 
 /// Default URLs work on a machine with Postgres on localhost (trust auth).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_events";
@@ -56,6 +56,7 @@ impl Command {
             Command::Probe { .. } => "orderflow-probe",
             Command::Schemas(_) => "orderflow-schemas",
             Command::Bench(_) => "orderflow-bench",
+            Command::Token(_) => "orderflow-token",
         }
     }
 }
@@ -91,6 +92,9 @@ pub enum Command {
     /// Measure the system; each benchmark also runs its baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a development bearer token signed with the local development
+    /// key (created if missing).
+    Token(token::TokenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Lag(args)) => bench::lag::run(args).await,
         Command::Bench(BenchCommand::Rebuild(args)) => bench::rebuild::run(args).await,
         Command::Bench(BenchCommand::Queries(args)) => query::bench(args).await,
+        Command::Token(args) => token::run(args),
     }
 }
 

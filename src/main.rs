@@ -12,6 +12,7 @@ mod schemas;
 mod seed;
 mod services;
 mod telemetry;
+mod token;
 
 use clap::Parser;
 

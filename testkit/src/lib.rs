@@ -5,9 +5,11 @@
 //! other's rows. The database is dropped when the [`TestDb`] goes out of scope.
 
 mod insert_gate;
+mod jwks_server;
 mod pg_proxy;
 
 pub use insert_gate::InsertGate;
+pub use jwks_server::JwksServer;
 pub use pg_proxy::PgProxy;
 
 use std::collections::BTreeMap;
