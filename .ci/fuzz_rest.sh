@@ -13,9 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SCHEMATHESIS_VERSION=4.32.5
 target=${CARGO_TARGET_DIR:-target}
-venv="$target/ci-venv/schemathesis-$SCHEMATHESIS_VERSION"
+# The CI tools venv (.ci/run makes it from .ci/requirements.txt).
+venv="$target/ci-venv"
 admin_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 db="orderflow_fuzz_$$"
 db_url="${admin_url%/*}/$db"
@@ -24,13 +24,12 @@ report_dir="$target/fuzz-rest"
 log() { printf '==> %s\n' "$*"; }
 
 if [ ! -x "$venv/bin/st" ]; then
-  log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
-  rm -rf "$venv"
+  log "installing .ci/requirements.txt into $venv"
   if ! python3 -m venv "$venv"; then
     echo "python3 cannot make a venv; on Debian: apt-get install python3-venv" >&2
     exit 1
   fi
-  "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r .ci/requirements.txt
 fi
 
 log "building orderflow"
