@@ -11,7 +11,7 @@ use orderflow_event_store::{
     AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore,
     PgStoreConfig, Position, RecordedEvent, StreamId,
 };
-use orderflow_testkit::TestDb;
+use orderflow_testkit::{PrivateNats, TestDb, free_port};
 use sqlx::Connection;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -445,77 +445,6 @@ async fn concurrent_writers_with_rollbacks_skip_nothing() {
         stored.iter().map(|e| e.position).collect::<Vec<_>>()
     );
     cleanup(&js, &config).await;
-}
-
-/// A private nats-server (never the shared one), for tests that stop it.
-/// Killed on drop, so a failing test leaves no server behind.
-struct PrivateNats {
-    child: Option<std::process::Child>,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl PrivateNats {
-    fn start(port: u16, dir: &std::path::Path) -> PrivateNats {
-        let child = std::process::Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("this test needs nats-server on PATH: {e}"));
-        PrivateNats {
-            child: Some(child),
-            port,
-            dir: dir.to_owned(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("private nats-server did not start");
-    }
-
-    /// Stops it the way an operator does (SIGTERM: JetStream flushes what
-    /// it acknowledged), cutting every client connection.
-    fn stop(mut self) -> (u16, std::path::PathBuf) {
-        if let Some(mut child) = self.child.take() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
-        (self.port, self.dir.clone())
-    }
-}
-
-impl Drop for PrivateNats {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// NATS goes away while the relay has a batch in flight, several times: the

@@ -7,10 +7,12 @@
 mod insert_gate;
 mod jwks_server;
 mod pg_proxy;
+mod private_nats;
 
 pub use insert_gate::InsertGate;
 pub use jwks_server::JwksServer;
 pub use pg_proxy::PgProxy;
+pub use private_nats::{PrivateNats, free_port};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

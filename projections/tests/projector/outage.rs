@@ -1,77 +1,21 @@
 //! NATS stopped during load and restarted: a private nats-server (never the
 //! shared one) is killed under the relay and the projector, then restarted.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream;
 use orderflow_event_store::Position;
 use orderflow_event_store::relay::headers;
 use orderflow_projections::ProjectorConfig;
+use orderflow_testkit::{PrivateNats, free_port};
 
 use crate::support::{Env, Workload, assert_same, dump, rebuilt};
-
-struct Nats {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl Nats {
-    /// Panics when nats-server cannot be spawned: this test needs it (CI
-    /// installs it), and a test that cannot run must not pass.
-    fn start(port: u16, dir: &std::path::Path) -> Nats {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn nats-server (is it on PATH?): {e}"));
-        Nats {
-            child,
-            port,
-            dir: dir.to_owned(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("private nats-server did not start");
-    }
-
-    fn stop(mut self) -> (u16, std::path::PathBuf) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        (self.port, self.dir.clone())
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_outage_during_load_loses_nothing() {
     let dir = std::env::temp_dir().join(format!("orderflow-nats-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
-    let nats = Nats::start(free_port(), &dir);
+    let nats = PrivateNats::start(free_port(), &dir);
     nats.wait_ready().await;
     let mut env = Env::new().await;
     env.config = ProjectorConfig {
@@ -85,12 +29,12 @@ async fn nats_outage_during_load_loses_nothing() {
     work.run(&env.store, 600, 100).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let (port, dir) = nats.stop();
+    let (port, dir) = nats.kill();
     work.run(&env.store, 600, 200).await;
     // The projector keeps up from the store while NATS is away.
     env.wait_for(work.last, &[]).await;
 
-    let nats = Nats::start(port, &dir);
+    let nats = PrivateNats::start(port, &dir);
     nats.wait_ready().await;
     work.run(&env.store, 600, 300).await;
     env.wait_for(work.last, &[]).await;
@@ -128,7 +72,7 @@ async fn nats_outage_during_load_loses_nothing() {
     let live = dump(&env.read).await;
     projector.stop().await;
     relay.stop().await;
-    nats.stop();
+    nats.kill();
     let _ = std::fs::remove_dir_all(&dir);
     assert_same(&live, &rebuilt(&env).await);
 }
