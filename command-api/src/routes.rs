@@ -46,13 +46,17 @@ pub enum CommandErrors {
     /// The body is not `application/json`.
     #[response(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(#[to_schema] ProblemDetails),
-    /// Invalid field values (per-field `errors`), or an `Idempotency-Key` reused for another request.
+    /// Invalid field values (per-field `errors`), an `Idempotency-Key` reused for another
+    /// request, or a value the event store refused (`code` `store.rejected`; only this request
+    /// fails).
     #[response(status = 422, content_type = "application/problem+json")]
     Unprocessable(#[to_schema] ProblemDetails),
     /// Internal error.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(#[to_schema] ProblemDetails),
-    /// The event store is unreachable; nothing was written.
+    /// The event store is unreachable and nothing was written (`unavailable`), or the
+    /// connection broke during the commit and its outcome is unknown (`outcome-unknown`:
+    /// retry with the same `Idempotency-Key`).
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(#[to_schema] ProblemDetails),
 }
