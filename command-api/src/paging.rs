@@ -31,10 +31,12 @@ struct RawPage {
 impl EventsPage {
     fn parse(after: Option<&str>, limit: Option<&str>) -> Result<EventsPage, Problem> {
         let mut errors = Vec::new();
-        let after = match after.map(str::parse::<u64>) {
+        // The document says int64 from 0: a stream version Postgres can hold.
+        let parsed = after.map(|a| a.parse::<i64>().ok().and_then(|v| u64::try_from(v).ok()));
+        let after = match parsed {
             None => Some(0),
-            Some(Ok(v)) => Some(v),
-            Some(Err(_)) => {
+            Some(Some(v)) => Some(v),
+            Some(None) => {
                 errors.push(param_error("after", "a stream version (0 or more)"));
                 None
             }
@@ -103,6 +105,8 @@ mod tests {
         for (after, limit) in [
             (Some("-1"), None),
             (Some("x"), None),
+            // One past i64::MAX, the documented maximum (found by the fuzz).
+            (Some("9223372036854775808"), None),
             (None, Some("0")),
             (None, Some("1001")),
             (None, Some("")),
