@@ -15,39 +15,41 @@ use crate::support::{Env, append, assert_same, dump, rebuilt, wait_visible};
 
 const HUGE: i64 = 1 << 62;
 
+/// A whale's new order with one line of `quantity` units at 2^62 each.
+fn huge_order(id: OrderId, at: chrono::DateTime<Utc>, quantity: u32) -> [OrderEvent; 2] {
+    [
+        OrderEvent::OrderCreated(OrderCreated {
+            order_id: id,
+            customer_id: CustomerId::new("whale").unwrap(),
+            currency: Currency::EUR,
+            channel: Channel::ALL[0],
+            at,
+        }),
+        OrderEvent::ItemAdded(ItemAdded {
+            sku: Sku::new("gold").unwrap(),
+            name: "Gold".into(),
+            quantity,
+            unit_price: Money::new(HUGE, Currency::EUR),
+            at,
+        }),
+    ]
+}
+
 async fn huge_paid_order(env: &Env) -> orderflow_event_store::Position {
     let id = OrderId::new(Uuid::now_v7());
     let at = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
     let price = Money::new(HUGE, Currency::EUR);
-    append(
-        &env.store,
-        &id,
-        0,
-        &[
-            OrderEvent::OrderCreated(OrderCreated {
-                order_id: id,
-                customer_id: CustomerId::new("whale").unwrap(),
-                currency: Currency::EUR,
-                channel: Channel::ALL[0],
-                at,
-            }),
-            OrderEvent::ItemAdded(ItemAdded {
-                sku: Sku::new("gold").unwrap(),
-                name: "Gold".into(),
-                quantity: 1,
-                unit_price: price,
-                at,
-            }),
-            OrderEvent::OrderSubmitted(OrderSubmitted { total: price, at }),
-            OrderEvent::OrderConfirmed(OrderConfirmed { at }),
-            OrderEvent::PaymentRecorded(PaymentRecorded {
-                payment_id: PaymentId::new(format!("pay-{}", id.0.simple())).unwrap(),
-                amount: price,
-                at,
-            }),
-        ],
-    )
-    .await
+    let mut events = huge_order(id, at, 1).to_vec();
+    events.extend([
+        OrderEvent::OrderSubmitted(OrderSubmitted { total: price, at }),
+        OrderEvent::OrderConfirmed(OrderConfirmed { at }),
+        OrderEvent::PaymentRecorded(PaymentRecorded {
+            payment_id: PaymentId::new(format!("pay-{}", id.0.simple())).unwrap(),
+            amount: price,
+            at,
+        }),
+    ]);
+    append(&env.store, &id, 0, &events).await
 }
 
 async fn text(env: &Env, sql: &'static str) -> String {
@@ -110,28 +112,7 @@ async fn an_order_beyond_i64_fails_live_and_rebuild_alike() {
     };
     let id = OrderId::new(Uuid::now_v7());
     let at = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
-    let bad = append(
-        &env.store,
-        &id,
-        0,
-        &[
-            OrderEvent::OrderCreated(OrderCreated {
-                order_id: id,
-                customer_id: CustomerId::new("whale").unwrap(),
-                currency: Currency::EUR,
-                channel: Channel::ALL[0],
-                at,
-            }),
-            OrderEvent::ItemAdded(ItemAdded {
-                sku: Sku::new("gold").unwrap(),
-                name: "Gold".into(),
-                quantity: 2,
-                unit_price: Money::new(HUGE, Currency::EUR),
-                at,
-            }),
-        ],
-    )
-    .await;
+    let bad = append(&env.store, &id, 0, &huge_order(id, at, 2)).await;
     let projector = env.start_projector_with(config);
     env.wait_for(bad, &["orders", "order_items"]).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
