@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use orderflow_event_store::{PgEventStore, PgStoreConfig, pg_admin};
 use orderflow_projections::PROJECTIONS;
 use orderflow_testkit::TestDb;
 use serde_json::{Value, json};
@@ -479,20 +480,22 @@ async fn services_fail_over_and_the_read_models_end_exact() {
 
     wait_caught_up(&env, Duration::from_secs(60)).await;
     let read = PgPool::connect(read_db.url()).await.unwrap();
-    let events = PgPool::connect(events_db.url()).await.unwrap();
+    let events = PgEventStore::connect(PgStoreConfig::new(events_db.url()))
+        .await
+        .unwrap();
     let live = dump(&read).await;
 
     // No event lost or applied twice: each order's row is at the version
     // of its last stored event, and at the last version a client was told.
-    let store_versions: HashMap<Uuid, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT stream_id, max(stream_version) FROM events GROUP BY stream_id",
-    )
-    .fetch_all(&events)
-    .await
-    .unwrap()
-    .into_iter()
-    .filter_map(|(s, v)| Some((s.strip_prefix("order-")?.parse().ok()?, v)))
-    .collect();
+    let store_versions: HashMap<Uuid, i64> = pg_admin::last_versions(&events)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|(s, v)| {
+            let id = s.as_str().strip_prefix("order-")?.parse().ok()?;
+            Some((id, i64::try_from(v).ok()?))
+        })
+        .collect();
     let rows: HashMap<Uuid, i64> =
         sqlx::query_as::<_, (Uuid, i64)>("SELECT order_id, stream_version FROM orders")
             .fetch_all(&read)
@@ -572,7 +575,7 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     }
     rebuilt_pool.close().await;
     read.close().await;
-    events.close().await;
+    events.pool().close().await;
 
     println!(
         "topology: {} commands ({} sent again after a connection closed unread while API 2 \

@@ -59,7 +59,9 @@ macro_rules! conformance_tests {
             reappending_the_same_event_ids_is_idempotent, idempotency_keys_keep_the_first_response,
             concurrent_exact_appends_to_one_stream_have_one_winner,
             a_stale_append_fails_alone_in_a_busy_batch, read_all_orders_and_resumes,
-            tailing_reader_sees_every_committed_event_once);
+            tailing_reader_sees_every_committed_event_once, raw_reads_match_read_all,
+            count_after_counts_what_read_all_returns, watermark_is_absent_or_plausible,
+            relay_checkpoints_are_kept_per_name);
     };
     (@each $make:path; $($name:ident),*) => {
         $(
@@ -557,4 +559,139 @@ pub async fn tailing_reader_sees_every_committed_event_once<S: EventStore>(f: &F
         assert_eq!(v, *last + 1, "stream {s} read out of order");
         *last = v;
     }
+}
+
+/// Appends `n` events over three streams and waits until all are readable;
+/// returns them as `read_all` returns them.
+async fn readable_log<S: EventStore>(store: &S, n: usize) -> Vec<crate::RecordedEvent> {
+    let mut last = Position::START;
+    let mut appended = 0;
+    while appended < n {
+        let take = (n - appended).min(5);
+        last = store
+            .append(request(
+                &stream(&format!("log-{}", appended % 3)),
+                ExpectedVersion::Any,
+                events(take),
+            ))
+            .await
+            .expect("append")
+            .position;
+        appended += take;
+    }
+    settle(store, last).await;
+    let all = store
+        .read_all(Position::START, n + 10)
+        .await
+        .expect("read all");
+    assert_eq!(all.len(), n);
+    all
+}
+
+pub async fn raw_reads_match_read_all<S: EventStore>(f: &Fixture<S>) {
+    let store = f.store.as_ref();
+    assert!(
+        store
+            .read_all_raw(Position::START, 10)
+            .await
+            .expect("raw")
+            .is_empty()
+    );
+    let all = readable_log(store, 12).await;
+    let raw = store.read_all_raw(Position::START, 100).await.expect("raw");
+    assert_eq!(raw.len(), all.len());
+    for (r, e) in raw.iter().zip(&all) {
+        assert_eq!(r.position, e.position);
+        assert_eq!(r.stream_id, e.stream_id.as_str());
+        assert_eq!(r.stream_version, e.stream_version);
+        assert_eq!(r.event_type, e.event_type);
+        assert_eq!(r.schema_version, e.schema_version);
+        let payload: serde_json::Value = serde_json::from_str(&r.payload).expect("payload is JSON");
+        assert_eq!(payload, e.payload);
+    }
+    // Pages resume after their last position, as read_all's do.
+    let first = store.read_all_raw(Position::START, 5).await.expect("page");
+    let rest = store
+        .read_all_raw(first[4].position, 100)
+        .await
+        .expect("rest");
+    assert_eq!(first.len() + rest.len(), all.len());
+    assert_eq!(rest[0].position, all[5].position);
+}
+
+pub async fn count_after_counts_what_read_all_returns<S: EventStore>(f: &Fixture<S>) {
+    let store = f.store.as_ref();
+    assert_eq!(
+        store
+            .count_after(Position::START, u64::MAX)
+            .await
+            .expect("count"),
+        0
+    );
+    // More than one page of the default implementation.
+    let all = readable_log(store, 1205).await;
+    let count = |after, limit| async move { store.count_after(after, limit).await.expect("count") };
+    assert_eq!(count(Position::START, u64::MAX).await, 1205);
+    assert_eq!(count(all[199].position, u64::MAX).await, 1005);
+    assert_eq!(count(all[1204].position, u64::MAX).await, 0);
+    // A limit caps the count (and the work).
+    assert_eq!(count(Position::START, 10).await, 10);
+    assert_eq!(count(Position::START, 1001).await, 1001);
+    assert_eq!(count(all[1199].position, 1000).await, 5);
+    assert_eq!(count(Position::START, 0).await, 0);
+}
+
+pub async fn watermark_is_absent_or_plausible<S: EventStore>(f: &Fixture<S>) {
+    let store = f.store.as_ref();
+    readable_log(store, 3).await;
+    // Transactions of other tests on a shared server may hold it back for a
+    // while; never for an hour.
+    if let Some(age) = store.watermark().await.expect("watermark").age {
+        assert!(age < Duration::from_secs(3600), "watermark age {age:?}");
+    }
+}
+
+pub async fn relay_checkpoints_are_kept_per_name<S: EventStore>(f: &Fixture<S>) {
+    let store = f.store.as_ref();
+    assert_eq!(store.relay_checkpoint("conf-a").await.expect("load"), None);
+    let all = readable_log(store, 3).await;
+    store
+        .save_relay_checkpoint("conf-a", all[1].position)
+        .await
+        .expect("save");
+    assert_eq!(
+        store.relay_checkpoint("conf-a").await.expect("load"),
+        Some(all[1].position)
+    );
+    assert_eq!(store.relay_checkpoint("conf-b").await.expect("load"), None);
+    store
+        .save_relay_checkpoint("conf-b", all[2].position)
+        .await
+        .expect("save");
+    // Overwritten, also with an older position (a relay replaying).
+    store
+        .save_relay_checkpoint("conf-a", all[2].position)
+        .await
+        .expect("save");
+    store
+        .save_relay_checkpoint("conf-a", all[0].position)
+        .await
+        .expect("save");
+    assert_eq!(
+        store.relay_checkpoint("conf-a").await.expect("load"),
+        Some(all[0].position)
+    );
+    assert_eq!(
+        store.relay_checkpoint("conf-b").await.expect("load"),
+        Some(all[2].position)
+    );
+    // Checkpoints are not events.
+    assert_eq!(
+        store
+            .read_all(Position::START, 10)
+            .await
+            .expect("read")
+            .len(),
+        3
+    );
 }

@@ -181,3 +181,29 @@ pub struct AppendResult {
     /// The position of the append's last event.
     pub position: Position,
 }
+
+/// An event as bulk readers (rebuilds) need it: no metadata, no ids, the
+/// payload as JSON text so it can be parsed straight into its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    pub position: Position,
+    pub stream_id: String,
+    pub stream_version: u64,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub payload: String,
+}
+
+impl From<RecordedEvent> for RawEvent {
+    fn from(e: RecordedEvent) -> RawEvent {
+        RawEvent {
+            position: e.position,
+            stream_id: e.stream_id.into(),
+            stream_version: e.stream_version,
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            // A serde_json::Value always serializes.
+            payload: e.payload.to_string(),
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod position;
 mod postgres;
 pub mod relay;
 mod store;
+mod watermark;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -18,13 +19,15 @@ pub mod conformance;
 pub use error::StoreError;
 pub use event::{
     AppendRequest, AppendResult, EventMetadata, ExpectedVersion, IdempotencyClaim,
-    IdempotencyRecord, InvalidStreamId, MAX_STREAM_ID_LEN, NewEvent, RecordedEvent, StreamId,
+    IdempotencyRecord, InvalidStreamId, MAX_STREAM_ID_LEN, NewEvent, RawEvent, RecordedEvent,
+    StreamId,
 };
 #[cfg(feature = "kurrentdb")]
 pub use kurrentdb::{KurrentDbConfig, KurrentDbStore};
 pub use memory::InMemoryStore;
 pub use position::{ParsePositionError, Position};
 pub use postgres::{
-    PgEventStore, PgStoreConfig, RawEvent, database_name, ensure_database, migrate, read_all_raw,
+    PgEventStore, PgStoreConfig, database_name, ensure_database, migrate, pg_admin, read_all_raw,
 };
 pub use store::EventStore;
+pub use watermark::Watermark;

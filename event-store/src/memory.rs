@@ -27,6 +27,7 @@ struct Inner {
     streams: HashMap<StreamId, Vec<usize>>,
     ids: HashMap<Uuid, usize>,
     keys: HashMap<String, IdempotencyRecord>,
+    relay_checkpoints: HashMap<String, Position>,
 }
 
 impl InMemoryStore {
@@ -162,5 +163,20 @@ impl EventStore for InMemoryStore {
 
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         Ok(self.lock().keys.get(key).cloned())
+    }
+
+    async fn relay_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        Ok(self.lock().relay_checkpoints.get(name).copied())
+    }
+
+    async fn save_relay_checkpoint(
+        &self,
+        name: &str,
+        position: Position,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .relay_checkpoints
+            .insert(name.to_owned(), position);
+        Ok(())
     }
 }

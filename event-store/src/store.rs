@@ -1,8 +1,12 @@
 use async_trait::async_trait;
 
 use crate::{
-    AppendRequest, AppendResult, IdempotencyRecord, Position, RecordedEvent, StoreError, StreamId,
+    AppendRequest, AppendResult, IdempotencyRecord, Position, RawEvent, RecordedEvent, StoreError,
+    StreamId, Watermark,
 };
+
+/// Events per read when a default method below pages through `read_all`.
+const PAGE: usize = 1000;
 
 /// The event store every other part of orderflow talks to.
 ///
@@ -34,4 +38,55 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The response remembered under an idempotency key, if any.
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// [`read_all`](EventStore::read_all) as [`RawEvent`]s, for bulk readers
+    /// (rebuilds): same order, same watermark, same positions. The default
+    /// converts `read_all`'s events; Postgres reads lean rows instead
+    /// (about half the work per event).
+    async fn read_all_raw(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let events = self.read_all(after, limit).await?;
+        Ok(events.into_iter().map(RawEvent::from).collect())
+    }
+
+    /// How many events `read_all` would return after `after` now (the lag
+    /// of a reader whose checkpoint is `after`), counting at most `limit`.
+    /// A store without a count index counts by reading, so callers bound
+    /// the work with `limit`; `u64::MAX` asks for the exact number. The
+    /// default pages through `read_all`.
+    async fn count_after(&self, after: Position, limit: u64) -> Result<u64, StoreError> {
+        let mut counted = 0u64;
+        let mut from = after;
+        while counted < limit {
+            let want = usize::try_from(limit - counted)
+                .unwrap_or(usize::MAX)
+                .min(PAGE);
+            let page = self.read_all(from, want).await?;
+            counted += page.len() as u64;
+            match page.last() {
+                Some(last) if page.len() == want => from = last.position,
+                _ => break,
+            }
+        }
+        Ok(counted)
+    }
+
+    /// How far the readable log trails the commits (see [`Watermark`]). The
+    /// default is a store without a watermark.
+    async fn watermark(&self) -> Result<Watermark, StoreError> {
+        Ok(Watermark::default())
+    }
+
+    /// The position a relay named `name` last saved (`None`: never saved).
+    async fn relay_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError>;
+
+    /// Records that relay `name` has published everything up to `position`.
+    /// The store keeps what it is given, even an older position: the relay
+    /// only ever saves a position JetStream acknowledged, and re-publishing
+    /// from an older one is de-duplicated downstream.
+    async fn save_relay_checkpoint(&self, name: &str, position: Position)
+    -> Result<(), StoreError>;
 }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_event_store::conformance::{Fixture, SideWriter};
-use orderflow_event_store::{PgEventStore, PgStoreConfig};
+use orderflow_event_store::pg_admin::{self, UncheckedEvent};
+use orderflow_event_store::{
+    EventMetadata, EventStore, NewEvent, PgEventStore, PgStoreConfig, StreamId,
+};
 use orderflow_testkit::TestDb;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 async fn fresh() -> Fixture<PgEventStore> {
@@ -15,7 +17,7 @@ async fn fresh() -> Fixture<PgEventStore> {
     let store = PgEventStore::connect(PgStoreConfig::new(db.url()))
         .await
         .expect("connect to the test database");
-    let side_writer = side_writer(store.pool().clone());
+    let side_writer = side_writer(store.clone());
     Fixture {
         store: Arc::new(store),
         side_writer: Some(side_writer),
@@ -26,28 +28,21 @@ async fn fresh() -> Fixture<PgEventStore> {
 /// Raw transactions that take a global position, hold it for a while, and
 /// then commit (odd `n`) or roll back (even `n`). A reader that trusted
 /// `global_position > checkpoint` would skip the late commits.
-fn side_writer(pool: PgPool) -> SideWriter {
+fn side_writer(store: PgEventStore) -> SideWriter {
     Arc::new(move |n: u64| {
-        let pool = pool.clone();
+        let store = store.clone();
         Box::pin(async move {
-            let id = Uuid::now_v7();
-            let mut tx = pool.begin().await.expect("begin");
-            sqlx::query(
-                "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
-                                     schema_version, payload, metadata) \
-                 VALUES ($1, 1, $2, 'Side', 1, '{}', '{}')",
-            )
-            .bind(format!("side-{n}"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .expect("side insert");
+            let side = unchecked(&format!("side-{n}"), 1);
+            let id = side.event.event_id;
+            let open = pg_admin::begin_insert(&store, &[side])
+                .await
+                .expect("side insert");
             tokio::time::sleep(Duration::from_millis(5 + (n * 7) % 40)).await;
             if n % 2 == 1 {
-                tx.commit().await.expect("side commit");
+                open.commit().await.expect("side commit");
                 vec![id]
             } else {
-                tx.rollback().await.expect("side rollback");
+                open.rollback().await.expect("side rollback");
                 vec![]
             }
         })
@@ -55,3 +50,86 @@ fn side_writer(pool: PgPool) -> SideWriter {
 }
 
 orderflow_event_store::conformance_tests!(fresh);
+
+fn unchecked(stream: &str, version: u64) -> UncheckedEvent {
+    UncheckedEvent {
+        stream_id: StreamId::new(stream).unwrap(),
+        stream_version: version,
+        event: NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: "Side".into(),
+            schema_version: 1,
+            payload: serde_json::json!({}),
+            metadata: EventMetadata::default(),
+        },
+    }
+}
+
+/// The Postgres watermark: a transaction that took positions and idles
+/// holds readers back, and `watermark()` says for how long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watermark_age_covers_a_transaction_holding_it_back() {
+    let db = TestDb::new().await;
+    let store = PgEventStore::connect(PgStoreConfig::new(db.url()))
+        .await
+        .unwrap();
+    let open = pg_admin::begin_insert(&store, &[unchecked("side-1", 1)])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let age = store.watermark().await.unwrap().age.unwrap();
+    assert!(age >= Duration::from_millis(500), "age {age:?}");
+    let held = open.positions()[0];
+    assert!(store.head().await.unwrap() < held);
+    open.commit().await.unwrap();
+    orderflow_event_store::conformance::settle(&store, held).await;
+}
+
+/// The bench and test helpers: one transaction for many streams, exact
+/// counts, last versions, forgetting relay checkpoints.
+#[tokio::test]
+async fn admin_helpers_write_and_count_around_the_append_path() {
+    let db = TestDb::new().await;
+    let store = PgEventStore::connect(PgStoreConfig::new(db.url()))
+        .await
+        .unwrap();
+    let rows = vec![
+        unchecked("order-a", 1),
+        unchecked("order-b", 1),
+        unchecked("order-a", 2),
+    ];
+    let positions = pg_admin::insert(&store, &rows).await.unwrap();
+    assert_eq!(positions.len(), 3);
+    // One transaction: one transaction id for all three.
+    assert!(positions.iter().all(|p| p.major() == positions[0].major()));
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(pg_admin::count_events(&store, None).await.unwrap(), 3);
+    let a = StreamId::new("order-a").unwrap();
+    assert_eq!(pg_admin::count_events(&store, Some(&a)).await.unwrap(), 2);
+    let versions = pg_admin::last_versions(&store).await.unwrap();
+    assert_eq!(versions.get(&a), Some(&2));
+    assert_eq!(versions.len(), 2);
+
+    let mut keyed = unchecked("order-c", 1);
+    keyed.event.metadata.idempotency_key = Some("k-1".into());
+    pg_admin::insert(&store, &[keyed]).await.unwrap();
+    assert_eq!(
+        pg_admin::streams_with_idempotency_key(&store, "k-1")
+            .await
+            .unwrap(),
+        vec![StreamId::new("order-c").unwrap()]
+    );
+
+    store
+        .save_relay_checkpoint("r", positions[2])
+        .await
+        .unwrap();
+    assert_eq!(pg_admin::forget_relay_checkpoints(&store).await.unwrap(), 1);
+    assert_eq!(store.relay_checkpoint("r").await.unwrap(), None);
+    // A rolled-back open insert leaves nothing.
+    let open = pg_admin::begin_insert(&store, &[unchecked("order-d", 1)])
+        .await
+        .unwrap();
+    open.rollback().await.unwrap();
+    assert_eq!(pg_admin::count_events(&store, None).await.unwrap(), 4);
+}

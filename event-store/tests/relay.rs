@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, Context};
+use orderflow_event_store::pg_admin::{self, UncheckedEvent};
 use orderflow_event_store::relay::{RelayConfig, headers, run_relay};
 use orderflow_event_store::{
     AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore,
@@ -261,7 +262,8 @@ async fn relay_first_events(store: &PgEventStore, config: &RelayConfig, js: &Con
     let relay = Relay::start(store, config);
     stream_messages(js, config, 30).await;
     relay.stop().await;
-    let cp = orderflow_event_store::relay::relay_checkpoint(store.pool(), &config.relay_name)
+    let cp = store
+        .relay_checkpoint(&config.relay_name)
         .await
         .unwrap()
         .expect("a checkpoint");
@@ -310,10 +312,7 @@ async fn a_replay_from_zero_is_deduplicated() {
     let checkpoint = relay_first_events(&store, &config, &js).await;
 
     // Forget the checkpoint: everything is published again.
-    sqlx::query("DELETE FROM relay_checkpoints")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    pg_admin::forget_relay_checkpoints(&store).await.unwrap();
     let tap = PublishTap::start(&config).await;
     append(&store, "order-b", 30).await;
     let relay = Relay::start(&store, &config);
@@ -409,24 +408,25 @@ async fn concurrent_writers_with_rollbacks_skip_nothing() {
     let relay = Relay::start(&store, &config);
     let mut tasks = Vec::new();
     for n in 0..40u64 {
-        let pool = store.pool().clone();
+        let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query(
-                "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
-                                     schema_version, payload, metadata) \
-                 VALUES ($1, 1, $2, 'Side', 1, '{}', '{}')",
-            )
-            .bind(format!("side-{n}"))
-            .bind(Uuid::now_v7())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+            let side = UncheckedEvent {
+                stream_id: StreamId::new(format!("side-{n}")).unwrap(),
+                stream_version: 1,
+                event: NewEvent {
+                    event_id: Uuid::now_v7(),
+                    event_type: "Side".into(),
+                    schema_version: 1,
+                    payload: serde_json::json!({}),
+                    metadata: EventMetadata::default(),
+                },
+            };
+            let open = pg_admin::begin_insert(&store, &[side]).await.unwrap();
             tokio::time::sleep(Duration::from_millis(5 + (n * 13) % 60)).await;
             if n % 2 == 1 {
-                tx.commit().await.unwrap();
+                open.commit().await.unwrap();
             } else {
-                tx.rollback().await.unwrap();
+                open.rollback().await.unwrap();
             }
         }));
     }

@@ -6,11 +6,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
 use orderflow_observability::{
     ReadinessCheck, correlation_layer, health_routes, http_metrics_layer,
 };
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -24,6 +23,15 @@ use crate::notices::ChangeFeed;
 use crate::schema::{AppSchema, build_schema};
 use crate::services::Services;
 use crate::ws_clients::WsClients;
+
+/// The event store as `projections { head lag }` reads it: two connections,
+/// made on first use, one writer that never writes.
+fn events_store(url: &str) -> Result<Arc<dyn EventStore>, QueryApiError> {
+    let mut config = PgStoreConfig::new(url);
+    config.max_connections = 2;
+    config.writers = 1;
+    Ok(Arc::new(PgEventStore::connect_lazy(config)?))
+}
 
 /// A ready-to-serve query API.
 #[derive(Clone)]
@@ -59,7 +67,7 @@ impl QueryApi {
             config.limits.statement_timeout,
         )?;
         let events = match &config.events_database_url {
-            Some(url) => Some(PgPoolOptions::new().max_connections(2).connect_lazy(url)?),
+            Some(url) => Some(events_store(url)?),
             None => None,
         };
         let feed = ChangeFeed::connect(&config.nats_url, &config.subject_prefix).await;
@@ -70,7 +78,7 @@ impl QueryApi {
     pub fn from_parts(
         db: ReadDb,
         feed: ChangeFeed,
-        events: Option<PgPool>,
+        events: Option<Arc<dyn EventStore>>,
         config: QueryApiConfig,
     ) -> QueryApi {
         let services = Services {

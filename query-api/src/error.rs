@@ -12,6 +12,8 @@ pub enum QueryApiError {
     Io(#[from] std::io::Error),
     #[error("read database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("event store: {0}")]
+    Store(#[from] orderflow_event_store::StoreError),
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
     #[error("benchmark: {0}")]

@@ -14,11 +14,13 @@ use orderflow_domain::{
     Channel, Currency, CustomerId, Money, NewItem, OrderCommand, OrderId, OrderState, PaymentId,
     RefundId, ShippingAddress, Sku, decide, evolve,
 };
-use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
+use orderflow_event_store::pg_admin::{self, UncheckedEvent};
+use orderflow_event_store::{
+    EventMetadata, EventStore, NewEvent, PgEventStore, PgStoreConfig, StreamId,
+};
 use orderflow_projections::{ProjectorConfig, connect_read_db, rebuild_with};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::cli::{DEFAULT_BENCH_DATABASE_URL, unreachable_hint};
@@ -48,7 +50,7 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     let pool = store.pool().clone();
 
     let started = Instant::now();
-    let seeded = seed(&pool, args.events, !args.json).await?;
+    let seeded = seed(&store, args.events, !args.json).await?;
     let seed_secs = started.elapsed().as_secs_f64();
     if !args.json {
         println!("seeded {seeded} events in {seed_secs:.1} s");
@@ -80,7 +82,7 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     .await?;
     bar.finish_and_clear();
 
-    let baseline_secs = baseline(&pool).await?;
+    let baseline_secs = pg_admin::group_by_baseline(&store).await?.as_secs_f64();
     let baseline_per_sec = seeded as f64 / baseline_secs;
     let ratio = report.events_per_sec / baseline_per_sec;
     println!(
@@ -132,36 +134,10 @@ fn bar(len: u64, what: &str, visible: bool) -> ProgressBar {
     bar
 }
 
-/// The same work done by the database alone: one pass over the events,
-/// grouped per order, into an unlogged table.
-async fn baseline(pool: &PgPool) -> anyhow::Result<f64> {
-    sqlx::raw_sql(
-        "DROP TABLE IF EXISTS baseline_orders;
-         CREATE UNLOGGED TABLE baseline_orders (
-             stream_id text PRIMARY KEY, events bigint, last_type text,
-             items bigint, paid bigint, last_position bigint, updated_at timestamptz);",
-    )
-    .execute(pool)
-    .await?;
-    let started = Instant::now();
-    sqlx::query(
-        "INSERT INTO baseline_orders \
-         SELECT stream_id, count(*), max(event_type), \
-                count(*) FILTER (WHERE event_type = 'ItemAdded'), \
-                coalesce(sum((payload->'amount'->>'amount_minor')::bigint) \
-                         FILTER (WHERE event_type = 'PaymentRecorded'), 0), \
-                max(global_position), max(recorded_at) \
-         FROM events GROUP BY stream_id",
-    )
-    .execute(pool)
-    .await?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
 /// Writes about `n` events of realistic order lives, 2 000 orders at a
 /// time interleaved, with multi-row inserts (the store's append path is
 /// measured by `bench append`, not here).
-async fn seed(pool: &PgPool, n: usize, visible: bool) -> anyhow::Result<usize> {
+async fn seed(store: &PgEventStore, n: usize, visible: bool) -> anyhow::Result<usize> {
     let bar = bar(n as u64, "seed", visible);
     let mut rng = StdRng::seed_from_u64(42);
     let mut open: Vec<Life> = Vec::new();
@@ -181,7 +157,7 @@ async fn seed(pool: &PgPool, n: usize, visible: bool) -> anyhow::Result<usize> {
             Some(events) => {
                 for e in events {
                     life.state = evolve(std::mem::take(&mut life.state), &e);
-                    rows.push(life.id, life.state.version, &e);
+                    rows.push(life.id, life.state.version, &e)?;
                     total += 1;
                 }
             }
@@ -190,11 +166,11 @@ async fn seed(pool: &PgPool, n: usize, visible: bool) -> anyhow::Result<usize> {
             }
         }
         if rows.len() >= 5000 {
-            rows.insert(pool).await?;
+            rows.insert(store).await?;
             bar.set_position(total as u64);
         }
     }
-    rows.insert(pool).await?;
+    rows.insert(store).await?;
     bar.finish_and_clear();
     Ok(total)
 }
@@ -292,47 +268,40 @@ impl Life {
     }
 }
 
+/// Seed rows waiting for the next multi-row insert.
 #[derive(Default)]
-struct Rows {
-    stream: Vec<String>,
-    version: Vec<i64>,
-    id: Vec<Uuid>,
-    kind: Vec<String>,
-    payload: Vec<serde_json::Value>,
-}
+struct Rows(Vec<UncheckedEvent>);
 
 impl Rows {
     fn len(&self) -> usize {
-        self.id.len()
+        self.0.len()
     }
 
-    fn push(&mut self, order: OrderId, version: u64, e: &orderflow_domain::OrderEvent) {
-        self.stream.push(order.stream_id());
-        self.version
-            .push(i64::try_from(version).unwrap_or(i64::MAX));
-        self.id.push(Uuid::now_v7());
-        self.kind.push(e.event_type().to_owned());
-        self.payload.push(e.payload());
+    fn push(
+        &mut self,
+        order: OrderId,
+        version: u64,
+        e: &orderflow_domain::OrderEvent,
+    ) -> anyhow::Result<()> {
+        self.0.push(UncheckedEvent {
+            stream_id: StreamId::new(order.stream_id())?,
+            stream_version: version,
+            event: NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: e.event_type().to_owned(),
+                schema_version: 1,
+                payload: e.payload(),
+                metadata: EventMetadata::default(),
+            },
+        });
+        Ok(())
     }
 
-    async fn insert(&mut self, pool: &PgPool) -> anyhow::Result<()> {
-        let rows = std::mem::take(self);
-        if rows.id.is_empty() {
-            return Ok(());
+    async fn insert(&mut self, store: &PgEventStore) -> anyhow::Result<()> {
+        let rows = std::mem::take(&mut self.0);
+        if !rows.is_empty() {
+            pg_admin::insert(store, &rows).await?;
         }
-        sqlx::query(
-            "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
-                                 payload, metadata) \
-             SELECT s, v, id, t, 1, p, '{}' FROM unnest($1::text[], $2::int8[], $3::uuid[], \
-                                                       $4::text[], $5::jsonb[]) AS x(s, v, id, t, p)",
-        )
-        .bind(rows.stream)
-        .bind(rows.version)
-        .bind(rows.id)
-        .bind(rows.kind)
-        .bind(rows.payload)
-        .execute(pool)
-        .await?;
         Ok(())
     }
 }

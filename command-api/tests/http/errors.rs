@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use orderflow_command_api::{CommandApiConfig, bind, serve_on};
-use orderflow_event_store::{PgEventStore, PgStoreConfig};
+use orderflow_event_store::{PgEventStore, PgStoreConfig, StreamId, pg_admin};
 use orderflow_testkit::{InsertGate, PgProxy, TestDb};
 use serde_json::json;
 
@@ -400,19 +400,15 @@ async fn a_commit_whose_answer_was_lost_is_reported_as_done() {
 impl TestApp {
     /// Events stored for one order, counted in the table itself.
     async fn stored_events(&self, id: &str) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1")
-            .bind(format!("order-{id}"))
-            .fetch_one(self.store.pool())
+        let stream = StreamId::new(format!("order-{id}")).unwrap();
+        let n = pg_admin::count_events(&self.store, Some(&stream))
             .await
-            .unwrap()
+            .unwrap();
+        i64::try_from(n).unwrap()
     }
 
     /// Counts committed rows directly: `read_all` may lag behind commits.
     async fn store_is_empty(&self) -> bool {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-            .fetch_one(self.store.pool())
-            .await
-            .unwrap();
-        n == 0
+        pg_admin::count_events(&self.store, None).await.unwrap() == 0
     }
 }

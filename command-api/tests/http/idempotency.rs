@@ -197,13 +197,11 @@ async fn racing_creates_across_processes_create_one_order() {
             assert_eq!(r.header("location"), Some(format!("/orders/{id}")));
             assert_eq!(r.etag(), first.etag());
         }
-        let orders: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT stream_id) FROM events WHERE metadata->>'idempotency_key' = $1",
-        )
-        .bind(&key)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap();
+        let orders =
+            orderflow_event_store::pg_admin::streams_with_idempotency_key(&app.store, &key)
+                .await
+                .unwrap()
+                .len();
         assert_eq!(orders, 1, "exactly one order for {key}");
         assert_eq!(app.event_count(id).await, 3);
     }

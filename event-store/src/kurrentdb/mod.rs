@@ -32,6 +32,8 @@
 //! - **Idempotency keys**: a key stream per key, claimed with optimistic
 //!   concurrency before the append; see `idempotency.rs` for the protocol
 //!   and what it does not guarantee.
+//! - **Relay checkpoints**: a stream per relay outside the prefixes, its
+//!   last event the position; see `relay_checkpoint.rs`.
 //! - **No group commit**: each append is one gRPC call (plus the read-back);
 //!   KurrentDB batches writes internally.
 //! - **Failures**: the client reconnects (and finds the leader) by itself;
@@ -42,6 +44,7 @@ mod error;
 mod idempotency;
 mod metadata;
 mod position;
+mod relay_checkpoint;
 mod store;
 
 use std::time::Duration;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::KurrentDbConfig;
 use super::error::{conflict, store_error, stream_state};
 use super::idempotency;
+use super::relay_checkpoint;
 use super::metadata::{event_data, is_system, recorded_event};
 use super::position::{from_kurrent, read_from};
 use crate::{
@@ -360,6 +361,18 @@ impl EventStore for KurrentDbStore {
 
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         idempotency::find(self, key).await
+    }
+
+    async fn relay_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        relay_checkpoint::load(self, name).await
+    }
+
+    async fn save_relay_checkpoint(
+        &self,
+        name: &str,
+        position: Position,
+    ) -> Result<(), StoreError> {
+        relay_checkpoint::save(self, name, position).await
     }
 }
 

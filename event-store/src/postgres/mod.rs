@@ -3,7 +3,9 @@
 
 mod admin;
 mod in_doubt;
+pub mod pg_admin;
 mod read;
+mod relay_checkpoint;
 mod write;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -16,13 +18,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 pub use admin::{database_name, ensure_database, migrate};
-pub(crate) use read::watermark_age_on;
-pub use read::{RawEvent, read_all_raw};
+pub use read::read_all_raw;
 use write::Pending;
 
 use crate::{
-    AppendRequest, AppendResult, EventStore, IdempotencyRecord, Position, RecordedEvent,
-    StoreError, StreamId,
+    AppendRequest, AppendResult, EventStore, IdempotencyRecord, Position, RawEvent, RecordedEvent,
+    StoreError, StreamId, Watermark,
 };
 
 /// How the Postgres store connects and batches.
@@ -58,6 +59,23 @@ impl PgStoreConfig {
     }
 }
 
+fn connect_options(config: &PgStoreConfig) -> Result<PgConnectOptions, StoreError> {
+    let mut options = PgConnectOptions::from_str(&config.url)?;
+    if !config.idle_in_transaction_timeout.is_zero() {
+        options = options.options([(
+            "idle_in_transaction_session_timeout",
+            format!("{}ms", config.idle_in_transaction_timeout.as_millis()),
+        )]);
+    }
+    Ok(options)
+}
+
+fn pool_options(config: &PgStoreConfig) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.connect_timeout)
+}
+
 /// The default store. Cheap to clone; all clones share the pool and writers.
 #[derive(Debug, Clone)]
 pub struct PgEventStore {
@@ -69,19 +87,19 @@ impl PgEventStore {
     /// Connects, applies the schema migrations and starts the writers.
     /// The database must exist (see [`ensure_database`]).
     pub async fn connect(config: PgStoreConfig) -> Result<PgEventStore, StoreError> {
-        let mut options = PgConnectOptions::from_str(&config.url)?;
-        if !config.idle_in_transaction_timeout.is_zero() {
-            options = options.options([(
-                "idle_in_transaction_session_timeout",
-                format!("{}ms", config.idle_in_transaction_timeout.as_millis()),
-            )]);
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(config.connect_timeout)
-            .connect_with(options)
+        let pool = pool_options(&config)
+            .connect_with(connect_options(&config)?)
             .await?;
         migrate(&pool).await?;
+        Ok(Self::with_pool(pool, &config))
+    }
+
+    /// Connects on first use and migrates nothing: for a reader that must
+    /// start while the database is away (the query API's `projections`
+    /// field) and leaves the schema to the writers. Must run inside a Tokio
+    /// runtime.
+    pub fn connect_lazy(config: PgStoreConfig) -> Result<PgEventStore, StoreError> {
+        let pool = pool_options(&config).connect_lazy_with(connect_options(&config)?);
         Ok(Self::with_pool(pool, &config))
     }
 
@@ -104,12 +122,6 @@ impl PgEventStore {
         stream.hash(&mut h);
         // `writers` has at least one element (see `with_pool`).
         &self.writers[(h.finish() % self.writers.len() as u64) as usize]
-    }
-
-    /// How far the commit-safe watermark lags behind: the age of the oldest
-    /// transaction still running in the cluster that holds readers back.
-    pub async fn watermark_age(&self) -> Result<Duration, StoreError> {
-        read::watermark_age(&self.pool).await
     }
 }
 
@@ -147,5 +159,37 @@ impl EventStore for PgEventStore {
 
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         read::find_idempotency(&self.pool, key).await
+    }
+
+    async fn read_all_raw(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        read::read_all_raw(&self.pool, after, limit).await
+    }
+
+    async fn count_after(&self, after: Position, limit: u64) -> Result<u64, StoreError> {
+        read::count_after(&self.pool, after, limit).await
+    }
+
+    /// The age of the oldest transaction in the cluster holding an xid: it
+    /// holds every reader of every database on the cluster back.
+    async fn watermark(&self) -> Result<Watermark, StoreError> {
+        Ok(Watermark {
+            age: Some(read::watermark_age(&self.pool).await?),
+        })
+    }
+
+    async fn relay_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        relay_checkpoint::load(&self.pool, name).await
+    }
+
+    async fn save_relay_checkpoint(
+        &self,
+        name: &str,
+        position: Position,
+    ) -> Result<(), StoreError> {
+        relay_checkpoint::save(&self.pool, name, position).await
     }
 }

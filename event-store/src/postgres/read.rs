@@ -11,7 +11,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
 use crate::{
-    AppendResult, EventMetadata, IdempotencyRecord, Position, RecordedEvent, StoreError, StreamId,
+    AppendResult, EventMetadata, IdempotencyRecord, Position, RawEvent, RecordedEvent, StoreError,
+    StreamId,
 };
 
 /// The columns `to_event` reads, as a literal so queries stay `&'static str`.
@@ -73,22 +74,36 @@ pub(super) async fn head(pool: &PgPool) -> Result<Position, StoreError> {
     }
 }
 
-pub(super) async fn watermark_age(pool: &PgPool) -> Result<Duration, StoreError> {
-    watermark_age_on(pool).await
+/// The events `read_all` would return after `after`, counted up to `limit`
+/// (the inner `LIMIT` stops the scan there).
+pub(super) async fn count_after(
+    pool: &PgPool,
+    after: Position,
+    limit: u64,
+) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM events \
+             WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             LIMIT $3) AS readable",
+    )
+    .bind(after.major().to_string())
+    .bind(i64::try_from(after.minor()).unwrap_or(i64::MAX))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_one(pool)
+    .await?;
+    to_u64(n)
 }
 
 /// The age of the oldest transaction in the cluster holding an xid
 /// (read-only ones do not hold the watermark back). Other roles' sessions
 /// count only if the role may see them (superuser or `pg_read_all_stats`).
-pub(crate) async fn watermark_age_on<'e, E>(executor: E) -> Result<Duration, StoreError>
-where
-    E: sqlx::PgExecutor<'e>,
-{
+pub(super) async fn watermark_age(pool: &PgPool) -> Result<Duration, StoreError> {
     let secs: f64 = sqlx::query_scalar(
         "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(xact_start)), 0)::float8 \
          FROM pg_stat_activity WHERE backend_xid IS NOT NULL",
     )
-    .fetch_one(executor)
+    .fetch_one(pool)
     .await?;
     Ok(Duration::from_secs_f64(secs.max(0.0)))
 }
@@ -157,28 +172,20 @@ fn to_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-fn to_u64(v: i64) -> Result<u64, StoreError> {
+pub(super) fn to_u64(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(corrupt)
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
-}
-
-/// An event as bulk readers (rebuilds) need it: no metadata, no ids, the
-/// payload as JSON text so it can be parsed straight into its type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawEvent {
-    pub position: Position,
-    pub stream_id: String,
-    pub stream_version: u64,
-    pub event_type: String,
-    pub schema_version: u32,
-    pub payload: String,
 }
 
 /// [`EventStore::read_all`](crate::EventStore::read_all)'s order and
 /// watermark, returning [`RawEvent`]s: about half the work per event.
+///
+/// Use [`EventStore::read_all_raw`](crate::EventStore::read_all_raw); this
+/// pool-taking form stays only until projections stop calling it (then it
+/// becomes private).
 pub async fn read_all_raw(
     pool: &PgPool,
     after: Position,

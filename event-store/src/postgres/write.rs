@@ -312,7 +312,7 @@ async fn existing_events(
 /// Column arrays for one multi-row insert (`unnest` keeps it one statement
 /// with seven parameters, whatever the batch size).
 #[derive(Default)]
-struct EventRows {
+pub(super) struct EventRows {
     stream_id: Vec<String>,
     stream_version: Vec<i64>,
     event_id: Vec<Uuid>,
@@ -340,18 +340,23 @@ impl EventRows {
         planned.sort_by(|a, b| (a.0.stream_id.as_str(), a.1).cmp(&(b.0.stream_id.as_str(), b.1)));
         let mut rows = EventRows::default();
         for (req, version, e) in planned {
-            rows.stream_id.push(req.stream_id.as_str().to_owned());
-            rows.stream_version
-                .push(i64::try_from(version).unwrap_or(i64::MAX));
-            rows.event_id.push(e.event_id);
-            rows.event_type.push(e.event_type.clone());
-            rows.schema_version
-                .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
-            rows.payload.push(e.payload.clone());
-            rows.metadata
-                .push(serde_json::to_value(&e.metadata).unwrap_or_default());
+            rows.push(&req.stream_id, version, e);
         }
         rows
+    }
+
+    /// One row; inserted in push order.
+    pub(super) fn push(&mut self, stream_id: &StreamId, version: u64, e: &crate::NewEvent) {
+        self.stream_id.push(stream_id.as_str().to_owned());
+        self.stream_version
+            .push(i64::try_from(version).unwrap_or(i64::MAX));
+        self.event_id.push(e.event_id);
+        self.event_type.push(e.event_type.clone());
+        self.schema_version
+            .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
+        self.payload.push(e.payload.clone());
+        self.metadata
+            .push(serde_json::to_value(&e.metadata).unwrap_or_default());
     }
 }
 
@@ -359,7 +364,21 @@ async fn insert_events(
     tx: &mut Transaction<'_, Postgres>,
     rows: EventRows,
 ) -> Result<HashMap<Uuid, crate::Position>, CommitError> {
-    let returned = sqlx::query(
+    let returned = insert_rows(tx, rows).await?;
+    let mut positions = HashMap::with_capacity(returned.len());
+    for row in returned {
+        positions.insert(row.try_get("event_id")?, position(&row)?);
+    }
+    Ok(positions)
+}
+
+/// Inserts `rows` in their order with one statement, returning `event_id`,
+/// `txid` and `global_position` of each.
+pub(super) async fn insert_rows(
+    conn: &mut sqlx::PgConnection,
+    rows: EventRows,
+) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+    sqlx::query(
         "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
                              schema_version, payload, metadata) \
          SELECT stream_id, stream_version, event_id, event_type, schema_version, payload, metadata \
@@ -377,13 +396,8 @@ async fn insert_events(
     .bind(rows.schema_version)
     .bind(rows.payload)
     .bind(rows.metadata)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut positions = HashMap::with_capacity(returned.len());
-    for row in returned {
-        positions.insert(row.try_get("event_id")?, position(&row)?);
-    }
-    Ok(positions)
+    .fetch_all(&mut *conn)
+    .await
 }
 
 fn claims<'a>(

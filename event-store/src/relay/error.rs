@@ -4,12 +4,11 @@ use crate::StoreError;
 pub enum RelayError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// On the leader lock's connection.
     #[error("relay database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("NATS: {0}")]
     Nats(String),
-    #[error("stored relay checkpoint is unreadable: {0}")]
-    Checkpoint(String),
     #[error("lost the relay leader lock")]
     LostLeadership,
 }

@@ -6,7 +6,6 @@
 //! re-publishes at most the unacknowledged tail, which `Nats-Msg-Id`
 //! de-duplicates.
 
-mod checkpoint;
 mod config;
 mod error;
 mod leader;
@@ -19,7 +18,6 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-pub use checkpoint::relay_checkpoint;
 pub use config::RelayConfig;
 pub use error::RelayError;
 pub use message::{event_body, event_headers, event_subject, headers};
@@ -31,12 +29,13 @@ use crate::EventStore;
 /// leader lock, then publishes. Transient failures (NATS down, Postgres
 /// restarting, lost lock) are retried with backoff, never returned.
 ///
-/// `checkpoint_pool` points at the events database (where the relay's
-/// checkpoint and lock live); the lock takes one dedicated connection made
-/// with the pool's options.
+/// The checkpoint is kept by `store` (under `config.relay_name`).
+/// `lock_pool` points at the Postgres database whose advisory lock elects
+/// the leader; the lock takes one dedicated connection made with the
+/// pool's options.
 pub async fn run_relay(
     store: Arc<dyn EventStore>,
-    checkpoint_pool: PgPool,
+    lock_pool: PgPool,
     config: RelayConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RelayError> {
@@ -45,7 +44,7 @@ pub async fn run_relay(
             metrics::gauge!("orderflow_relay_leader").set(0.0);
             Ok(())
         }
-        r = relay_loop(store, checkpoint_pool, config) => r,
+        r = relay_loop(store, lock_pool, config) => r,
     }
 }
 

@@ -19,10 +19,10 @@ use sqlx::PgConnection;
 use orderflow_observability::{set_remote_parent, traceparent_of, tracing_exported};
 
 use super::message::{event_body, event_headers, event_subject, headers};
-use super::{RelayConfig, RelayError, checkpoint};
-use crate::{EventStore, RecordedEvent};
+use super::{RelayConfig, RelayError};
+use crate::{EventStore, Position, RecordedEvent};
 
-/// How often an idle leader checks that its lock connection still lives.
+/// How often the leader checks that its lock connection still lives.
 const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often the leader measures the watermark's age.
@@ -72,14 +72,10 @@ pub(crate) async fn lead(
     js: &Context,
     config: &RelayConfig,
 ) -> Result<(), RelayError> {
-    let mut checkpoint = checkpoint::load(lock, &config.relay_name).await?;
-    // The same reasoning as above: a checkpoint lost in a database crash is
-    // re-published and de-duplicated, so its commit need not wait for the
-    // WAL flush.
-    sqlx::query("SET synchronous_commit TO off")
-        .execute(&mut *lock)
-        .await
-        .map_err(|_| RelayError::LostLeadership)?;
+    let mut checkpoint = store
+        .relay_checkpoint(&config.relay_name)
+        .await?
+        .unwrap_or(Position::START);
     // The stream's last sequence as this relay knows it: from the server
     // now, then from each acknowledgement.
     let mut last_seq = js
@@ -97,32 +93,26 @@ pub(crate) async fn lead(
         if last_watermark.is_none_or(|t| t.elapsed() >= WATERMARK_INTERVAL) {
             // How long the oldest open transaction has held the watermark
             // back: while it grows, nothing newer reaches the relay, the
-            // projectors or read-your-writes. On the lock connection, so a
-            // failure here is a lost lock.
-            let age = crate::postgres::watermark_age_on(&mut *lock)
-                .await
-                .map_err(|_| RelayError::LostLeadership)?;
-            metrics::gauge!("orderflow_store_watermark_age_seconds").set(age.as_secs_f64());
+            // projectors or read-your-writes.
+            if let Some(age) = store.watermark().await?.age {
+                metrics::gauge!("orderflow_store_watermark_age_seconds").set(age.as_secs_f64());
+            }
             last_watermark = Some(Instant::now());
+        }
+        if last_liveness.elapsed() >= LIVENESS_INTERVAL {
+            // A dead lock connection means a standby may be leading now.
+            still_leader(lock).await?;
             last_liveness = Instant::now();
         }
         let events = store.read_all(checkpoint, config.batch_size.max(1)).await?;
         if events.is_empty() {
             if checkpoint > saved {
-                save_checkpoint(lock, config, checkpoint).await?;
+                save_checkpoint(store, lock, config, checkpoint).await?;
                 saved = checkpoint;
                 last_save = Instant::now();
                 last_liveness = last_save;
             }
             metrics::gauge!("orderflow_relay_lag_seconds").set(0.0);
-            if last_liveness.elapsed() >= LIVENESS_INTERVAL {
-                // A dead lock connection means a standby may be leading now.
-                sqlx::query("SELECT 1")
-                    .execute(&mut *lock)
-                    .await
-                    .map_err(|_| RelayError::LostLeadership)?;
-                last_liveness = Instant::now();
-            }
             tokio::time::sleep(config.poll_interval).await;
             continue;
         }
@@ -206,7 +196,7 @@ pub(crate) async fn lead(
         if acked > checkpoint {
             checkpoint = acked;
             if last_save.elapsed() >= CHECKPOINT_INTERVAL {
-                save_checkpoint(lock, config, acked).await?;
+                save_checkpoint(store, lock, config, acked).await?;
                 saved = acked;
                 last_save = Instant::now();
                 last_liveness = last_save;
@@ -222,14 +212,28 @@ pub(crate) async fn lead(
     }
 }
 
-/// On the lock connection: if the lock is gone, so is this write.
+/// Only while the lock connection lives: a relay that lost its lock stops
+/// moving the checkpoint. (A write racing the loss is harmless: every
+/// position this relay saves was acknowledged by JetStream.)
 async fn save_checkpoint(
+    store: &Arc<dyn EventStore>,
     lock: &mut PgConnection,
     config: &RelayConfig,
-    position: crate::Position,
+    position: Position,
 ) -> Result<(), RelayError> {
-    checkpoint::save(lock, &config.relay_name, position)
+    still_leader(lock).await?;
+    store
+        .save_relay_checkpoint(&config.relay_name, position)
+        .await?;
+    Ok(())
+}
+
+/// A round trip on the lock connection; the lock lives as long as it does.
+async fn still_leader(lock: &mut PgConnection) -> Result<(), RelayError> {
+    sqlx::query("SELECT 1")
+        .execute(lock)
         .await
+        .map(drop)
         .map_err(|_| RelayError::LostLeadership)
 }
 

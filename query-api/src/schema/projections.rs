@@ -44,7 +44,7 @@ fn count(n: i64) -> i32 {
 
 pub async fn projections(s: &Services) -> async_graphql::Result<Vec<ProjectionInfo>> {
     if let Some(events) = &s.events {
-        match orderflow_projections::status_with(events, s.db.pool()).await {
+        match orderflow_projections::status_with_store(events.as_ref(), s.db.pool()).await {
             Ok(list) => {
                 return Ok(list
                     .into_iter()

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use orderflow_event_store::pg_admin::{self, UncheckedEvent};
+use orderflow_event_store::{EventStore, NewEvent, StreamId};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -189,19 +191,27 @@ async fn notices_of_one_batch_are_answered_without_rereads() {
     // Ten new orders in one transaction, each opened like the template.
     let ids: Vec<uuid::Uuid> = (0..10).map(|_| uuid::Uuid::now_v7()).collect();
     let before = env.api.db().statements();
-    sqlx::query(
-        "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, \
-             payload, metadata) \
-         SELECT 'order-' || id::text, 1, gen_random_uuid(), e.event_type, e.schema_version, \
-                jsonb_set(e.payload, '{order_id}', to_jsonb(id::text)), e.metadata \
-         FROM events e, unnest($1::uuid[]) WITH ORDINALITY AS n(id, i) \
-         WHERE e.stream_id = $2 AND e.stream_version = 1 ORDER BY n.i",
-    )
-    .bind(&ids)
-    .bind(format!("order-{template}"))
-    .execute(env.store.pool())
-    .await
-    .unwrap();
+    let template_stream = StreamId::new(format!("order-{template}")).unwrap();
+    let created = env.store.read_stream(&template_stream).await.unwrap()[0].clone();
+    let copies: Vec<UncheckedEvent> = ids
+        .iter()
+        .map(|id| {
+            let mut payload = created.payload.clone();
+            payload["order_id"] = json!(id.to_string());
+            UncheckedEvent {
+                stream_id: StreamId::new(format!("order-{id}")).unwrap(),
+                stream_version: 1,
+                event: NewEvent {
+                    event_id: uuid::Uuid::now_v7(),
+                    event_type: created.event_type.clone(),
+                    schema_version: created.schema_version,
+                    payload,
+                    metadata: created.metadata.clone(),
+                },
+            }
+        })
+        .collect();
+    pg_admin::insert(&env.store, &copies).await.unwrap();
 
     let mut seen = std::collections::HashSet::new();
     let started = std::time::Instant::now();
