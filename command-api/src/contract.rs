@@ -14,7 +14,7 @@ use orderflow_domain::limits::{
 use serde_json::{Map, Value, json};
 
 use crate::extract::MAX_IDEMPOTENCY_KEY_LEN;
-use crate::paging::MAX_EVENTS_PAGE;
+use crate::paging::{DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE};
 
 /// Characters a single-line text may hold: no C0/C1 control, no DEL.
 const LINE_CHAR: &str = r"[^\u0000-\u001F\u007F-\u009F]";
@@ -80,7 +80,6 @@ fn quantity() -> Value {
 
 /// Adds the constraints to the derived document.
 pub fn tighten(doc: &mut Value) {
-    inline_problem_refs(doc);
     let schemas = &mut doc["components"]["schemas"];
     let currency = json!({ "pattern": "^[A-Z]{3}$" });
     let sku = json!({ "minLength": 1, "maxLength": MAX_ID_LEN, "pattern": sku_pattern() });
@@ -221,6 +220,11 @@ fn constrain_parameter(param: &mut Value) {
         _ => return,
     };
     param["schema"] = Value::Object(schema);
+    if name == "limit" {
+        param["description"] = json!(format!(
+            "Most events in the page (default {DEFAULT_EVENTS_PAGE}, at most {MAX_EVENTS_PAGE})"
+        ));
+    }
     if name == "if-match" && param.get("description").is_none() {
         param["description"] = json!(
             "Apply only if the order is at this version: its ETag, e.g. \"3\" (a bare 3 also works)"
@@ -232,34 +236,5 @@ fn json_map(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
-    }
-}
-
-/// utoipa inlines the problem schema in every error response; point them at
-/// the one component instead (the document shrinks tenfold).
-fn inline_problem_refs(doc: &mut Value) {
-    let problem = doc["components"]["schemas"]["ProblemDetails"].clone();
-    if problem.is_null() {
-        return;
-    }
-    let reference = json!({ "$ref": "#/components/schemas/ProblemDetails" });
-    if let Some(paths) = doc["paths"].as_object_mut() {
-        for operation in paths.values_mut().filter_map(Value::as_object_mut) {
-            for op in operation.values_mut() {
-                let Some(responses) = op["responses"].as_object_mut() else {
-                    continue;
-                };
-                for response in responses.values_mut() {
-                    let Some(content) = response["content"].as_object_mut() else {
-                        continue;
-                    };
-                    for media in content.values_mut() {
-                        if media["schema"] == problem {
-                            media["schema"] = reference.clone();
-                        }
-                    }
-                }
-            }
-        }
     }
 }

@@ -8,60 +8,58 @@ use orderflow_event_store::StoreError;
 use crate::handler::CommandError;
 use crate::problem::{FieldError, Problem, ProblemKind};
 
-pub fn command_problem(e: CommandError) -> Problem {
-    match e {
-        CommandError::Rejected(e) => rejected(&e),
-        CommandError::PreconditionFailed { expected, current } => Problem::new(
-            ProblemKind::PreconditionFailed,
-            format!("If-Match was \"{expected}\" but the order is at \"{current}\""),
-        )
-        .with_current_version(current),
-        CommandError::IdempotencyKeyReused => Problem::new(
-            ProblemKind::IdempotencyKeyReused,
-            "this Idempotency-Key was first used with another method, path or body",
-        ),
-        CommandError::Contention(n) => Problem::new(
-            ProblemKind::Contention,
-            format!("the order changed under {n} attempts in a row"),
-        ),
-        CommandError::Store(StoreError::Unavailable(why)) => {
-            tracing::warn!(error = %why, "event store unavailable");
-            Problem::new(
-                ProblemKind::Unavailable,
-                "the event store cannot be reached; retry later",
+/// Every command failure's problem: handlers answer with `?`.
+impl From<CommandError> for Problem {
+    fn from(e: CommandError) -> Problem {
+        match e {
+            CommandError::Rejected(e) => rejected(&e),
+            CommandError::PreconditionFailed { expected, current } => Problem::new(
+                ProblemKind::PreconditionFailed,
+                format!("If-Match was \"{expected}\" but the order is at \"{current}\""),
             )
-        }
-        CommandError::Store(StoreError::Ambiguous(why)) => outcome_unknown(&why),
-        CommandError::Store(StoreError::Rejected { reason }) => {
-            // The store refused this request's own data (its batch
-            // neighbours were committed); nothing of it was written.
-            tracing::warn!(error = %reason, "event store refused the append");
-            Problem::new(
-                ProblemKind::Validation,
-                "the event store refused a value of this request (for example a \
+            .with_current_version(current),
+            CommandError::IdempotencyKeyReused => Problem::new(
+                ProblemKind::IdempotencyKeyReused,
+                "this Idempotency-Key was first used with another method, path or body",
+            ),
+            CommandError::Contention(n) => Problem::new(
+                ProblemKind::Contention,
+                format!("the order changed under {n} attempts in a row"),
+            ),
+            CommandError::Store(StoreError::Unavailable(why)) => {
+                tracing::warn!(error = %why, "event store unavailable");
+                Problem::new(
+                    ProblemKind::Unavailable,
+                    "the event store cannot be reached; retry later",
+                )
+            }
+            CommandError::Store(StoreError::Ambiguous(why)) => outcome_unknown(&why),
+            CommandError::Store(StoreError::Rejected { reason }) => {
+                // The store refused this request's own data (its batch
+                // neighbours were committed); nothing of it was written.
+                tracing::warn!(error = %reason, "event store refused the append");
+                Problem::new(
+                    ProblemKind::Validation,
+                    "the event store refused a value of this request (for example a \
                  control character); nothing was written",
-            )
-            .with_code("store.rejected")
+                )
+                .with_code("store.rejected")
+            }
+            CommandError::Store(e) => internal(&e),
+            CommandError::Decode(e) => internal(&e),
         }
-        CommandError::Store(e) => internal(&e),
-        CommandError::Decode(e) => internal(&e),
     }
 }
 
-/// 503 whose type says the outcome is unknown, unlike `unavailable`
-/// ("nothing was written"): the commit may or may not have happened.
+/// The commit may or may not have happened (unlike `unavailable`, which
+/// promises that nothing was written).
 fn outcome_unknown(why: &str) -> Problem {
     tracing::error!(error = %why, "append outcome unknown");
-    let mut problem = Problem::new(
-        ProblemKind::Unavailable,
+    Problem::new(
+        ProblemKind::OutcomeUnknown,
         "the event store connection broke while committing and whether the change \
          was written is unknown; retry with the same Idempotency-Key",
-    );
-    // Its own stable type and code, so clients never read it as
-    // `unavailable` (which promises that nothing was written).
-    problem.0.type_uri = "urn:orderflow:problem:outcome-unknown".into();
-    problem.0.title = "The outcome is unknown; retry with the same Idempotency-Key".into();
-    problem.with_code("outcome-unknown")
+    )
 }
 
 fn internal(e: &dyn std::fmt::Display) -> Problem {
@@ -130,7 +128,7 @@ mod tests {
 
     #[test]
     fn store_refusals_are_422_and_lost_commits_a_distinct_503() {
-        let p = command_problem(CommandError::Store(StoreError::Rejected {
+        let p = Problem::from(CommandError::Store(StoreError::Rejected {
             reason: "unsupported Unicode escape sequence (SQLSTATE 22P05)".into(),
         }));
         assert_eq!((p.0.status, p.0.code.as_str()), (422, "store.rejected"));
@@ -139,10 +137,10 @@ mod tests {
             "Postgres' text stays in the log"
         );
 
-        let p = command_problem(CommandError::Store(StoreError::Ambiguous("reset".into())));
+        let p = Problem::from(CommandError::Store(StoreError::Ambiguous("reset".into())));
         assert_eq!((p.0.status, p.0.code.as_str()), (503, "outcome-unknown"));
         assert_eq!(p.0.type_uri, "urn:orderflow:problem:outcome-unknown");
-        let p = command_problem(CommandError::Store(StoreError::Unavailable("down".into())));
+        let p = Problem::from(CommandError::Store(StoreError::Unavailable("down".into())));
         assert_eq!((p.0.status, p.0.code.as_str()), (503, "unavailable"));
     }
 }

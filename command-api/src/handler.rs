@@ -53,9 +53,15 @@ pub enum CommandOutcome {
         state: Box<OrderState>,
         result: AppendResult,
     },
-    /// The idempotency key was seen before with the same request: this is
-    /// the first response, to be sent again.
-    Replayed(Box<IdempotencyRecord>),
+    /// The idempotency key was seen before with the same request: nothing
+    /// was appended; this is the order as the first run left it.
+    Replayed {
+        /// The first run's order (a replayed create names the order it
+        /// created, not the id minted for the retry).
+        order_id: OrderId,
+        state: Box<OrderState>,
+        result: AppendResult,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,8 +166,11 @@ impl CommandHandler {
         Ok((state, decoded))
     }
 
-    /// Runs `command` against the order. `render` builds the response body
-    /// that is remembered under the idempotency key, from the new state.
+    /// Runs `command` against the order. With an idempotency key, a retry
+    /// gets [`CommandOutcome::Replayed`] with the order as the first run left
+    /// it (folded again from the stream up to that run's version), so the
+    /// caller renders both the same way and nothing of its rendering is
+    /// stored.
     ///
     /// Runs in a `command` span (a child of the caller's, e.g. the HTTP
     /// request's); each append gets an `append` span whose W3C trace context
@@ -173,14 +182,13 @@ impl CommandHandler {
         order_id: OrderId,
         command: &OrderCommand,
         ctx: &CommandContext,
-        render: impl Fn(&OrderState) -> serde_json::Value,
     ) -> Result<CommandOutcome, CommandError> {
         let span = tracing::info_span!(
             "command",
             command = command.name(),
             order_id = %order_id.as_uuid(),
         );
-        self.execute_inner(order_id, command, ctx, render)
+        self.execute_inner(order_id, command, ctx)
             .instrument(span)
             .await
     }
@@ -190,7 +198,6 @@ impl CommandHandler {
         order_id: OrderId,
         command: &OrderCommand,
         ctx: &CommandContext,
-        render: impl Fn(&OrderState) -> serde_json::Value,
     ) -> Result<CommandOutcome, CommandError> {
         let stream = stream_of(order_id)?;
         let stripe = (order_id.as_uuid().as_u128() % ORDER_LOCK_STRIPES as u128) as usize;
@@ -247,7 +254,9 @@ impl CommandHandler {
                 idempotency: ctx.idempotency.as_ref().map(|i| IdempotencyClaim {
                     key: i.key.clone(),
                     request_hash: i.request_hash.clone(),
-                    response: render(&new_state),
+                    // Only a note for whoever reads the table: a replay
+                    // folds the stream up to the recorded version instead.
+                    response: serde_json::json!({ "command": command.name() }),
                 }),
             };
             match self.store.append(request).instrument(append_span).await {
@@ -272,7 +281,7 @@ impl CommandHandler {
                 Err(StoreError::IdempotencyKeyUsed(record)) => {
                     self.claims_lost.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("orderflow_idempotency_claims_lost_total").increment(1);
-                    return replay_or_reject(ctx, record);
+                    return self.replay_or_reject(ctx, *record).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -285,24 +294,41 @@ impl CommandHandler {
             return Ok(None);
         };
         match self.store.find_idempotency(&idem.key).await? {
-            Some(record) => replay_or_reject(ctx, Box::new(record)).map(Some),
+            Some(record) => self.replay_or_reject(ctx, record).await.map(Some),
             None => Ok(None),
         }
     }
-}
 
-fn replay_or_reject(
-    ctx: &CommandContext,
-    record: Box<IdempotencyRecord>,
-) -> Result<CommandOutcome, CommandError> {
-    let same = ctx
-        .idempotency
-        .as_ref()
-        .is_some_and(|i| i.request_hash == record.request_hash);
-    if same {
-        Ok(CommandOutcome::Replayed(record))
-    } else {
-        Err(CommandError::IdempotencyKeyReused)
+    /// The first run's outcome for a retry of the same request; a reused
+    /// key with another request is refused.
+    async fn replay_or_reject(
+        &self,
+        ctx: &CommandContext,
+        record: IdempotencyRecord,
+    ) -> Result<CommandOutcome, CommandError> {
+        let same = ctx
+            .idempotency
+            .as_ref()
+            .is_some_and(|i| i.request_hash == record.request_hash);
+        if !same {
+            return Err(CommandError::IdempotencyKeyReused);
+        }
+        // The first request's order: a replayed create minted a fresh id
+        // that names nothing.
+        let order_id = OrderId::from_stream_id(record.stream_id.as_str())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (_, events) = self.load(order_id).await?;
+        let state = fold(
+            events
+                .iter()
+                .filter(|(r, _)| r.stream_version <= record.result.stream_version)
+                .map(|(_, e)| e),
+        );
+        Ok(CommandOutcome::Replayed {
+            order_id,
+            state: Box::new(state),
+            result: record.result,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! on (usable without HTTP).
 
 mod app;
+mod commands;
 mod contract;
 mod dto;
 mod errors;
@@ -24,6 +25,6 @@ pub use handler::{
     conflict_retries_total,
 };
 pub use paging::{DEFAULT_EVENTS_PAGE, EventsPage, MAX_EVENTS_PAGE};
-pub use problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemKind};
+pub use problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemKind, ProblemType};
 pub use routes::POSITION_HEADER;
 pub use serve::{CommandApiConfig, bind, serve, serve_on};

@@ -2,15 +2,20 @@
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
+use orderflow_domain::limits::MAX_EVENTS_PER_ORDER;
 use serde::Deserialize;
 
 use crate::problem::{FieldError, Problem, ProblemKind};
 
 /// Events per page when `limit` is left out.
 pub const DEFAULT_EVENTS_PAGE: u32 = 100;
-/// Largest `limit`; with the cap of events per order, one page can hold a
+/// Largest `limit`: the cap of events per order, so one page can hold a
 /// whole history.
-pub const MAX_EVENTS_PAGE: u32 = 1_000;
+pub const MAX_EVENTS_PAGE: u32 = {
+    assert!(MAX_EVENTS_PER_ORDER <= u32::MAX as u64);
+    // The assertion above makes the cast exact.
+    MAX_EVENTS_PER_ORDER as u32
+};
 
 /// The page asked for: events with a stream version above `after`, at most
 /// `limit` of them.

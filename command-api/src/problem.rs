@@ -1,10 +1,13 @@
 //! RFC 9457 problem details. Every error the API returns is one of these,
 //! with a stable `type` URI and `code` that clients may switch on.
 
+use std::collections::BTreeMap;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -25,65 +28,147 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     Contention,
     Unavailable,
+    /// Unlike `Unavailable` ("nothing was written"), the commit may or may
+    /// not have happened.
+    OutcomeUnknown,
     Internal,
 }
 
+/// One row of the status table: what the API answers for a kind of
+/// problem, and when (the OpenAPI document's wording).
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemType {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub when: &'static str,
+}
+
+const fn row(
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+    when: &'static str,
+) -> ProblemType {
+    ProblemType {
+        status,
+        slug,
+        title,
+        when,
+    }
+}
+
 impl ProblemKind {
-    pub fn slug(self) -> &'static str {
+    /// The status table: the runtime answers from it and the OpenAPI
+    /// document's error responses are written from it.
+    pub const fn problem_type(self) -> ProblemType {
+        use StatusCode as S;
         match self {
-            Self::MalformedJson => "malformed-json",
-            Self::InvalidBody => "invalid-body",
-            Self::InvalidRequest => "invalid-request",
-            Self::Validation => "validation",
-            Self::NotFound => "not-found",
-            Self::RouteNotFound => "route-not-found",
-            Self::MethodNotAllowed => "method-not-allowed",
-            Self::BusinessRule => "business-rule",
-            Self::PreconditionFailed => "precondition-failed",
-            Self::IdempotencyKeyReused => "idempotency-key-reused",
-            Self::PayloadTooLarge => "payload-too-large",
-            Self::UnsupportedMediaType => "unsupported-media-type",
-            Self::Contention => "contention",
-            Self::Unavailable => "unavailable",
-            Self::Internal => "internal",
+            Self::MalformedJson => row(
+                S::BAD_REQUEST,
+                "malformed-json",
+                "The body is not valid JSON",
+                "the body is not valid JSON",
+            ),
+            Self::InvalidBody => row(
+                S::BAD_REQUEST,
+                "invalid-body",
+                "The body does not have the expected shape",
+                "a field is missing, unknown or of the wrong JSON type",
+            ),
+            Self::InvalidRequest => row(
+                S::BAD_REQUEST,
+                "invalid-request",
+                "The request is not valid",
+                "a malformed header or query parameter",
+            ),
+            Self::Validation => row(
+                S::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Some fields are invalid",
+                "invalid field values (per-field `errors`), or a value the event store refused (`code` `store.rejected`; only this request fails)",
+            ),
+            Self::NotFound => row(
+                S::NOT_FOUND,
+                "not-found",
+                "No such resource",
+                "no such order (or no such item on it)",
+            ),
+            Self::RouteNotFound => row(
+                S::NOT_FOUND,
+                "route-not-found",
+                "No such route",
+                "no such route",
+            ),
+            Self::MethodNotAllowed => row(
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed on this route",
+                "the route does not take this method",
+            ),
+            Self::BusinessRule => row(
+                S::CONFLICT,
+                "business-rule",
+                "The order's rules do not allow this",
+                "a business rule forbids the command in the order's state; `code` names the rule",
+            ),
+            Self::PreconditionFailed => row(
+                S::PRECONDITION_FAILED,
+                "precondition-failed",
+                "The order changed since the version in If-Match",
+                "`If-Match` names a version the order is no longer at",
+            ),
+            Self::IdempotencyKeyReused => row(
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "The Idempotency-Key was used for a different request",
+                "the `Idempotency-Key` was used for another request",
+            ),
+            Self::PayloadTooLarge => row(
+                S::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "The body is too large",
+                "the body is larger than the limit",
+            ),
+            Self::UnsupportedMediaType => row(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "The body must be application/json",
+                "the body is not `application/json`",
+            ),
+            Self::Contention => row(
+                S::CONFLICT,
+                "contention",
+                "The order is changing too fast; try again",
+                "the order changed under every retry; try again",
+            ),
+            Self::Unavailable => row(
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The event store is unavailable; nothing was written",
+                "the event store is unreachable and nothing was written",
+            ),
+            Self::OutcomeUnknown => row(
+                S::SERVICE_UNAVAILABLE,
+                "outcome-unknown",
+                "The outcome is unknown; retry with the same Idempotency-Key",
+                "the connection broke during the commit and its outcome is unknown: retry with the same `Idempotency-Key`",
+            ),
+            Self::Internal => row(
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "internal error",
+            ),
         }
+    }
+
+    pub fn slug(self) -> &'static str {
+        self.problem_type().slug
     }
 
     pub fn status(self) -> StatusCode {
-        match self {
-            Self::MalformedJson | Self::InvalidBody | Self::InvalidRequest => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::Validation | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BusinessRule | Self::Contention => StatusCode::CONFLICT,
-            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            Self::MalformedJson => "The body is not valid JSON",
-            Self::InvalidBody => "The body does not have the expected shape",
-            Self::InvalidRequest => "The request is not valid",
-            Self::Validation => "Some fields are invalid",
-            Self::NotFound => "No such resource",
-            Self::RouteNotFound => "No such route",
-            Self::MethodNotAllowed => "Method not allowed on this route",
-            Self::BusinessRule => "The order's rules do not allow this",
-            Self::PreconditionFailed => "The order changed since the version in If-Match",
-            Self::IdempotencyKeyReused => "The Idempotency-Key was used for a different request",
-            Self::PayloadTooLarge => "The body is too large",
-            Self::UnsupportedMediaType => "The body must be application/json",
-            Self::Contention => "The order is changing too fast; try again",
-            Self::Unavailable => "The event store is unavailable; nothing was written",
-            Self::Internal => "Internal error",
-        }
+        self.problem_type().status
     }
 }
 
@@ -121,12 +206,13 @@ pub struct Problem(pub Box<ProblemDetails>);
 
 impl Problem {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Problem {
+        let row = kind.problem_type();
         Problem(Box::new(ProblemDetails {
-            type_uri: format!("urn:orderflow:problem:{}", kind.slug()),
-            title: kind.title().to_owned(),
-            status: kind.status().as_u16(),
+            type_uri: format!("urn:orderflow:problem:{}", row.slug),
+            title: row.title.to_owned(),
+            status: row.status.as_u16(),
             detail: detail.into(),
-            code: kind.slug().to_owned(),
+            code: row.slug.to_owned(),
             errors: Vec::new(),
             current_version: None,
         }))
@@ -162,4 +248,34 @@ impl IntoResponse for Problem {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }
+}
+
+/// The OpenAPI error responses of an endpoint that answers with `kinds`:
+/// one response per status, naming each problem type it may carry, all
+/// from the status table.
+pub(crate) fn error_responses(
+    kinds: &[ProblemKind],
+) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    let mut by_status: BTreeMap<u16, Vec<ProblemType>> = BTreeMap::new();
+    for kind in kinds {
+        let row = kind.problem_type();
+        by_status.entry(row.status.as_u16()).or_default().push(row);
+    }
+    by_status
+        .into_iter()
+        .map(|(status, rows)| {
+            let cases: Vec<String> = rows
+                .iter()
+                .map(|r| format!("`{}`: {}.", r.slug, r.when))
+                .collect();
+            let response = ResponseBuilder::new()
+                .description(cases.join(" "))
+                .content(
+                    PROBLEM_JSON,
+                    Content::new(Some(Ref::from_schema_name("ProblemDetails"))),
+                )
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
 }

@@ -2,79 +2,82 @@
 //! command, runs it through the [`CommandHandler`], and answers with the
 //! order's new state, its `ETag` and the position token.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orderflow_domain::{OrderCommand, OrderId, Sku};
-use orderflow_event_store::{AppendResult, Position, StoreError};
+use orderflow_domain::{OrderCommand, OrderId};
+use orderflow_event_store::{AppendResult, Position};
 use utoipa::IntoResponses;
+use utoipa::openapi::RefOr;
 
 use crate::AppState;
+use crate::commands::sku_from_path;
 use crate::dto::{
     AddItemRequest, AddressDto, ChangeQuantityRequest, CreateOrderRequest, EventHistory,
-    EventMetadataView, EventView, Fields, OrderView, PaymentRequest, ReasonRequest, RefundRequest,
+    EventMetadataView, EventView, OrderView, PaymentRequest, ReasonRequest, RefundRequest,
     ShipRequest,
 };
-use crate::errors::command_problem;
 use crate::extract::{CommandHeaders, JsonBody, parse_order_id};
 use crate::handler::{CommandError, CommandOutcome};
 use crate::paging::EventsPage;
-use crate::problem::{Problem, ProblemDetails, ProblemKind};
+use crate::problem::{Problem, ProblemKind, error_responses};
 
 pub const POSITION_HEADER: &str = "x-orderflow-position";
 
 /// Every error a command endpoint can answer with.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // Only read by the OpenAPI derive.
-pub enum CommandErrors {
-    /// Malformed JSON, wrong JSON types, or a malformed header.
-    #[response(status = 400, content_type = "application/problem+json")]
-    BadRequest(#[to_schema] ProblemDetails),
-    /// No such order (or no such item on it).
-    #[response(status = 404, content_type = "application/problem+json")]
-    NotFound(#[to_schema] ProblemDetails),
-    /// A business rule forbids the command in the order's state; `code` names the rule.
-    #[response(status = 409, content_type = "application/problem+json")]
-    Conflict(#[to_schema] ProblemDetails),
-    /// `If-Match` names a version the order is no longer at.
-    #[response(status = 412, content_type = "application/problem+json")]
-    PreconditionFailed(#[to_schema] ProblemDetails),
-    /// The body is larger than the limit.
-    #[response(status = 413, content_type = "application/problem+json")]
-    TooLarge(#[to_schema] ProblemDetails),
-    /// The body is not `application/json`.
-    #[response(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(#[to_schema] ProblemDetails),
-    /// Invalid field values (per-field `errors`), an `Idempotency-Key` reused for another
-    /// request, or a value the event store refused (`code` `store.rejected`; only this request
-    /// fails).
-    #[response(status = 422, content_type = "application/problem+json")]
-    Unprocessable(#[to_schema] ProblemDetails),
-    /// Internal error.
-    #[response(status = 500, content_type = "application/problem+json")]
-    Internal(#[to_schema] ProblemDetails),
-    /// The event store is unreachable and nothing was written (`unavailable`), or the
-    /// connection broke during the commit and its outcome is unknown (`outcome-unknown`:
-    /// retry with the same `Idempotency-Key`).
-    #[response(status = 503, content_type = "application/problem+json")]
-    Unavailable(#[to_schema] ProblemDetails),
+const COMMAND_ERRORS: &[ProblemKind] = &[
+    ProblemKind::MalformedJson,
+    ProblemKind::InvalidBody,
+    ProblemKind::InvalidRequest,
+    ProblemKind::NotFound,
+    ProblemKind::BusinessRule,
+    ProblemKind::Contention,
+    ProblemKind::PreconditionFailed,
+    ProblemKind::PayloadTooLarge,
+    ProblemKind::UnsupportedMediaType,
+    ProblemKind::Validation,
+    ProblemKind::IdempotencyKeyReused,
+    ProblemKind::Internal,
+    ProblemKind::Unavailable,
+    ProblemKind::OutcomeUnknown,
+];
+
+/// Errors of `GET /orders/{id}`.
+const READ_ERRORS: &[ProblemKind] = &[
+    ProblemKind::NotFound,
+    ProblemKind::Internal,
+    ProblemKind::Unavailable,
+];
+
+/// Errors of `GET /orders/{id}/events`: a read, plus its query parameters.
+const HISTORY_ERRORS: &[ProblemKind] = &[
+    ProblemKind::InvalidRequest,
+    ProblemKind::NotFound,
+    ProblemKind::Internal,
+    ProblemKind::Unavailable,
+];
+
+/// A type for utoipa's `responses(...)` whose responses are those of a
+/// list of problem kinds.
+macro_rules! documented_errors {
+    ($name:ident, $kinds:expr) => {
+        #[doc = concat!("The OpenAPI responses of [`", stringify!($kinds), "`].")]
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+                error_responses($kinds)
+            }
+        }
+    };
 }
 
-/// Errors of the read endpoints.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // Only read by the OpenAPI derive.
-pub enum ReadErrors {
-    /// No such order.
-    #[response(status = 404, content_type = "application/problem+json")]
-    NotFound(#[to_schema] ProblemDetails),
-    /// Internal error.
-    #[response(status = 500, content_type = "application/problem+json")]
-    Internal(#[to_schema] ProblemDetails),
-    /// The event store is unreachable.
-    #[response(status = 503, content_type = "application/problem+json")]
-    Unavailable(#[to_schema] ProblemDetails),
-}
+documented_errors!(CommandErrors, COMMAND_ERRORS);
+documented_errors!(ReadErrors, READ_ERRORS);
+documented_errors!(HistoryErrors, HISTORY_ERRORS);
 
 fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
@@ -98,53 +101,37 @@ async fn run(
     created: bool,
 ) -> Result<Response, Problem> {
     let ctx = headers.with_body(body);
+    // A replay is of the same method and path (the key's hash says so), so
+    // it answers with the same status as the first run.
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    let outcome = state
-        .handler
-        .execute(
-            order_id,
-            &command,
-            &ctx,
-            |s| serde_json::json!({ "status": status.as_u16(), "body": render(s) }),
-        )
-        .await;
-    let command_name = command.name();
-    let (status, body, result, order_id, replayed) = match outcome {
-        Ok(CommandOutcome::Applied { state, result }) => {
-            (status, render(&state), result, order_id, false)
-        }
-        Ok(CommandOutcome::Replayed(record)) => {
-            let status = record.response["status"]
-                .as_u64()
-                .and_then(|s| u16::try_from(s).ok())
-                .and_then(|s| StatusCode::from_u16(s).ok())
-                .unwrap_or(StatusCode::OK);
-            // The first request's order: a replayed create minted a fresh
-            // id that names nothing, and the Location must be the first one.
-            let first_order = OrderId::from_stream_id(record.stream_id.as_str()).map_err(|e| {
-                command_problem(CommandError::Store(StoreError::Corrupt(e.to_string())))
-            })?;
-            (
-                status,
-                record.response["body"].clone(),
-                record.result,
-                first_order,
-                true,
-            )
-        }
-        Err(e) => {
-            metrics::counter!("orderflow_commands_total", "command" => command_name, "outcome" => outcome_label(&e))
-                .increment(1);
-            return Err(command_problem(e));
-        }
+    let outcome = state.handler.execute(order_id, &command, &ctx).await;
+    let label = match &outcome {
+        Ok(CommandOutcome::Applied { .. }) => "applied",
+        Ok(CommandOutcome::Replayed { .. }) => "replayed",
+        Err(e) => outcome_label(e),
     };
-    metrics::counter!("orderflow_commands_total", "command" => command_name, "outcome" => if replayed { "replayed" } else { "applied" })
+    metrics::counter!("orderflow_commands_total", "command" => command.name(), "outcome" => label)
         .increment(1);
-    Ok(success(status, body, result, order_id, created, replayed))
+    let (order_id, order, result, replayed) = match outcome? {
+        CommandOutcome::Applied { state, result } => (order_id, state, result, false),
+        CommandOutcome::Replayed {
+            order_id,
+            state,
+            result,
+        } => (order_id, state, result, true),
+    };
+    Ok(success(
+        status,
+        render(&order),
+        result,
+        order_id,
+        created,
+        replayed,
+    ))
 }
 
 fn outcome_label(e: &CommandError) -> &'static str {
@@ -216,16 +203,6 @@ pub async fn add_item(
     run(&state, order_id, command, headers, &body.bytes, false).await
 }
 
-fn sku_from_path(raw: &str) -> Result<Sku, Problem> {
-    Sku::new(raw.to_owned()).map_err(|e| {
-        Problem::new(
-            ProblemKind::NotFound,
-            format!("no item {raw:?} on this order: {e}"),
-        )
-        .with_code("item.not_found")
-    })
-}
-
 /// Set the quantity of one line.
 #[utoipa::path(patch, path = "/orders/{id}/items/{sku}", tag = "orders",
     request_body = ChangeQuantityRequest,
@@ -238,11 +215,7 @@ pub async fn change_item_quantity(
     body: JsonBody<ChangeQuantityRequest>,
 ) -> Result<Response, Problem> {
     let order_id = parse_order_id(&id)?;
-    let sku = sku_from_path(&sku)?;
-    let mut fields = Fields::default();
-    let quantity = fields.quantity("quantity", body.value.quantity);
-    let command = fields
-        .finish(quantity.map(|quantity| OrderCommand::ChangeItemQuantity { sku, quantity }))?;
+    let command = body.value.command(sku_from_path(&sku)?)?;
     run(&state, order_id, command, headers, &body.bytes, false).await
 }
 
@@ -280,9 +253,7 @@ pub async fn set_shipping_address(
     body: JsonBody<AddressDto>,
 ) -> Result<Response, Problem> {
     let order_id = parse_order_id(&id)?;
-    let command = OrderCommand::SetShippingAddress {
-        address: body.value.into(),
-    };
+    let command = body.value.command();
     run(&state, order_id, command, headers, &body.bytes, false).await
 }
 
@@ -345,9 +316,7 @@ pub async fn reject(
     body: JsonBody<ReasonRequest>,
 ) -> Result<Response, Problem> {
     let order_id = parse_order_id(&id)?;
-    let command = OrderCommand::RejectOrder {
-        reason: body.value.reason.clone(),
-    };
+    let command = body.value.reject();
     run(&state, order_id, command, headers, &body.bytes, false).await
 }
 
@@ -363,9 +332,7 @@ pub async fn cancel(
     body: JsonBody<ReasonRequest>,
 ) -> Result<Response, Problem> {
     let order_id = parse_order_id(&id)?;
-    let command = OrderCommand::CancelOrder {
-        reason: body.value.reason.clone(),
-    };
+    let command = body.value.cancel();
     run(&state, order_id, command, headers, &body.bytes, false).await
 }
 
@@ -397,10 +364,7 @@ pub async fn ship(
     body: JsonBody<ShipRequest>,
 ) -> Result<Response, Problem> {
     let order_id = parse_order_id(&id)?;
-    let command = OrderCommand::ShipOrder {
-        carrier: body.value.carrier.clone(),
-        tracking_number: body.value.tracking_number.clone(),
-    };
+    let command = body.value.command();
     run(&state, order_id, command, headers, &body.bytes, false).await
 }
 
@@ -430,11 +394,7 @@ pub async fn get_order(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let order_id = parse_order_id(&id)?;
-    let (order, events) = state
-        .handler
-        .load(order_id)
-        .await
-        .map_err(command_problem)?;
+    let (order, events) = state.handler.load(order_id).await?;
     let view = OrderView::from_state(&order).ok_or_else(|| not_found(&id))?;
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag(order.version));
@@ -450,23 +410,18 @@ pub async fn get_order(
 #[utoipa::path(get, path = "/orders/{id}/events", tag = "orders",
     params(("id" = String, Path),
         ("after" = Option<u64>, Query, minimum = 0, description = "Only events with a stream version above this one (default 0: from the start)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most events in the page (default 100, at most 1000)")),
+        ("limit" = Option<u32>, Query)),
     responses((status = 200, description = "One page of the event history", body = EventHistory,
         headers(("ETag" = String, description = "Stream version"),
             ("Link" = String, description = "`</orders/{id}/events?after=N&limit=L>; rel=\"next\"` while more events follow"))),
-        (status = 400, description = "A malformed query parameter", body = ProblemDetails, content_type = "application/problem+json"),
-        ReadErrors))]
+        HistoryErrors))]
 pub async fn get_order_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
     page: EventsPage,
 ) -> Result<Response, Problem> {
     let order_id = parse_order_id(&id)?;
-    let (order, events) = state
-        .handler
-        .load(order_id)
-        .await
-        .map_err(command_problem)?;
+    let (order, events) = state.handler.load(order_id).await?;
     if events.is_empty() {
         return Err(not_found(&id));
     }

@@ -55,9 +55,7 @@ async fn handlers_in_different_processes_retry_conflicts_instead_of_failing() {
         shipping_address: None,
     };
     let ctx = CommandContext::default();
-    a.execute(order, &create, &ctx, |_| json!({}))
-        .await
-        .unwrap();
+    a.execute(order, &create, &ctx).await.unwrap();
     // Six commands per handler: each handler runs its own one at a time, so a
     // command can lose at most six races in a row, within the handler's ten
     // attempts however the two interleave.
@@ -72,7 +70,7 @@ async fn handlers_in_different_processes_retry_conflicts_instead_of_failing() {
                     unit_price: Money::new(100, Currency::new("EUR").unwrap()),
                 };
                 handler
-                    .execute(order, &add, &CommandContext::default(), |_| json!({}))
+                    .execute(order, &add, &CommandContext::default())
                     .await
             })
         })
@@ -135,16 +133,12 @@ async fn a_stale_cache_never_changes_an_answer() {
         }),
     };
     let ctx = CommandContext::default();
-    a.execute(order, &create, &ctx, |_| json!({}))
-        .await
-        .unwrap(); // a caches: draft, v3
-    b.execute(order, &OrderCommand::SubmitOrder, &ctx, |_| json!({}))
+    a.execute(order, &create, &ctx).await.unwrap(); // a caches: draft, v3
+    b.execute(order, &OrderCommand::SubmitOrder, &ctx)
         .await
         .unwrap(); // now submitted, v4
     // On its cached draft, a would refuse ConfirmOrder; it must reload instead.
-    let confirmed = a
-        .execute(order, &OrderCommand::ConfirmOrder, &ctx, |_| json!({}))
-        .await;
+    let confirmed = a.execute(order, &OrderCommand::ConfirmOrder, &ctx).await;
     assert!(
         matches!(confirmed, Ok(CommandOutcome::Applied { .. })),
         "{confirmed:?}"
@@ -159,7 +153,6 @@ async fn a_stale_cache_never_changes_an_answer() {
             order,
             &OrderCommand::CancelOrder { reason: "r".into() },
             &exact,
-            |_| json!({}),
         )
         .await;
     assert!(
@@ -176,7 +169,6 @@ async fn a_stale_cache_never_changes_an_answer() {
             order,
             &OrderCommand::CancelOrder { reason: "r".into() },
             &stale,
-            |_| json!({}),
         )
         .await;
     assert!(
