@@ -1,13 +1,12 @@
 //! Command-line interface: flags, environment fallbacks and dispatch.
 
-use std::net::SocketAddr;
-
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::{CommandApiArgs, QueryApiArgs, StoreArgs, default_read_database_url};
 use crate::{bench, pipeline, query, schemas, seed, services, token};
 
-/// Default URLs work on a machine with Postgres on localhost (trust auth).
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_events";
+/// The benchmarks' scratch database (dropped and recreated), on a local
+/// Postgres with trust authentication.
 pub const DEFAULT_BENCH_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_bench";
 
 #[derive(Debug, Parser)]
@@ -113,48 +112,16 @@ pub struct SchemasArgs {
     pub dir: std::path::PathBuf,
 }
 
-/// Where the events live and how the store writes.
-#[derive(Debug, Clone, Args)]
-pub struct StoreArgs {
-    /// The events database.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
-    /// Connections to the events database.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
-    pub database_max_connections: u32,
-    /// Group-commit writer tasks.
-    #[arg(long, env = "STORE_WRITERS", default_value_t = 2)]
-    pub store_writers: usize,
-    #[command(flatten)]
-    pub choice: crate::event_store_choice::EventStoreArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct CommandApiArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// Address the command API listens on.
-    #[arg(long, env = "COMMAND_API_ADDR", default_value = "127.0.0.1:8080")]
-    pub command_api_addr: SocketAddr,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, env = "COMMAND_API_BODY_LIMIT", default_value_t = orderflow_command_api::DEFAULT_BODY_LIMIT)]
-    pub body_limit: usize,
-    /// Do not run a relay candidate inside the command API process.
-    #[arg(long, env = "NO_RELAY")]
-    pub no_relay: bool,
-    #[command(flatten)]
-    pub nats: pipeline::NatsArgs,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     #[command(flatten)]
     pub command_api: CommandApiArgs,
     /// The read models' database (created if missing).
-    #[arg(long, env = "READ_DATABASE_URL", default_value = pipeline::DEFAULT_READ_DATABASE_URL)]
+    #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true,
+        default_value_t = default_read_database_url())]
     pub read_database_url: String,
     #[command(flatten)]
-    pub query_api: query::QueryApiArgs,
+    pub query_api: QueryApiArgs,
 }
 
 #[derive(Debug, Subcommand)]

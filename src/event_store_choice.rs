@@ -24,7 +24,7 @@ pub struct EventStoreArgs {
     pub event_store: EventStoreKind,
     /// KurrentDB connection string for `EVENT_STORE=kurrentdb`, e.g.
     /// `kurrentdb://localhost:2113?tls=false` (`esdb://…` works too).
-    #[arg(long, env = "KURRENTDB_URL")]
+    #[arg(long, env = "KURRENTDB_URL", hide_env_values = true)]
     pub kurrentdb_url: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod config;
 mod event_store_choice;
 mod ops_server;
 mod pipeline;

@@ -1,65 +1,23 @@
 //! The read side's processes: the relay (store → NATS), the projector
 //! (NATS/store → read models) and the operator's `projections` commands.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use orderflow_event_store::EventStore;
-use orderflow_event_store::relay::{RelayConfig, run_relay};
+use orderflow_event_store::relay::run_relay;
 use orderflow_observability::shutdown_signal;
 use orderflow_projections::{
     ProjectorConfig, RebuildProgress, STORE_LAG_LIMIT, connect_read_db, rebuild_with,
 };
+use std::future::Future;
+use std::sync::Arc;
 
-use crate::cli::{StoreArgs, unreachable_hint};
+use crate::cli::unreachable_hint;
+use crate::config::{ProjectorArgs, RelayArgs, projector_config, relay_config};
 use crate::event_store_choice::open_non_postgres_store;
 use crate::ops_server::{self, OpsArgs};
 use crate::services::open_store;
-
-pub const DEFAULT_READ_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_read";
-
-#[derive(Debug, Clone, Args)]
-pub struct NatsArgs {
-    /// NATS with JetStream.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    /// JetStream stream the relay publishes to.
-    #[arg(long, env = "EVENTS_STREAM", default_value = "ORDERFLOW_EVENTS")]
-    pub events_stream: String,
-    /// First token of every subject (`<prefix>.events.…`, `<prefix>.changes.…`).
-    #[arg(long, env = "SUBJECT_PREFIX", default_value = "orderflow")]
-    pub subject_prefix: String,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct RelayArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
-    #[command(flatten)]
-    pub nats: NatsArgs,
-    /// How long JetStream keeps events, in hours (0 = forever); the store
-    /// keeps them regardless.
-    #[arg(long, env = "EVENTS_RETENTION_HOURS", default_value_t = 168)]
-    pub retention_hours: u64,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ProjectorArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
-    #[command(flatten)]
-    pub nats: NatsArgs,
-    /// The read models' database (created if missing).
-    #[arg(long, env = "READ_DATABASE_URL", default_value = DEFAULT_READ_DATABASE_URL)]
-    pub read_database_url: String,
-    /// Run only these projections (comma-separated); all by default.
-    #[arg(long, env = "PROJECTIONS", value_delimiter = ',')]
-    pub projections: Option<Vec<String>>,
-}
 
 /// `orderflow relay`: a relay and, optionally, its metrics endpoint.
 #[derive(Debug, Clone, Args)]
@@ -111,28 +69,6 @@ pub enum ProjectionsCommand {
         #[command(flatten)]
         args: ProjectorArgs,
     },
-}
-
-pub fn relay_config(args: &RelayArgs) -> RelayConfig {
-    RelayConfig {
-        nats_url: args.nats.nats_url.clone(),
-        stream_name: args.nats.events_stream.clone(),
-        subject_prefix: args.nats.subject_prefix.clone(),
-        max_age: Duration::from_secs(args.retention_hours * 3600),
-        ..RelayConfig::default()
-    }
-}
-
-pub fn projector_config(args: &ProjectorArgs) -> ProjectorConfig {
-    ProjectorConfig {
-        events_database_url: args.store.database_url.clone(),
-        read_database_url: args.read_database_url.clone(),
-        nats_url: args.nats.nats_url.clone(),
-        stream_name: args.nats.events_stream.clone(),
-        subject_prefix: args.nats.subject_prefix.clone(),
-        projections: args.projections.clone(),
-        ..ProjectorConfig::default()
-    }
 }
 
 pub async fn relay(command: RelayCommand) -> anyhow::Result<()> {

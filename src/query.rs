@@ -1,82 +1,39 @@
 //! The query side: `orderflow query-api` and `orderflow bench queries`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use orderflow_observability::shutdown_signal;
-use orderflow_query_api::{BenchConfig, QueryApiConfig, QueryLimits};
+use orderflow_query_api::{BenchConfig, QueryApiConfig};
 
+use crate::config::{QueryApiArgs, default_read_database_url, query_api_config};
 use crate::event_store_choice::EventStoreKind;
-use crate::pipeline::DEFAULT_READ_DATABASE_URL;
-
-#[derive(Debug, Clone, Args)]
-pub struct QueryApiArgs {
-    /// Address the GraphQL API listens on.
-    #[arg(long, env = "QUERY_API_ADDR", default_value = "127.0.0.1:8081")]
-    pub query_api_addr: SocketAddr,
-    /// How long a query sent with X-Orderflow-Position waits, in milliseconds.
-    #[arg(long, env = "POSITION_WAIT_MS", default_value_t = 2000)]
-    pub position_wait_ms: u64,
-    /// Longest one read-database statement may run, in milliseconds
-    /// (Postgres statement_timeout); past it the field fails with TIMEOUT.
-    #[arg(long, env = "QUERY_STATEMENT_TIMEOUT_MS", default_value_t = 2000)]
-    pub statement_timeout_ms: u64,
-    /// Most WebSocket connections open at once from one client IP address.
-    #[arg(long, env = "QUERY_MAX_WS_PER_CLIENT", default_value_t = 16)]
-    pub max_ws_per_client: usize,
-    /// Most subscriptions open at once on this process.
-    #[arg(long, env = "QUERY_MAX_SUBSCRIPTIONS", default_value_t = 4096)]
-    pub max_subscriptions: usize,
-}
 
 #[derive(Debug, Clone, Args)]
 pub struct QueryApiCommand {
     #[command(flatten)]
     pub api: QueryApiArgs,
     /// The read models (may be a read replica).
-    #[arg(long, env = "READ_DATABASE_URL", default_value = DEFAULT_READ_DATABASE_URL)]
+    #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true,
+        default_value_t = default_read_database_url())]
     pub read_database_url: String,
     /// The event store, only for the `projections` field's head and lag.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// With `kurrentdb` the Postgres events database holds no events, so
     /// `projections` reports no head or lag rather than false zeros.
     #[arg(long, env = "EVENT_STORE", value_enum, default_value_t = EventStoreKind::Postgres)]
     pub event_store: EventStoreKind,
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(long, env = "NATS_URL", hide_env_values = true,
+        default_value_t = QueryApiConfig::default().nats_url)]
     pub nats_url: String,
-    #[arg(long, env = "SUBJECT_PREFIX", default_value = "orderflow")]
+    #[arg(long, env = "SUBJECT_PREFIX", default_value_t = QueryApiConfig::default().subject_prefix)]
     pub subject_prefix: String,
 }
 
-pub fn config(
-    api: &QueryApiArgs,
-    read_database_url: &str,
-    database_url: Option<String>,
-    nats_url: &str,
-    subject_prefix: &str,
-) -> QueryApiConfig {
-    QueryApiConfig {
-        addr: api.query_api_addr,
-        read_database_url: read_database_url.to_owned(),
-        events_database_url: database_url,
-        nats_url: nats_url.to_owned(),
-        subject_prefix: subject_prefix.to_owned(),
-        position_wait: Duration::from_millis(api.position_wait_ms),
-        limits: QueryLimits {
-            statement_timeout: Duration::from_millis(api.statement_timeout_ms),
-            max_ws_connections_per_client: api.max_ws_per_client,
-            max_subscriptions_total: api.max_subscriptions,
-            ..QueryLimits::default()
-        },
-        ..QueryApiConfig::default()
-    }
-}
-
 pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
-    let config = config(
+    let config = query_api_config(
         &args.api,
         &args.read_database_url,
         args.database_url
@@ -104,7 +61,8 @@ pub struct QueriesArgs {
     #[arg(long)]
     pub json: bool,
     /// A seeded read model (`orderflow seed`, or `bench rebuild`'s `<db>_read`).
-    #[arg(long, env = "READ_DATABASE_URL", default_value = DEFAULT_READ_DATABASE_URL)]
+    #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true,
+        default_value_t = default_read_database_url())]
     pub read_database_url: String,
     /// A running query API's /graphql URL; by default one is started here.
     #[arg(long)]

@@ -18,7 +18,7 @@ pub struct SeedArgs {
     #[arg(long, default_value_t = 100)]
     pub orders: u64,
     /// The command API to send them to.
-    #[arg(long, env = "COMMAND_API_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "COMMAND_API_URL", hide_env_values = true, default_value_t = format!("http://{}", orderflow_command_api::CommandApiConfig::default().addr))]
     pub api: String,
     /// Requests in flight.
     #[arg(long, default_value_t = 16)]

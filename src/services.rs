@@ -2,8 +2,7 @@
 //! one (`orderflow up`).
 
 use anyhow::Context;
-use orderflow_command_api::CommandApiConfig;
-use orderflow_event_store::{PgEventStore, PgStoreConfig};
+use orderflow_event_store::PgEventStore;
 use orderflow_observability::shutdown_signal;
 
 use std::future::Future;
@@ -12,9 +11,13 @@ use orderflow_event_store::relay::run_relay;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::cli::{CommandApiArgs, StoreArgs, UpArgs, redact, unreachable_hint};
+use crate::cli::{UpArgs, redact, unreachable_hint};
+use crate::config::{
+    CommandApiArgs, ProjectorArgs, RelayArgs, StoreArgs, command_api_config,
+    default_retention_hours, pg_store_config, projector_config, query_api_config, relay_config,
+};
 use crate::event_store_choice::{EventStoreKind, open_event_store};
-use crate::pipeline::{self, ProjectorArgs, RelayArgs};
+use crate::pipeline;
 
 /// Creates the events database if needed, migrates it and connects.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<PgEventStore> {
@@ -25,10 +28,7 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<PgEventStore> {
     if created {
         tracing::info!(url = %redact(url), "created the events database");
     }
-    let mut config = PgStoreConfig::new(url);
-    config.max_connections = args.database_max_connections.max(2);
-    config.writers = args.store_writers.max(1);
-    PgEventStore::connect(config)
+    PgEventStore::connect(pg_store_config(args))
         .await
         .with_context(|| unreachable_hint(url))
 }
@@ -41,13 +41,6 @@ pub async fn migrate(args: &StoreArgs) -> anyhow::Result<()> {
         orderflow_event_store::database_name(&args.database_url)?
     );
     Ok(())
-}
-
-fn command_api_config(args: &CommandApiArgs) -> CommandApiConfig {
-    CommandApiConfig {
-        addr: args.command_api_addr,
-        body_limit: args.body_limit,
-    }
 }
 
 /// A shutdown that many tasks can wait on: SIGTERM/Ctrl-C flips it once.
@@ -71,7 +64,7 @@ fn relay_args(args: &CommandApiArgs) -> RelayArgs {
     RelayArgs {
         store: args.store.clone(),
         nats: args.nats.clone(),
-        retention_hours: 168,
+        retention_hours: default_retention_hours(),
     }
 }
 
@@ -92,7 +85,7 @@ pub async fn command_api(args: CommandApiArgs) -> anyhow::Result<()> {
     if !args.no_relay {
         let pool = store.pool().clone();
         let relay_store = events.clone();
-        let relay_config = pipeline::relay_config(&relay_args(&args));
+        let relay_config = relay_config(&relay_args(&args));
         let stop = stopped(&shutdown);
         tasks.spawn(async move {
             run_relay(relay_store, pool, relay_config, stop)
@@ -138,7 +131,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
 
     let (pool, relay_store) = (store.pool().clone(), events.clone());
-    let relay_config = pipeline::relay_config(&relay_args(api));
+    let relay_config = relay_config(&relay_args(api));
     let stop = stopped(&shutdown);
     tasks.spawn(async move {
         run_relay(relay_store, pool, relay_config, stop)
@@ -146,7 +139,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             .context("relay")
     });
 
-    let projector_config = pipeline::projector_config(&projector_args);
+    let projector_config = projector_config(&projector_args);
     // With Postgres the projector opens its own pool on the events database
     // (for its SQL fast paths); any other store it reads through the trait.
     let on_postgres = api.store.choice.event_store == EventStoreKind::Postgres;
@@ -174,7 +167,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     orderflow_event_store::ensure_database(&args.read_database_url)
         .await
         .with_context(|| unreachable_hint(&args.read_database_url))?;
-    let query_config = crate::query::config(
+    let query_config = query_api_config(
         &args.query_api,
         &args.read_database_url,
         // The GraphQL `projections` head and lag come from the Postgres

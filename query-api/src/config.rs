@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use orderflow_projections::ProjectorConfig;
+
 /// Settings of one query API process. `Default` works with Postgres and
 /// NATS on localhost.
 #[derive(Debug, Clone)]
@@ -31,12 +33,14 @@ pub struct QueryApiConfig {
 
 impl Default for QueryApiConfig {
     fn default() -> Self {
+        let projector = ProjectorConfig::default();
         QueryApiConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
-            read_database_url: "postgres://postgres@127.0.0.1:5432/orderflow_read".into(),
+            // It reads what the projector writes and hears what it announces.
+            read_database_url: projector.read_database_url,
             events_database_url: None,
-            nats_url: "nats://127.0.0.1:4222".into(),
-            subject_prefix: "orderflow".into(),
+            nats_url: projector.nats_url,
+            subject_prefix: projector.subject_prefix,
             position_wait: Duration::from_secs(2),
             max_connections: 16,
             limits: QueryLimits::default(),

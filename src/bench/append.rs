@@ -35,7 +35,7 @@ pub struct AppendArgs {
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
     /// A scratch database: it is dropped and recreated.
-    #[arg(long, env = "BENCH_DATABASE_URL", default_value = DEFAULT_BENCH_DATABASE_URL)]
+    #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
     pub database_url: String,
 }
 

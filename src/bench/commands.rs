@@ -30,7 +30,7 @@ pub struct CommandsArgs {
     #[arg(long)]
     pub json: bool,
     /// A scratch database: it is dropped and recreated.
-    #[arg(long, env = "BENCH_DATABASE_URL", default_value = DEFAULT_BENCH_DATABASE_URL)]
+    #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
     pub database_url: String,
 }
 

@@ -42,9 +42,9 @@ pub struct LagArgs {
     pub json: bool,
     /// Scratch event store (dropped and recreated); the read models go to
     /// the same server's `<name>_read`.
-    #[arg(long, env = "BENCH_DATABASE_URL", default_value = DEFAULT_BENCH_DATABASE_URL)]
+    #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
     pub database_url: String,
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(long, env = "NATS_URL", hide_env_values = true, default_value_t = orderflow_event_store::relay::RelayConfig::default().nats_url)]
     pub nats_url: String,
 }
 

@@ -35,7 +35,7 @@ pub struct RebuildArgs {
     pub json: bool,
     /// Scratch event store (dropped and recreated); the read models go to
     /// the same server's `<name>_read`.
-    #[arg(long, env = "BENCH_DATABASE_URL", default_value = DEFAULT_BENCH_DATABASE_URL)]
+    #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
     pub database_url: String,
 }
 

@@ -47,11 +47,16 @@ pub struct PgStoreConfig {
 }
 
 impl PgStoreConfig {
+    /// The events database on a local Postgres with trust authentication.
+    pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_events";
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+    pub const DEFAULT_WRITERS: usize = 2;
+
     pub fn new(url: impl Into<String>) -> Self {
         PgStoreConfig {
             url: url.into(),
-            max_connections: 16,
-            writers: 2,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            writers: Self::DEFAULT_WRITERS,
             max_batch: 512,
             connect_timeout: Duration::from_secs(5),
             idle_in_transaction_timeout: Duration::from_secs(10),

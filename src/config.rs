@@ -1,0 +1,236 @@
+//! Command-line and environment settings, and the one place that turns
+//! them into the libraries' configs. Every default is the library's own
+//! (its `Default` or its constants), quoted here, never restated.
+//!
+//! URL arguments may carry a password, so their environment values never
+//! show in `--help` (`hide_env_values`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use clap::builder::BoolishValueParser;
+use orderflow_command_api::{CommandApiConfig, DEFAULT_BODY_LIMIT};
+use orderflow_event_store::PgStoreConfig;
+use orderflow_event_store::relay::RelayConfig;
+use orderflow_projections::ProjectorConfig;
+use orderflow_query_api::{QueryApiConfig, QueryLimits};
+
+/// Where the events live and how the store writes.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The events database.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true,
+        default_value = PgStoreConfig::DEFAULT_URL)]
+    pub database_url: String,
+    /// Connections to the events database.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = PgStoreConfig::DEFAULT_MAX_CONNECTIONS)]
+    pub database_max_connections: u32,
+    /// Group-commit writer tasks.
+    #[arg(long, env = "STORE_WRITERS", default_value_t = PgStoreConfig::DEFAULT_WRITERS)]
+    pub store_writers: usize,
+    #[command(flatten)]
+    pub choice: crate::event_store_choice::EventStoreArgs,
+}
+
+/// The events store's settings (a pool of at least two: the writers and
+/// the readers must not starve each other; at least one writer).
+pub fn pg_store_config(args: &StoreArgs) -> PgStoreConfig {
+    let mut config = PgStoreConfig::new(&args.database_url);
+    config.max_connections = args.database_max_connections.max(2);
+    config.writers = args.store_writers.max(1);
+    config
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS with JetStream.
+    #[arg(long, env = "NATS_URL", hide_env_values = true,
+        default_value_t = RelayConfig::default().nats_url)]
+    pub nats_url: String,
+    /// JetStream stream the relay publishes to.
+    #[arg(long, env = "EVENTS_STREAM", default_value_t = RelayConfig::default().stream_name)]
+    pub events_stream: String,
+    /// First token of every subject (`<prefix>.events.…`, `<prefix>.changes.…`).
+    #[arg(long, env = "SUBJECT_PREFIX", default_value_t = RelayConfig::default().subject_prefix)]
+    pub subject_prefix: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// How long JetStream keeps events, in hours (0 = forever); the store
+    /// keeps them regardless.
+    #[arg(long, env = "EVENTS_RETENTION_HOURS", default_value_t = default_retention_hours())]
+    pub retention_hours: u64,
+}
+
+/// The relay's own retention, in whole hours.
+pub fn default_retention_hours() -> u64 {
+    RelayConfig::default().max_age.as_secs() / 3600
+}
+
+pub fn relay_config(args: &RelayArgs) -> RelayConfig {
+    RelayConfig {
+        nats_url: args.nats.nats_url.clone(),
+        stream_name: args.nats.events_stream.clone(),
+        subject_prefix: args.nats.subject_prefix.clone(),
+        max_age: Duration::from_secs(args.retention_hours * 3600),
+        ..RelayConfig::default()
+    }
+}
+
+/// The read models' database by default: the projector's.
+pub fn default_read_database_url() -> String {
+    ProjectorConfig::default().read_database_url
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The read models' database (created if missing).
+    #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true,
+        default_value_t = default_read_database_url())]
+    pub read_database_url: String,
+    /// Run only these projections (comma-separated); all by default.
+    #[arg(long, env = "PROJECTIONS", value_delimiter = ',')]
+    pub projections: Option<Vec<String>>,
+}
+
+pub fn projector_config(args: &ProjectorArgs) -> ProjectorConfig {
+    ProjectorConfig {
+        events_database_url: args.store.database_url.clone(),
+        read_database_url: args.read_database_url.clone(),
+        nats_url: args.nats.nats_url.clone(),
+        stream_name: args.nats.events_stream.clone(),
+        subject_prefix: args.nats.subject_prefix.clone(),
+        projections: args.projections.clone(),
+        ..ProjectorConfig::default()
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommandApiArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address the command API listens on.
+    #[arg(long, env = "COMMAND_API_ADDR", default_value_t = CommandApiConfig::default().addr)]
+    pub command_api_addr: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "COMMAND_API_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// Do not run a relay candidate inside the command API process
+    /// (`NO_RELAY=1`, `true`, `yes` or `on`).
+    #[arg(long, env = "NO_RELAY", value_parser = BoolishValueParser::new(),
+        action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+        default_missing_value = "true", default_value = "false", hide_possible_values = true)]
+    pub no_relay: bool,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+pub fn command_api_config(args: &CommandApiArgs) -> CommandApiConfig {
+    CommandApiConfig {
+        addr: args.command_api_addr,
+        body_limit: args.body_limit,
+    }
+}
+
+/// Milliseconds of a library default, for a `*_ms` argument.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QueryApiArgs {
+    /// Address the GraphQL API listens on.
+    #[arg(long, env = "QUERY_API_ADDR", default_value_t = QueryApiConfig::default().addr)]
+    pub query_api_addr: SocketAddr,
+    /// How long a query sent with X-Orderflow-Position waits, in milliseconds.
+    #[arg(long, env = "POSITION_WAIT_MS",
+        default_value_t = millis(QueryApiConfig::default().position_wait))]
+    pub position_wait_ms: u64,
+    /// Longest one read-database statement may run, in milliseconds
+    /// (Postgres statement_timeout); past it the field fails with TIMEOUT.
+    #[arg(long, env = "QUERY_STATEMENT_TIMEOUT_MS",
+        default_value_t = millis(QueryLimits::default().statement_timeout))]
+    pub statement_timeout_ms: u64,
+    /// Most WebSocket connections open at once from one client IP address.
+    #[arg(long, env = "QUERY_MAX_WS_PER_CLIENT",
+        default_value_t = QueryLimits::default().max_ws_connections_per_client)]
+    pub max_ws_per_client: usize,
+    /// Most subscriptions open at once on this process.
+    #[arg(long, env = "QUERY_MAX_SUBSCRIPTIONS",
+        default_value_t = QueryLimits::default().max_subscriptions_total)]
+    pub max_subscriptions: usize,
+}
+
+pub fn query_api_config(
+    api: &QueryApiArgs,
+    read_database_url: &str,
+    database_url: Option<String>,
+    nats_url: &str,
+    subject_prefix: &str,
+) -> QueryApiConfig {
+    QueryApiConfig {
+        addr: api.query_api_addr,
+        read_database_url: read_database_url.to_owned(),
+        events_database_url: database_url,
+        nats_url: nats_url.to_owned(),
+        subject_prefix: subject_prefix.to_owned(),
+        position_wait: Duration::from_millis(api.position_wait_ms),
+        limits: QueryLimits {
+            statement_timeout: Duration::from_millis(api.statement_timeout_ms),
+            max_ws_connections_per_client: api.max_ws_per_client,
+            max_subscriptions_total: api.max_subscriptions,
+            ..QueryLimits::default()
+        },
+        ..QueryApiConfig::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn no_relay(args: &[&str]) -> Option<bool> {
+        let mut all = vec!["orderflow", "command-api"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).ok()?.command {
+            Command::CommandApi(api) => Some(api.no_relay),
+            _ => None,
+        }
+    }
+
+    /// The environment variable goes through the same parser as the flag's
+    /// value (`tests/config.rs` runs the binary with `NO_RELAY` set).
+    #[test]
+    fn no_relay_values_mean_what_they_say() {
+        assert_eq!(no_relay(&[]), Some(false));
+        assert_eq!(no_relay(&["--no-relay"]), Some(true));
+        for yes in ["1", "true", "yes", "on", "YES"] {
+            assert_eq!(
+                no_relay(&[&format!("--no-relay={yes}")]),
+                Some(true),
+                "{yes}"
+            );
+        }
+        for no in ["0", "false", "no", "off", "Off"] {
+            assert_eq!(
+                no_relay(&[&format!("--no-relay={no}")]),
+                Some(false),
+                "{no}"
+            );
+        }
+        assert_eq!(no_relay(&["--no-relay=maybe"]), None);
+    }
+}
