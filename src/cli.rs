@@ -5,10 +5,6 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{CommandApiArgs, QueryApiArgs, StoreArgs, default_read_database_url};
 use crate::{bench, pipeline, query, schemas, seed, services, token};
 
-/// The benchmarks' scratch database (dropped and recreated), on a local
-/// Postgres with trust authentication.
-pub const DEFAULT_BENCH_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/orderflow_bench";
-
 #[derive(Debug, Parser)]
 #[command(name = "orderflow", version, about = "Event-sourced CQRS order system")]
 pub struct Cli {

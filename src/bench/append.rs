@@ -18,35 +18,30 @@ use uuid::Uuid;
 
 use super::load::{self, Worker};
 use super::report;
-use crate::cli::{DEFAULT_BENCH_DATABASE_URL, unreachable_hint};
+use crate::cli::unreachable_hint;
 
 #[derive(Debug, Args)]
 pub struct AppendArgs {
     /// Concurrent writers, for both the store and the baseline.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Measured seconds per side (after a 2 s warm-up each).
-    #[arg(long, default_value_t = 20)]
-    pub seconds: u64,
-    /// End with one JSON object on the last line.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub timing: super::Timing,
     /// Group-commit writer tasks.
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
-    /// A scratch database: it is dropped and recreated.
-    #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub scratch: super::Scratch,
 }
 
 pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
-    let url = args.database_url.clone();
+    let url = args.scratch.database_url.clone();
     super::scratch::recreate_database(&url)
         .await
         .with_context(|| unreachable_hint(&url))?;
     let synchronous_commit = super::scratch::synchronous_commit(&url).await?;
     let warmup = Duration::from_secs(2);
-    let measure = Duration::from_secs(args.seconds.max(1));
+    let measure = Duration::from_secs(args.timing.seconds.max(1));
 
     let mut config = PgStoreConfig::new(&url);
     config.writers = args.writers.max(1);
@@ -62,16 +57,16 @@ pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
     let ratio = appends.ops_per_sec() / baseline.ops_per_sec().max(f64::MIN_POSITIVE);
     report::print_header(&format!(
         "bench append: concurrency {}, {} s measured, synchronous_commit={synchronous_commit}, {} writer(s)",
-        args.concurrency, args.seconds, args.writers
+        args.concurrency, args.timing.seconds, args.writers
     ));
     report::print_row("event store appends", "appends", &appends);
     report::print_row("baseline single INSERTs", "inserts", &baseline);
     println!("ratio (appends/s ÷ baseline inserts/s): {ratio:.2}");
-    if args.json {
+    if args.scratch.json {
         let out = serde_json::json!({
             "bench": "append",
             "concurrency": args.concurrency,
-            "seconds": args.seconds,
+            "seconds": args.timing.seconds,
             "synchronous_commit": synchronous_commit,
             "appends_per_sec": appends.ops_per_sec(),
             "events_per_sec": appends.events_per_sec(),

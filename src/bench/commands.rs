@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use super::append::run_baseline;
 use super::load::{self, Worker};
 use super::report;
-use crate::cli::{DEFAULT_BENCH_DATABASE_URL, unreachable_hint};
+use crate::cli::unreachable_hint;
 use crate::rest_client::{OrderClient, SeenOrder};
 
 #[derive(Debug, Args)]
@@ -23,24 +23,19 @@ pub struct CommandsArgs {
     /// Concurrent HTTP clients, and baseline writers.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Measured seconds per side (after a 2 s warm-up each).
-    #[arg(long, default_value_t = 20)]
-    pub seconds: u64,
-    /// End with one JSON object on the last line.
-    #[arg(long)]
-    pub json: bool,
-    /// A scratch database: it is dropped and recreated.
-    #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub timing: super::Timing,
+    #[command(flatten)]
+    pub scratch: super::Scratch,
 }
 
 pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
-    let url = args.database_url.clone();
+    let url = args.scratch.database_url.clone();
     super::scratch::recreate_database(&url)
         .await
         .with_context(|| unreachable_hint(&url))?;
     let warmup = Duration::from_secs(2);
-    let measure = Duration::from_secs(args.seconds.max(1));
+    let measure = Duration::from_secs(args.timing.seconds.max(1));
 
     // The service under test runs in this process on an ephemeral port.
     let store = PgEventStore::connect(PgStoreConfig::new(&url)).await?;
@@ -80,17 +75,17 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
     let ratio = commands.ops_per_sec() / baseline.ops_per_sec().max(f64::MIN_POSITIVE);
     report::print_header(&format!(
         "bench commands: concurrency {}, {} s measured, 40% POST /orders, 60% follow-ups",
-        args.concurrency, args.seconds
+        args.concurrency, args.timing.seconds
     ));
     report::print_row("HTTP commands", "commands", &commands);
     report::print_row("baseline single INSERTs", "inserts", &baseline);
     println!("conflict retries: {retries}");
     println!("ratio (commands/s ÷ baseline inserts/s): {ratio:.2}");
-    if args.json {
+    if args.scratch.json {
         let out = serde_json::json!({
             "bench": "commands",
             "concurrency": args.concurrency,
-            "seconds": args.seconds,
+            "seconds": args.timing.seconds,
             "commands_per_sec": commands.ops_per_sec(),
             "p50_ms": commands.percentile_ms(0.50),
             "p99_ms": commands.percentile_ms(0.99),

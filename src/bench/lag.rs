@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::load::{new_histogram, progress_bar};
-use crate::cli::{DEFAULT_BENCH_DATABASE_URL, unreachable_hint};
+use crate::cli::unreachable_hint;
 use crate::rest_client::{OrderClient, SeenOrder};
 
 #[derive(Debug, Args)]
@@ -34,16 +34,10 @@ pub struct LagArgs {
     /// Commands per second, sent on a fixed schedule (open loop).
     #[arg(long, default_value_t = 1000)]
     pub rate: u32,
-    /// Measured seconds per side (after a 2 s warm-up each).
-    #[arg(long, default_value_t = 20)]
-    pub seconds: u64,
-    /// End with one JSON object on the last line.
-    #[arg(long)]
-    pub json: bool,
-    /// Scratch event store (dropped and recreated); the read models go to
-    /// the same server's `<name>_read`.
-    #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub timing: super::Timing,
+    #[command(flatten)]
+    pub scratch: super::Scratch,
     #[arg(long, env = "NATS_URL", hide_env_values = true, default_value_t = orderflow_event_store::relay::RelayConfig::default().nats_url)]
     pub nats_url: String,
 }
@@ -53,14 +47,14 @@ pub struct LagArgs {
 const MAX_IN_FLIGHT: usize = 2048;
 
 pub async fn run(args: LagArgs) -> anyhow::Result<()> {
-    let url = args.database_url.clone();
+    let url = args.scratch.database_url.clone();
     let read_url = format!("{url}_read");
     super::scratch::recreate_database(&url)
         .await
         .with_context(|| unreachable_hint(&url))?;
     super::scratch::recreate_database(&read_url).await?;
     let warmup = Duration::from_secs(2);
-    let measure = Duration::from_secs(args.seconds.max(1));
+    let measure = Duration::from_secs(args.timing.seconds.max(1));
     let rate = args.rate.max(1);
 
     // Its own stream and subjects, so a running system is not disturbed.
@@ -516,7 +510,7 @@ async fn delete_stream(nats_url: &str, name: &str) {
 fn print(args: &LagArgs, rate: u32, c: &LagStats, b: &LagStats) {
     let title = format!(
         "bench lag: {rate} commands/s for {} s, response → visible in the orders read model",
-        args.seconds
+        args.timing.seconds
     );
     println!("{title}\n{}", "-".repeat(title.chars().count()));
     let row = |name: &str, s: &LagStats| {
@@ -548,12 +542,12 @@ fn print(args: &LagArgs, rate: u32, c: &LagStats, b: &LagStats) {
         over(0.50),
         over(0.99)
     );
-    if args.json {
+    if args.scratch.json {
         println!(
             "{}",
             serde_json::json!({
                 "bench": "lag",
-                "seconds": args.seconds,
+                "seconds": args.timing.seconds,
                 "sent": c.sent,
                 "errors": c.errors,
                 "unseen": c.unseen,

@@ -23,24 +23,19 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use crate::cli::{DEFAULT_BENCH_DATABASE_URL, unreachable_hint};
+use crate::cli::unreachable_hint;
 
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
     /// Events to seed and rebuild from.
     #[arg(long, default_value_t = 1_000_000)]
     pub events: usize,
-    /// End with one JSON object on the last line.
-    #[arg(long)]
-    pub json: bool,
-    /// Scratch event store (dropped and recreated); the read models go to
-    /// the same server's `<name>_read`.
-    #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub scratch: super::Scratch,
 }
 
 pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
-    let url = args.database_url.clone();
+    let url = args.scratch.database_url.clone();
     let read_url = format!("{url}_read");
     super::scratch::recreate_database(&url)
         .await
@@ -50,9 +45,9 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     let pool = store.pool().clone();
 
     let started = Instant::now();
-    let seeded = seed(&store, args.events, !args.json).await?;
+    let seeded = seed(&store, args.events, !args.scratch.json).await?;
     let seed_secs = started.elapsed().as_secs_f64();
-    if !args.json {
+    if !args.scratch.json {
         println!("seeded {seeded} events in {seed_secs:.1} s");
     }
     // Let the watermark pass the seed before reading.
@@ -67,7 +62,7 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
         read_database_url: read_url.clone(),
         ..ProjectorConfig::default()
     };
-    let bar = bar(seeded as u64, "rebuild", !args.json);
+    let bar = bar(seeded as u64, "rebuild", !args.scratch.json);
     let report = rebuild_with(
         Arc::new(store.clone()),
         &read,
@@ -102,7 +97,7 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
         "baseline INSERT…GROUP BY    {baseline_per_sec:>10.0} events/s   {baseline_secs:.2} s"
     );
     println!("ratio (rebuild ÷ baseline): {ratio:.2}");
-    if args.json {
+    if args.scratch.json {
         println!(
             "{}",
             serde_json::json!({
