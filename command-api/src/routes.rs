@@ -167,6 +167,44 @@ fn success(
     (status, headers, Json(body)).into_response()
 }
 
+/// A command endpoint on an existing order: its OpenAPI operation and its
+/// handler, which turns the body (if the endpoint takes one) into the
+/// command and runs it. (`ident` and `literal` reach utoipa as plain tokens.)
+macro_rules! order_command {
+    ($(#[doc = $doc:tt])* $method:ident $path:literal, $name:ident($body:ident) => |$b:ident| $command:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path($method, path = $path, tag = "orders",
+            request_body = $body,
+            params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+            responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            headers: CommandHeaders,
+            body: JsonBody<$body>,
+        ) -> Result<Response, Problem> {
+            let order_id = parse_order_id(&id)?;
+            let $b = &body.value;
+            let command: Result<OrderCommand, Problem> = $command;
+            run(&state, order_id, command?, headers, &body.bytes, false).await
+        }
+    };
+    ($(#[doc = $doc:tt])* $method:ident $path:literal, $name:ident => $command:expr) => {
+        $(#[doc = $doc])*
+        #[utoipa::path($method, path = $path, tag = "orders",
+            params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+            responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            headers: CommandHeaders,
+        ) -> Result<Response, Problem> {
+            let order_id = parse_order_id(&id)?;
+            run(&state, order_id, $command, headers, b"", false).await
+        }
+    };
+}
+
 /// Create a draft order. The server mints the order id (UUIDv7).
 #[utoipa::path(post, path = "/orders", tag = "orders",
     request_body = CreateOrderRequest,
@@ -187,20 +225,9 @@ pub async fn create_order(
     run(&state, order_id, command, headers, &body.bytes, true).await
 }
 
-/// Add an item, or raise the quantity of a sku already on the order.
-#[utoipa::path(post, path = "/orders/{id}/items", tag = "orders",
-    request_body = AddItemRequest,
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn add_item(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<AddItemRequest>,
-) -> Result<Response, Problem> {
-    let order_id = parse_order_id(&id)?;
-    let command = body.value.command()?;
-    run(&state, order_id, command, headers, &body.bytes, false).await
+order_command! {
+    /// Add an item, or raise the quantity of a sku already on the order.
+    post "/orders/{id}/items", add_item(AddItemRequest) => |b| b.command()
 }
 
 /// Set the quantity of one line.
@@ -241,147 +268,49 @@ pub async fn remove_item(
     .await
 }
 
-/// Set or replace the shipping address.
-#[utoipa::path(put, path = "/orders/{id}/shipping-address", tag = "orders",
-    request_body = AddressDto,
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn set_shipping_address(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<AddressDto>,
-) -> Result<Response, Problem> {
-    let order_id = parse_order_id(&id)?;
-    let command = body.value.command();
-    run(&state, order_id, command, headers, &body.bytes, false).await
+order_command! {
+    /// Set or replace the shipping address.
+    put "/orders/{id}/shipping-address", set_shipping_address(AddressDto) => |b| Ok(b.command())
 }
 
-/// Commands without a body: submit, confirm, deliver.
-async fn bare(
-    state: AppState,
-    id: String,
-    headers: CommandHeaders,
-    command: OrderCommand,
-) -> Result<Response, Problem> {
-    let order_id = parse_order_id(&id)?;
-    run(&state, order_id, command, headers, b"", false).await
+order_command! {
+    /// Submit a draft (needs items and an address).
+    post "/orders/{id}/submit", submit => OrderCommand::SubmitOrder
 }
 
-/// Submit a draft (needs items and an address).
-#[utoipa::path(post, path = "/orders/{id}/submit", tag = "orders",
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn submit(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-) -> Result<Response, Problem> {
-    bare(state, id, headers, OrderCommand::SubmitOrder).await
+order_command! {
+    /// Confirm a submitted order (stock secured).
+    post "/orders/{id}/confirm", confirm => OrderCommand::ConfirmOrder
 }
 
-/// Confirm a submitted order (stock secured).
-#[utoipa::path(post, path = "/orders/{id}/confirm", tag = "orders",
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn confirm(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-) -> Result<Response, Problem> {
-    bare(state, id, headers, OrderCommand::ConfirmOrder).await
+order_command! {
+    /// Mark a shipped order delivered.
+    post "/orders/{id}/deliver", deliver => OrderCommand::MarkDelivered
 }
 
-/// Mark a shipped order delivered.
-#[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders",
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn deliver(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-) -> Result<Response, Problem> {
-    bare(state, id, headers, OrderCommand::MarkDelivered).await
+order_command! {
+    /// Reject a submitted order.
+    post "/orders/{id}/reject", reject(ReasonRequest) => |b| Ok(b.reject())
 }
 
-/// Reject a submitted order.
-#[utoipa::path(post, path = "/orders/{id}/reject", tag = "orders",
-    request_body = ReasonRequest,
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn reject(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<ReasonRequest>,
-) -> Result<Response, Problem> {
-    let order_id = parse_order_id(&id)?;
-    let command = body.value.reject();
-    run(&state, order_id, command, headers, &body.bytes, false).await
+order_command! {
+    /// Cancel an order (from draft, submitted, confirmed or paid).
+    post "/orders/{id}/cancel", cancel(ReasonRequest) => |b| Ok(b.cancel())
 }
 
-/// Cancel an order (from draft, submitted, confirmed or paid).
-#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders",
-    request_body = ReasonRequest,
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<ReasonRequest>,
-) -> Result<Response, Problem> {
-    let order_id = parse_order_id(&id)?;
-    let command = body.value.cancel();
-    run(&state, order_id, command, headers, &body.bytes, false).await
+order_command! {
+    /// Record the payment of a confirmed order (must equal the total).
+    post "/orders/{id}/payments", record_payment(PaymentRequest) => |b| b.command()
 }
 
-/// Record the payment of a confirmed order (must equal the total).
-#[utoipa::path(post, path = "/orders/{id}/payments", tag = "orders",
-    request_body = PaymentRequest,
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn record_payment(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<PaymentRequest>,
-) -> Result<Response, Problem> {
-    let order_id = parse_order_id(&id)?;
-    let command = body.value.command()?;
-    run(&state, order_id, command, headers, &body.bytes, false).await
+order_command! {
+    /// Ship a paid order.
+    post "/orders/{id}/ship", ship(ShipRequest) => |b| Ok(b.command())
 }
 
-/// Ship a paid order.
-#[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders",
-    request_body = ShipRequest,
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn ship(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<ShipRequest>,
-) -> Result<Response, Problem> {
-    let order_id = parse_order_id(&id)?;
-    let command = body.value.command();
-    run(&state, order_id, command, headers, &body.bytes, false).await
-}
-
-/// Refund (part of) what was paid.
-#[utoipa::path(post, path = "/orders/{id}/refunds", tag = "orders",
-    request_body = RefundRequest,
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
-pub async fn issue_refund(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<RefundRequest>,
-) -> Result<Response, Problem> {
-    let order_id = parse_order_id(&id)?;
-    let command = body.value.command()?;
-    run(&state, order_id, command, headers, &body.bytes, false).await
+order_command! {
+    /// Refund (part of) what was paid.
+    post "/orders/{id}/refunds", issue_refund(RefundRequest) => |b| b.command()
 }
 
 /// The order's write-side state, folded from its events.
