@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Args, ValueEnum};
-use orderflow_event_store::{EventStore, PgEventStore};
+use orderflow::{EventStores, EventsIn, StoreConfig};
+use orderflow_event_store::EventStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EventStoreKind {
@@ -28,14 +30,16 @@ pub struct EventStoreArgs {
     pub kurrentdb_url: Option<String>,
 }
 
-/// The store the command API and the relay use.
-pub async fn open_event_store(
-    args: &EventStoreArgs,
-    postgres: &PgEventStore,
-) -> anyhow::Result<Arc<dyn EventStore>> {
+/// Where the events live, as the pipeline library takes it.
+pub fn events_in(args: &EventStoreArgs) -> anyhow::Result<EventsIn> {
     match args.event_store {
-        EventStoreKind::Postgres => Ok(Arc::new(postgres.clone())),
-        EventStoreKind::Kurrentdb => kurrentdb(args).await,
+        EventStoreKind::Postgres => Ok(EventsIn::Postgres),
+        EventStoreKind::Kurrentdb => {
+            let url = args.kurrentdb_url.clone().context(
+                "EVENT_STORE=kurrentdb needs KURRENTDB_URL (e.g. kurrentdb://localhost:2113?tls=false)",
+            )?;
+            Ok(EventsIn::KurrentDb(url))
+        }
     }
 }
 
@@ -46,33 +50,16 @@ pub async fn open_event_store(
 pub async fn open_non_postgres_store(
     args: &EventStoreArgs,
 ) -> anyhow::Result<Option<Arc<dyn EventStore>>> {
-    match args.event_store {
-        EventStoreKind::Postgres => Ok(None),
-        EventStoreKind::Kurrentdb => kurrentdb(args).await.map(Some),
+    let events = events_in(args)?;
+    if events == EventsIn::Postgres {
+        return Ok(None);
     }
-}
-
-#[cfg(feature = "kurrentdb")]
-async fn kurrentdb(args: &EventStoreArgs) -> anyhow::Result<Arc<dyn EventStore>> {
-    use anyhow::Context;
-    use orderflow_event_store::{KurrentDbConfig, KurrentDbStore};
-
-    let url = args.kurrentdb_url.as_deref().context(
-        "EVENT_STORE=kurrentdb needs KURRENTDB_URL (e.g. kurrentdb://localhost:2113?tls=false)",
-    )?;
-    let store = KurrentDbStore::connect(KurrentDbConfig::new(url))?;
-    store
-        .ping()
+    let config = StoreConfig {
+        events,
+        postgres: None,
+    };
+    let stores = EventStores::open(&config)
         .await
-        .with_context(|| format!("KurrentDB at {} does not answer", crate::cli::redact(url)))?;
-    tracing::info!(url = %crate::cli::redact(url), "events are stored in KurrentDB");
-    Ok(Arc::new(store))
-}
-
-#[cfg(not(feature = "kurrentdb"))]
-async fn kurrentdb(_: &EventStoreArgs) -> anyhow::Result<Arc<dyn EventStore>> {
-    anyhow::bail!(
-        "EVENT_STORE=kurrentdb, but this orderflow binary was built without KurrentDB support \
-         (build it with `cargo build --features kurrentdb`)"
-    )
+        .map_err(crate::services::explain)?;
+    Ok(Some(stores.events()))
 }

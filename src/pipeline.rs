@@ -4,20 +4,15 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use orderflow_event_store::EventStore;
-use orderflow_event_store::relay::run_relay;
+use orderflow::{EventsIn, PipelineConfig, Services};
 use orderflow_observability::shutdown_signal;
-use orderflow_projections::{
-    ProjectorConfig, RebuildProgress, STORE_LAG_LIMIT, connect_read_db, rebuild_with,
-};
-use std::future::Future;
-use std::sync::Arc;
+use orderflow_projections::{RebuildProgress, STORE_LAG_LIMIT, connect_read_db, rebuild_with};
 
 use crate::cli::unreachable_hint;
 use crate::config::{ProjectorArgs, RelayArgs, projector_config, relay_config};
 use crate::event_store_choice::open_non_postgres_store;
 use crate::ops_server::{self, OpsArgs};
-use crate::services::open_store;
+use crate::services::{self, store_config};
 
 /// `orderflow relay`: a relay and, optionally, its metrics endpoint.
 #[derive(Debug, Clone, Args)]
@@ -73,15 +68,26 @@ pub enum ProjectionsCommand {
 
 pub async fn relay(command: RelayCommand) -> anyhow::Result<()> {
     let args = command.relay;
-    let store = open_store(&args.store).await?;
-    let pool = store.pool().clone();
-    ops_server::spawn(&command.ops, ops_server::postgres_ready(vec![pool.clone()])).await?;
-    let events = crate::event_store_choice::open_event_store(&args.store.choice, &store).await?;
+    let running = services::start(PipelineConfig {
+        store: store_config(&args.store)?,
+        services: Services {
+            relay: Some(relay_config(&args)),
+            ..Services::default()
+        },
+    })
+    .await?;
+    let pool = running
+        .stores()
+        .postgres()
+        .context("the relay runs without its Postgres database")?
+        .pool()
+        .clone();
+    ops_server::spawn(&command.ops, ops_server::postgres_ready(vec![pool])).await?;
     println!(
         "relay: {} → {}",
         args.nats.events_stream, args.nats.nats_url
     );
-    run_relay(events, pool, relay_config(&args), shutdown_signal()).await?;
+    running.run_until(shutdown_signal()).await?;
     Ok(())
 }
 
@@ -92,33 +98,24 @@ pub async fn projector(command: ProjectorCommand) -> anyhow::Result<()> {
         .max_connections(1)
         .connect_lazy(&args.read_database_url)?;
     ops_server::spawn(&command.ops, ops_server::postgres_ready(vec![read_probe])).await?;
-    let store = open_non_postgres_store(&args.store.choice).await?;
+    let mut store = store_config(&args.store)?;
+    // On another store the projector needs no Postgres events database.
+    if store.events != EventsIn::Postgres {
+        store.postgres = None;
+    }
+    let running = services::start(PipelineConfig {
+        store,
+        services: Services {
+            projector: Some(projector_config(&args)),
+            ..Services::default()
+        },
+    })
+    .await?;
     println!(
         "projector: read models in {}",
         crate::cli::redact(&args.read_database_url)
     );
-    let config = projector_config(&args);
-    match store {
-        None => orderflow_projections::run_projector(config, shutdown_signal())
-            .await
-            .with_context(|| unreachable_hint(&args.read_database_url))?,
-        Some(store) => run_projector_on(store, config, shutdown_signal()).await?,
-    }
-    Ok(())
-}
-
-/// The projector on a store other than Postgres (KurrentDB): with no events
-/// pool it builds projections and measures lag through the store.
-pub async fn run_projector_on(
-    store: Arc<dyn EventStore>,
-    config: ProjectorConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    // As many read connections as `run_projector` opens.
-    let read = connect_read_db(&config.read_database_url, 16)
-        .await
-        .with_context(|| unreachable_hint(&config.read_database_url))?;
-    orderflow_projections::run_projector_with(store, read, None, config, shutdown).await?;
+    running.run_until(shutdown_signal()).await?;
     Ok(())
 }
 

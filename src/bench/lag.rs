@@ -15,14 +15,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use hdrhistogram::Histogram;
+use orderflow::{EventStores, Pipeline, Services};
 use orderflow_command_api::CommandApiConfig;
-use orderflow_event_store::relay::{RelayConfig, run_relay};
-use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
+use orderflow_event_store::relay::RelayConfig;
+use orderflow_event_store::{PgEventStore, PgStoreConfig};
 use orderflow_projections::{ProjectorConfig, connect_read_db};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::load::{new_histogram, progress_bar};
@@ -63,49 +64,37 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
     let stream_name = prefix.to_uppercase();
 
     let store = PgEventStore::connect(PgStoreConfig::new(&url)).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-
-    let relay = tokio::spawn(run_relay(
-        Arc::new(store.clone()),
-        store.pool().clone(),
-        RelayConfig {
-            nats_url: args.nats_url.clone(),
-            stream_name: stream_name.clone(),
-            subject_prefix: prefix.clone(),
-            ..RelayConfig::default()
+    let running = Pipeline::start_on(
+        EventStores::on_postgres(store.clone()),
+        Services {
+            relay: Some(RelayConfig {
+                nats_url: args.nats_url.clone(),
+                stream_name: stream_name.clone(),
+                subject_prefix: prefix.clone(),
+                ..RelayConfig::default()
+            }),
+            projector: Some(ProjectorConfig {
+                events_database_url: url.clone(),
+                read_database_url: read_url.clone(),
+                nats_url: args.nats_url.clone(),
+                stream_name: stream_name.clone(),
+                subject_prefix: prefix.clone(),
+                ..ProjectorConfig::default()
+            }),
+            command_api: Some(CommandApiConfig {
+                addr: "127.0.0.1:0".parse()?,
+                ..CommandApiConfig::default()
+            }),
+            query_api: None,
         },
-        stopped(),
-    ));
-    let projector = tokio::spawn(orderflow_projections::run_projector(
-        ProjectorConfig {
-            events_database_url: url.clone(),
-            read_database_url: read_url.clone(),
-            nats_url: args.nats_url.clone(),
-            stream_name: stream_name.clone(),
-            subject_prefix: prefix.clone(),
-            ..ProjectorConfig::default()
-        },
-        stopped(),
-    ));
-    let config = CommandApiConfig {
-        addr: "127.0.0.1:0".parse()?,
-        ..CommandApiConfig::default()
-    };
-    let listener = orderflow_command_api::bind(&config).await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let api_store: Arc<dyn EventStore> = Arc::new(store.clone());
-    let api = tokio::spawn(orderflow_command_api::serve_on(
-        listener,
-        api_store,
-        config,
-        stopped(),
-    ));
+    )
+    .await?;
+    let base = format!(
+        "http://{}",
+        running
+            .command_api_addr()
+            .context("the command API did not start")?
+    );
 
     let read = connect_read_db(&read_url, 4).await?;
     let client = OrderClient::new(&base)?;
@@ -114,13 +103,7 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
     let commands = drive_commands(&client, &read, rate, warmup, measure).await?;
     let baseline = drive_baseline(&read, rate, warmup, measure).await?;
 
-    let _ = stop_tx.send(true);
-    relay.await.context("relay task")?.context("relay")?;
-    projector
-        .await
-        .context("projector task")?
-        .context("projector")?;
-    api.await.context("command API task")??;
+    running.shutdown().await?;
     delete_stream(&args.nats_url, &stream_name).await;
 
     print(&args, rate, &commands, &baseline);

@@ -23,7 +23,10 @@ fn stream(store: &KurrentDbStore, name: &str) -> String {
     format!("{}orderflow_relay-{name}", store.config().namespace)
 }
 
-pub(crate) async fn load(store: &KurrentDbStore, name: &str) -> Result<Option<Position>, StoreError> {
+pub(crate) async fn load(
+    store: &KurrentDbStore,
+    name: &str,
+) -> Result<Option<Position>, StoreError> {
     let options = ReadStreamOptions::default()
         .position(StreamPosition::End)
         .backwards()
@@ -57,7 +60,11 @@ pub(crate) async fn save(
         let metadata = StreamMetadata::builder().max_count(1).build();
         store
             .client()
-            .set_stream_metadata(stream.as_str(), &AppendToStreamOptions::default(), &metadata)
+            .set_stream_metadata(
+                stream.as_str(),
+                &AppendToStreamOptions::default(),
+                &metadata,
+            )
             .await
             .map_err(store_error)?;
     }

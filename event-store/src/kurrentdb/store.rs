@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::KurrentDbConfig;
 use super::error::{conflict, store_error, stream_state};
 use super::idempotency;
-use super::relay_checkpoint;
 use super::metadata::{event_data, is_system, recorded_event};
 use super::position::{from_kurrent, read_from};
+use super::relay_checkpoint;
 use crate::{
     AppendRequest, AppendResult, EventStore, ExpectedVersion, IdempotencyRecord, Position,
     RecordedEvent, StoreError, StreamId,

@@ -1,0 +1,14 @@
+//! The orderflow pipeline, assembled once: the event store, the relay, the
+//! projector, the command API and the query API, each optional, started by
+//! [`Pipeline::start`] and stopped together by [`Pipeline::shutdown`].
+//!
+//! `orderflow up` runs all of them in one process, `orderflow command-api`,
+//! `relay` and `projector` one or two each, `orderflow bench lag` a private
+//! copy, and the end-to-end tests one per test. They differ only in the
+//! [`PipelineConfig`] they pass.
+
+mod assembly;
+mod event_stores;
+
+pub use assembly::{Pipeline, PipelineConfig, PipelineError, Services};
+pub use event_stores::{EventStores, EventsIn, StoreConfig};
