@@ -131,7 +131,7 @@ pub enum BenchCommand {
     /// Rebuilding all five read models against a set-based SQL baseline.
     Rebuild(bench::rebuild::RebuildArgs),
     /// GraphQL reads against the same SQL through sqlx.
-    Queries(query::QueriesArgs),
+    Queries(bench::queries::QueriesArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -151,7 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Commands(args)) => bench::commands::run(args).await,
         Command::Bench(BenchCommand::Lag(args)) => bench::lag::run(args).await,
         Command::Bench(BenchCommand::Rebuild(args)) => bench::rebuild::run(args).await,
-        Command::Bench(BenchCommand::Queries(args)) => query::bench(args).await,
+        Command::Bench(BenchCommand::Queries(args)) => bench::queries::run(args).await,
         Command::Token(args) => token::run(args),
     }
 }

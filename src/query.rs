@@ -1,11 +1,9 @@
-//! The query side: `orderflow query-api` and `orderflow bench queries`.
-
-use std::time::Duration;
+//! The query side: `orderflow query-api`.
 
 use anyhow::Context;
 use clap::Args;
 use orderflow_observability::shutdown_signal;
-use orderflow_query_api::{BenchConfig, QueryApiConfig};
+use orderflow_query_api::QueryApiConfig;
 
 use crate::config::{QueryApiArgs, default_read_database_url, query_api_config};
 use crate::event_store_choice::EventStoreKind;
@@ -47,40 +45,5 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     println!("query API     http://{}/graphql", listener.local_addr()?);
     orderflow_query_api::serve_on(listener, config, shutdown_signal()).await?;
-    Ok(())
-}
-
-#[derive(Debug, Args)]
-pub struct QueriesArgs {
-    /// Requests in flight, for GraphQL and for the SQL baseline.
-    #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
-    /// Seconds per phase (by id, list; each over GraphQL and SQL).
-    #[arg(long, default_value_t = 20)]
-    pub seconds: u64,
-    #[arg(long)]
-    pub json: bool,
-    /// A seeded read model (`orderflow seed`, or `bench rebuild`'s `<db>_read`).
-    #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true,
-        default_value_t = default_read_database_url())]
-    pub read_database_url: String,
-    /// A running query API's /graphql URL; by default one is started here.
-    #[arg(long)]
-    pub endpoint: Option<String>,
-}
-
-pub async fn bench(args: QueriesArgs) -> anyhow::Result<()> {
-    let report = orderflow_query_api::bench_queries(&BenchConfig {
-        endpoint: args.endpoint.clone(),
-        read_database_url: args.read_database_url.clone(),
-        concurrency: args.concurrency,
-        phase: Duration::from_secs(args.seconds.max(1)),
-        ..BenchConfig::default()
-    })
-    .await?;
-    println!("{report}");
-    if args.json {
-        println!("{}", report.to_json());
-    }
     Ok(())
 }

@@ -1,11 +1,11 @@
-//! Errors: the service's own (startup, benchmark) and the codes GraphQL
+//! Errors: the service's own (startup) and the codes GraphQL
 //! errors carry in `extensions.code`.
 
 use std::sync::Arc;
 
 use async_graphql::{ErrorExtensions, ServerError, Value};
 
-/// Why the service or the benchmark could not run.
+/// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryApiError {
     #[error("I/O: {0}")]
@@ -14,10 +14,6 @@ pub enum QueryApiError {
     Database(#[from] sqlx::Error),
     #[error("event store: {0}")]
     Store(#[from] orderflow_event_store::StoreError),
-    #[error("HTTP: {0}")]
-    Http(#[from] reqwest::Error),
-    #[error("benchmark: {0}")]
-    Bench(String),
 }
 
 /// The codes a client can rely on.

@@ -9,7 +9,6 @@
 //! - Limits checked before anything runs; errors carry `extensions.code`.
 
 mod app;
-mod bench;
 mod config;
 pub mod consistency;
 mod cursor;
@@ -27,7 +26,6 @@ mod shape;
 mod ws_clients;
 
 pub use app::QueryApi;
-pub use bench::{BenchConfig, BenchReport, BenchResult, bench_queries};
 pub use config::{QueryApiConfig, QueryLimits};
 pub use error::{ErrorCode, QueryApiError};
 pub use http::{CONSISTENCY_HEADER, POSITION_HEADER};

@@ -8,6 +8,7 @@ pub mod append;
 pub mod commands;
 pub mod lag;
 mod load;
+pub mod queries;
 pub mod rebuild;
 mod report;
 mod scratch;

@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod metrics;
+#[path = "../support/mod.rs"]
 mod support;
 mod trace;

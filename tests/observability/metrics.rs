@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::Pipeline;
+use crate::support::Stack;
 
 /// Whether a sample line of `name` (exactly, or with a histogram suffix
 /// when `name` ends in `_bucket` etc.) carries every `label="value"`.
@@ -24,8 +24,8 @@ async fn metrics_name_every_promised_series() {
     // The recorder is process-wide; installing it before the services
     // start means no early sample goes to the no-op recorder.
     let _ = orderflow_observability::prometheus_handle();
-    let p = Pipeline::start().await;
-    let (id, position) = p.create_order(&[]).await;
+    let p = Stack::start().await;
+    let (id, position) = p.create_sample_order(&[]).await;
     let order = p.query_order(&id, &position).await;
     assert_eq!(order["data"]["order"]["id"], id.as_str());
 

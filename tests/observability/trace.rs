@@ -12,7 +12,7 @@ use orderflow_event_store::{EventStore, Position};
 use orderflow_observability::trace_id_of;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::support::{Pipeline, nats_url};
+use crate::support::{Stack, nats_url};
 
 const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -39,8 +39,8 @@ async fn one_trace_follows_a_command_to_the_read_model() {
         tracing_subscriber::registry().with(orderflow_observability::otel_layer(&provider));
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let p = Pipeline::start().await;
-    let (id, position) = p.create_order(&[("traceparent", CALLER)]).await;
+    let p = Stack::start().await;
+    let (id, position) = p.create_sample_order(&[("traceparent", CALLER)]).await;
     p.query_order(&id, &position).await;
     let trace = trace_id_of(CALLER).unwrap();
 

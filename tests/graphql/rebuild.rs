@@ -15,7 +15,7 @@ use orderflow_projections::ProjectorConfig;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::support::{Env, path_to};
+use crate::support::{Stack, path_to};
 
 const QUERY: &str = "query($id: UUID!) {
     order(id: $id) { id status trackingNumber items { sku name } customer { stats { orderCount } } }
@@ -38,7 +38,7 @@ struct Answer {
 
 #[tokio::test]
 async fn queries_are_answered_across_a_rebuild() {
-    let env = Arc::new(Env::start().await);
+    let env = Arc::new(Stack::start().await);
     let mut last = String::new();
     let mut first = None;
     for i in 0..ORDERS {

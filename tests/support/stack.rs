@@ -1,41 +1,39 @@
 //! The whole pipeline per test, as `orderflow up` runs it: command API
 //! (REST) → Postgres event store → relay → JetStream → projector → read
-//! database → query API, each test with its own databases, JetStream
-//! stream and subject prefix.
+//! database → query API, on the test's own [`Env`].
 
-use std::sync::Arc;
+use std::ops::Deref;
 use std::time::Duration;
 
-use orderflow_command_api::CommandApiConfig;
-use orderflow_event_store::relay::RelayConfig;
-use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, Position};
-use orderflow_projections::{PROJECTIONS, ProjectorConfig, connect_read_db};
-use orderflow_query_api::{QueryApi, QueryApiConfig, serve_api};
-use orderflow_testkit::TestDb;
+use orderflow::{Pipeline, Services};
+use orderflow_event_store::Position;
+use orderflow_projections::PROJECTIONS;
+use orderflow_query_api::{QueryApi, QueryApiConfig};
 use serde_json::{Value, json};
-use sqlx::PgPool;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
-pub fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
+use super::Env;
 
-#[allow(dead_code)] // The databases live as long as the fixture.
-pub struct Env {
-    pub events_db: TestDb,
-    pub read_db: TestDb,
-    pub store: PgEventStore,
-    /// The projector's pool on the read database.
-    pub read: PgPool,
-    pub prefix: String,
-    pub stream_name: String,
+/// An [`Env`] with every service running (its fields read through).
+pub struct Stack {
+    env: Env,
+    running: Option<Pipeline>,
+    /// The command API's base URL.
     pub rest: String,
+    /// The query API's base URL (`/metrics`, `/readyz` under it).
+    pub query: String,
     pub graphql: String,
     pub ws: String,
     pub api: QueryApi,
     pub client: reqwest::Client,
-    stops: Vec<oneshot::Sender<()>>,
+}
+
+impl Deref for Stack {
+    type Target = Env;
+
+    fn deref(&self) -> &Env {
+        &self.env
+    }
 }
 
 /// A GraphQL answer.
@@ -104,128 +102,46 @@ pub enum Step {
     Refund(i64),
 }
 
-fn spawn_until<F>(f: impl FnOnce(oneshot::Receiver<()>) -> F) -> oneshot::Sender<()>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send,
-{
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(f(rx));
-    tx
-}
-
-impl Env {
-    pub async fn start() -> Env {
+impl Stack {
+    pub async fn start() -> Stack {
         Self::start_with(|_| {}).await
     }
 
-    pub async fn start_with(configure: impl FnOnce(&mut QueryApiConfig)) -> Env {
-        let events_db = TestDb::new().await;
-        let read_db = TestDb::new().await;
-        let store = PgEventStore::connect(PgStoreConfig::new(events_db.url()))
-            .await
-            .unwrap();
-        let read = connect_read_db(read_db.url(), 8).await.unwrap();
-        let id = Uuid::now_v7().simple().to_string();
-        let prefix = format!("qt{id}");
-        let stream_name = format!("QT_{id}");
-        let projector = ProjectorConfig {
-            events_database_url: events_db.url().to_owned(),
-            read_database_url: read_db.url().to_owned(),
-            nats_url: nats_url(),
-            stream_name: stream_name.clone(),
-            subject_prefix: prefix.clone(),
-            standby_interval: Duration::from_millis(200),
-            ..ProjectorConfig::default()
-        };
-        let relay = RelayConfig {
-            nats_url: nats_url(),
-            stream_name: stream_name.clone(),
-            subject_prefix: prefix.clone(),
-            max_age: Duration::from_secs(600),
-            ..RelayConfig::default()
-        };
-        let mut stops = Vec::new();
-        let shared: Arc<dyn EventStore> = Arc::new(store.clone());
-        {
-            let (store, read, events) = (shared.clone(), read.clone(), store.pool().clone());
-            stops.push(spawn_until(move |rx| async move {
-                let _ = orderflow_projections::run_projector_with(
-                    store,
-                    read,
-                    Some(events),
-                    projector,
-                    async {
-                        let _ = rx.await;
-                    },
-                )
-                .await;
-            }));
-        }
-        {
-            let (store, pool) = (shared.clone(), store.pool().clone());
-            stops.push(spawn_until(move |rx| async move {
-                let _ = orderflow_event_store::relay::run_relay(store, pool, relay, async {
-                    let _ = rx.await;
-                })
-                .await;
-            }));
-        }
-        let command_config = CommandApiConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ..CommandApiConfig::default()
-        };
-        let listener = orderflow_command_api::bind(&command_config).await.unwrap();
-        let rest = format!("http://{}", listener.local_addr().unwrap());
-        {
-            let store = shared.clone();
-            stops.push(spawn_until(move |rx| {
-                orderflow_command_api::serve_on(listener, store, command_config, async {
-                    let _ = rx.await;
-                })
-            }));
-        }
-
-        let mut config = QueryApiConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            read_database_url: read_db.url().to_owned(),
-            events_database_url: Some(events_db.url().to_owned()),
-            nats_url: nats_url(),
-            subject_prefix: prefix.clone(),
-            ..QueryApiConfig::default()
-        };
-        configure(&mut config);
-        let api = QueryApi::connect(&config).await.unwrap();
-        let listener = orderflow_query_api::bind(&config).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        {
-            let api = api.clone();
-            stops.push(spawn_until(move |rx| {
-                serve_api(listener, api, async {
-                    let _ = rx.await;
-                })
-            }));
-        }
-        let env = Env {
-            events_db,
-            read_db,
-            store,
-            read,
-            prefix,
-            stream_name,
+    /// With the query API's configuration changed by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut QueryApiConfig)) -> Stack {
+        let env = Env::new().await;
+        let mut query = env.query_config();
+        configure(&mut query);
+        let running = env
+            .start(Services {
+                relay: Some(env.relay.clone()),
+                projector: Some(env.config.clone()),
+                command_api: Some(orderflow_command_api::CommandApiConfig {
+                    addr: "127.0.0.1:0".parse().unwrap(),
+                    ..Default::default()
+                }),
+                query_api: Some(query),
+            })
+            .await;
+        let rest = format!("http://{}", running.command_api_addr().unwrap());
+        let addr = running.query_api_addr().unwrap();
+        let api = running.query_api().unwrap().clone();
+        let stack = Stack {
+            env,
+            running: Some(running),
             rest,
+            query: format!("http://{addr}"),
             graphql: format!("http://{addr}/graphql"),
             ws: format!("ws://{addr}/graphql"),
             api,
             client: reqwest::Client::new(),
-            stops,
         };
-        env.wait_built().await;
-        env
+        stack.wait_built().await;
+        stack
     }
 
     /// Until every projection has its tables.
-    async fn wait_built(&self) {
+    pub async fn wait_built(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projection_checkpoints")
@@ -245,14 +161,12 @@ impl Env {
 
     /// Stops the services and deletes the test's JetStream stream.
     pub async fn finish(mut self) {
-        for s in self.stops.drain(..) {
-            let _ = s.send(());
+        if let Some(running) = self.running.take() {
+            // Bounded: a client a test left open must not hold it up; what
+            // still runs after this is aborted with the pipeline.
+            let _ = tokio::time::timeout(Duration::from_secs(10), running.shutdown()).await;
         }
-        if let Ok(c) = async_nats::connect(nats_url()).await {
-            let _ = async_nats::jetstream::new(c)
-                .delete_stream(&self.stream_name)
-                .await;
-        }
+        self.env.cleanup().await;
     }
 
     /// Until every projection has passed `position`.
@@ -399,6 +313,62 @@ impl Env {
             last = r.position.unwrap();
         }
         last
+    }
+
+    /// Creates an order; its id and the position token of the write.
+    pub async fn create_sample_order(&self, extra: &[(&str, &str)]) -> (String, String) {
+        let mut request = self
+            .client
+            .post(format!("{}/orders", self.rest))
+            .json(&json!({
+                "customer_id": "customer-1",
+                "currency": "EUR",
+                "items": [{ "sku": "SKU-1", "name": "Water bottle", "quantity": 2,
+                            "unit_price": { "amount_minor": 1250, "currency": "EUR" } }],
+            }));
+        for (k, v) in extra {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.unwrap();
+        let position = response
+            .headers()
+            .get("x-orderflow-position")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            position.expect("position header"),
+        )
+    }
+
+    /// The order through GraphQL, read-your-writes after `position`.
+    pub async fn query_order(&self, id: &str, position: &str) -> Value {
+        let body: Value = self
+            .client
+            .post(&self.graphql)
+            .header("x-orderflow-position", position)
+            .json(&json!({ "query": format!("{{ order(id: \"{id}\") {{ id status }} }}") }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body.get("errors").is_none(), "{body}");
+        body
+    }
+
+    pub async fn scrape(&self, base: &str) -> String {
+        let r = self
+            .client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
     }
 }
 

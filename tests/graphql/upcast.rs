@@ -12,7 +12,7 @@ use orderflow_projections::ProjectorConfig;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::Env;
+use crate::support::Stack;
 
 const ORDER: &str = "query($id: UUID!) { order(id: $id) {
     channel status total { amountMinor }
@@ -31,14 +31,14 @@ fn v1(event_type: &str, payload: Value) -> NewEvent {
     }
 }
 
-async fn count(env: &Env, channels: Value) -> i64 {
+async fn count(env: &Stack, channels: Value) -> i64 {
     let r = env.gql(BY_CHANNEL, json!({ "c": channels })).await;
     r.data()["orders"]["totalCount"].as_i64().unwrap()
 }
 
 #[tokio::test]
 async fn a_v1_order_is_unknown_channel_in_graphql_before_and_after_a_rebuild() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let old = Uuid::now_v7();
     env.store
         .append(AppendRequest::new(

@@ -4,7 +4,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{Env, path_to};
+use crate::support::{Stack, path_to};
 
 const PAGE: &str = "query($n: Int) { orders(first: $n) { nodes {
     id total { amountMinor formatted }
@@ -14,7 +14,7 @@ const PAGE: &str = "query($n: Int) { orders(first: $n) { nodes {
 
 #[tokio::test]
 async fn a_page_of_orders_with_their_items_costs_constant_statements() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let mut ids = Vec::new();
     let mut last = String::new();
     for i in 0..100 {

@@ -50,7 +50,7 @@ fn side_writers(pool: PgPool, n: u64) -> tokio::task::JoinHandle<()> {
 
 #[tokio::test]
 async fn catch_up_from_the_store_equals_rebuild_and_skips_nothing() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let offline = ProjectorConfig {
         // Nothing listens there: the projector must work from the store.
         nats_url: "nats://127.0.0.1:1".into(),
@@ -58,7 +58,7 @@ async fn catch_up_from_the_store_equals_rebuild_and_skips_nothing() {
     };
     let mut work = Workload::new(7);
     work.run(&env.store, 800, 150).await;
-    let projector = env.start_projector_with(offline);
+    let projector = env.start_projector_with(offline).await;
     let side = side_writers(env.store.pool().clone(), 60);
     work.run(&env.store, 1500, 250).await;
     side.await.unwrap();
@@ -80,18 +80,18 @@ async fn catch_up_from_the_store_equals_rebuild_and_skips_nothing() {
 
 #[tokio::test]
 async fn restart_resumes_without_loss_or_double_effect() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let offline = ProjectorConfig {
         nats_url: "nats://127.0.0.1:1".into(),
         ..env.config.clone()
     };
     let mut work = Workload::new(11);
-    let projector = env.start_projector_with(offline.clone());
+    let projector = env.start_projector_with(offline.clone()).await;
     work.run(&env.store, 1000, 200).await;
     // Stopped wherever it is, possibly mid-batch.
     projector.stop().await;
     work.run(&env.store, 1000, 300).await;
-    let projector = env.start_projector_with(offline);
+    let projector = env.start_projector_with(offline).await;
     env.wait_for(work.last, &[]).await;
     let live = dump(&env.read).await;
     projector.stop().await;
@@ -100,14 +100,14 @@ async fn restart_resumes_without_loss_or_double_effect() {
 
 #[tokio::test]
 async fn a_changed_version_rebuilds_on_start() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let offline = ProjectorConfig {
         nats_url: "nats://127.0.0.1:1".into(),
         ..env.config.clone()
     };
     let mut work = Workload::new(13);
     work.run(&env.store, 600, 100).await;
-    let projector = env.start_projector_with(offline);
+    let projector = env.start_projector_with(offline).await;
     env.wait_for(work.last, &[]).await;
     let before = dump(&env.read).await;
     // As if the code's version had moved past the tables': the running

@@ -12,12 +12,47 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::app::QueryApi;
-use crate::config::QueryApiConfig;
-use crate::db::{OrderFilter, PageQuery, ReadDb, SortKey};
-use crate::error::QueryApiError;
-use crate::notices::ChangeFeed;
-use crate::serve::serve_api;
+use anyhow::Context;
+use clap::Args;
+use orderflow_query_api::db::{OrderFilter, PageQuery, ReadDb, SortKey};
+use orderflow_query_api::{ChangeFeed, QueryApi, QueryApiConfig, serve_api};
+
+use crate::config::default_read_database_url;
+
+#[derive(Debug, Args)]
+pub struct QueriesArgs {
+    /// Requests in flight, for GraphQL and for the SQL baseline.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Seconds per phase (by id, list; each over GraphQL and SQL).
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    #[arg(long)]
+    pub json: bool,
+    /// A seeded read model (`orderflow seed`, or `bench rebuild`'s `<db>_read`).
+    #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true,
+        default_value_t = default_read_database_url())]
+    pub read_database_url: String,
+    /// A running query API's /graphql URL; by default one is started here.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+}
+
+pub async fn run(args: QueriesArgs) -> anyhow::Result<()> {
+    let report = bench_queries(&BenchConfig {
+        endpoint: args.endpoint.clone(),
+        read_database_url: args.read_database_url.clone(),
+        concurrency: args.concurrency,
+        phase: Duration::from_secs(args.seconds.max(1)),
+        ..BenchConfig::default()
+    })
+    .await?;
+    println!("{report}");
+    if args.json {
+        println!("{}", report.to_json());
+    }
+    Ok(())
+}
 
 const BY_ID: &str = "query($id: UUID!) { order(id: $id) { id status customerId \
     total { amountMinor currency formatted } placedAt updatedAt version } }";
@@ -26,7 +61,7 @@ const LIST: &str = "query($status: OrderStatus!) { orders(first: 50, filter: { s
     pageInfo { hasNextPage endCursor } } }";
 
 #[derive(Debug, Clone)]
-pub struct BenchConfig {
+struct BenchConfig {
     /// A running query API's `/graphql` URL. `None` starts one in this
     /// process (on a free port, over `read_database_url`).
     pub endpoint: Option<String>,
@@ -57,7 +92,7 @@ impl Default for BenchConfig {
 
 /// One phase's throughput and latency.
 #[derive(Debug, Clone, Serialize)]
-pub struct BenchResult {
+struct BenchResult {
     pub requests: u64,
     pub errors: u64,
     pub qps: f64,
@@ -66,7 +101,7 @@ pub struct BenchResult {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct BenchReport {
+struct BenchReport {
     pub orders: i64,
     pub concurrency: usize,
     pub phase_seconds: f64,
@@ -81,16 +116,16 @@ fn ratio(a: &BenchResult, b: &BenchResult) -> f64 {
 }
 
 impl BenchReport {
-    pub fn by_id_ratio(&self) -> f64 {
+    fn by_id_ratio(&self) -> f64 {
         ratio(&self.by_id, &self.by_id_sql)
     }
 
-    pub fn list_ratio(&self) -> f64 {
+    fn list_ratio(&self) -> f64 {
         ratio(&self.list, &self.list_sql)
     }
 
     /// The `--json` summary: everything, ending with the six headline keys.
-    pub fn to_json(&self) -> serde_json::Value {
+    fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "orders": self.orders,
             "concurrency": self.concurrency,
@@ -239,7 +274,7 @@ fn body(query: &str, variables: serde_json::Value) -> Bytes {
 
 /// Runs the four phases: `order(id)` over HTTP, the same by SQL,
 /// `orders(first: 50, filter: {status})` over HTTP, the same by SQL.
-pub async fn bench_queries(config: &BenchConfig) -> Result<BenchReport, QueryApiError> {
+async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let sql = ReadDb::connect_lazy(
         &config.read_database_url,
         config.sql_connections,
@@ -252,11 +287,10 @@ pub async fn bench_queries(config: &BenchConfig) -> Result<BenchReport, QueryApi
         sqlx::query_scalar("SELECT order_id FROM orders ORDER BY random() LIMIT 10000")
             .fetch_all(sql.pool())
             .await?;
-    if ids.is_empty() {
-        return Err(QueryApiError::Bench(
-            "the read model has no orders; seed some first".into(),
-        ));
-    }
+    anyhow::ensure!(
+        !ids.is_empty(),
+        "the read model has no orders; seed some first"
+    );
     let status_enum = config.status.to_uppercase();
 
     // An in-process server unless one was named.
@@ -276,7 +310,9 @@ pub async fn bench_queries(config: &BenchConfig) -> Result<BenchReport, QueryApi
             )?;
             let feed = ChangeFeed::disconnected(&c.subject_prefix).await;
             let api = QueryApi::from_parts(db, feed, None, c.clone());
-            let listener = crate::serve::bind(&c).await?;
+            let listener = orderflow_query_api::bind(&c)
+                .await
+                .with_context(|| format!("cannot listen on {}", c.addr))?;
             let addr = listener.local_addr()?;
             let (tx, rx) = oneshot::channel::<()>();
             tokio::spawn(serve_api(listener, api, async {

@@ -12,11 +12,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::support::{Env, Step, path_to};
+use crate::support::{Stack, Step, path_to};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(env: &Env) -> Ws {
+async fn connect(env: &Stack) -> Ws {
     let mut req = env.ws.as_str().into_client_request().unwrap();
     req.headers_mut().insert(
         "sec-websocket-protocol",
@@ -80,7 +80,7 @@ const LIFECYCLE: [&str; 6] = [
 
 #[tokio::test]
 async fn order_changed_delivers_every_change_in_order() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let (id, p) = env.create_order("sub", "EUR", &[("SKU-1", 2, 300)]).await;
     env.settle(&p).await;
     let mut ws = connect(&env).await;
@@ -175,7 +175,7 @@ async fn order_changed_delivers_every_change_in_order() {
 /// apart) every order but the batch's last.
 #[tokio::test]
 async fn notices_of_one_batch_are_answered_without_rereads() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let (template, p) = env.create_order("batch", "EUR", &[("SKU-1", 1, 100)]).await;
     env.settle(&p).await;
     let mut ws = connect(&env).await;
@@ -243,7 +243,7 @@ async fn notices_of_one_batch_are_answered_without_rereads() {
 
 #[tokio::test]
 async fn orders_changed_delivers_the_matching_orders() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let mut ws = connect(&env).await;
     let query = "subscription($f: OrderFilter) { ordersChanged(filter: $f) { id status } }";
     subscribe(&mut ws, "paid", query, json!({ "f": { "status": "PAID" } })).await;
@@ -274,7 +274,7 @@ async fn orders_changed_delivers_the_matching_orders() {
 
 #[tokio::test]
 async fn websocket_operations_get_the_same_limits() {
-    let env = Env::start_with(|c| c.limits.max_subscriptions_per_connection = 2).await;
+    let env = Stack::start_with(|c| c.limits.max_subscriptions_per_connection = 2).await;
     let mut ws = connect(&env).await;
     let q = "subscription { ordersChanged { id } }";
     subscribe(&mut ws, "1", q, json!({})).await;

@@ -44,9 +44,9 @@ fn v1_history(id: OrderId, customer: &str) -> Vec<(&'static str, Value)> {
 
 #[tokio::test]
 async fn raw_v1_events_fold_decide_project_and_rebuild() {
-    let env = Env::new().await;
-    let relay = env.start_relay();
-    let projector = env.start_projector();
+    let env = Env::small_batches().await;
+    let relay = env.start_relay().await;
+    let projector = env.start_projector().await;
 
     // An old order, stored raw at v1.
     let old = OrderId::new(Uuid::now_v7());

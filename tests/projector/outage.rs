@@ -17,14 +17,14 @@ async fn nats_outage_during_load_loses_nothing() {
     std::fs::create_dir_all(&dir).unwrap();
     let nats = PrivateNats::start(free_port(), &dir);
     nats.wait_ready().await;
-    let mut env = Env::new().await;
+    let mut env = Env::small_batches().await;
     env.config = ProjectorConfig {
         nats_url: nats.url(),
         ..env.config.clone()
     };
     env.relay.nats_url = nats.url();
-    let relay = env.start_relay();
-    let projector = env.start_projector();
+    let relay = env.start_relay().await;
+    let projector = env.start_projector().await;
     let mut work = Workload::new(31);
     work.run(&env.store, 600, 100).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -10,14 +10,14 @@ use crate::support::{Env, Workload, assert_same, dump, nats_url, rebuilt};
 
 #[tokio::test]
 async fn live_from_jetstream_equals_rebuild_and_sends_change_notices() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let client = async_nats::connect(nats_url()).await.unwrap();
     let mut notices = client
         .subscribe(format!("{}.changes.orders.>", env.config.subject_prefix))
         .await
         .unwrap();
-    let relay = env.start_relay();
-    let projector = env.start_projector();
+    let relay = env.start_relay().await;
+    let projector = env.start_projector().await;
     let mut work = Workload::new(3);
     work.run(&env.store, 300, 60).await;
     // Let the live feeds attach before the bulk of the load.
@@ -59,9 +59,9 @@ async fn live_from_jetstream_equals_rebuild_and_sends_change_notices() {
 
 #[tokio::test]
 async fn redelivered_and_duplicate_messages_have_no_second_effect() {
-    let env = Env::new().await;
-    let relay = env.start_relay();
-    let projector = env.start_projector();
+    let env = Env::small_batches().await;
+    let relay = env.start_relay().await;
+    let projector = env.start_projector().await;
     let mut work = Workload::new(5);
     work.run(&env.store, 1200, 150).await;
     env.wait_for(work.last, &[]).await;
@@ -90,8 +90,8 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
         .execute(env.store.pool())
         .await
         .unwrap();
-    let relay = env.start_relay();
-    let projector = env.start_projector();
+    let relay = env.start_relay().await;
+    let projector = env.start_projector().await;
     work.run(&env.store, 800, 250).await;
     env.wait_for(work.last, &[]).await;
 
@@ -180,7 +180,7 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
 /// wait and re-read for every order but the batch's last).
 #[tokio::test]
 async fn change_notices_carry_each_orders_own_position() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let mut work = Workload::new(6);
     work.run(&env.store, 40, 10).await;
     let client = async_nats::connect(nats_url()).await.unwrap();
@@ -191,7 +191,7 @@ async fn change_notices_carry_each_orders_own_position() {
     client.flush().await.unwrap();
     // No relay: the projector reads the store, so a transaction's events
     // arrive in one batch.
-    let projector = env.start_projector();
+    let projector = env.start_projector().await;
     env.wait_for(work.last, &[]).await;
 
     // Each template order's events copied to a new order, all in one

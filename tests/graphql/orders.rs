@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Env, Step, path_to};
+use crate::support::{Stack, Step, path_to};
 
 const ORDER_FIELDS: &str = "id customerId status currency lineCount itemCount
     total { amountMinor currency formatted } paid { amountMinor currency formatted }
@@ -23,7 +23,7 @@ fn money(amount: i64, currency: &str, formatted: &str) -> Value {
 
 #[tokio::test]
 async fn an_order_has_every_field() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let (id, _) = env
         .create_order("cust-1", "EUR", &[("SKU-A", 2, 1250), ("SKU-B", 1, 500)])
         .await;
@@ -120,7 +120,7 @@ async fn an_order_has_every_field() {
     env.finish().await;
 }
 
-async fn ids(env: &Env, filter: Value) -> BTreeSet<Uuid> {
+async fn ids(env: &Stack, filter: Value) -> BTreeSet<Uuid> {
     let r = env
         .gql(
             "query($f: OrderFilter) { orders(filter: $f, first: 100) { totalCount nodes { id } } }",
@@ -142,7 +142,7 @@ fn set(ids: &[Uuid]) -> BTreeSet<Uuid> {
 
 #[tokio::test]
 async fn every_filter_narrows_the_list() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     // (customer, currency, lines, status)
     type Spec<'a> = (&'a str, &'a str, &'a [(&'a str, u32, i64)], &'a str);
     let specs: [Spec; 7] = [

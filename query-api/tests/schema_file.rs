@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-/// Regenerate with `UPDATE_SCHEMA=1 cargo test -p orderflow-query-api --test graphql schema_file`.
+/// Regenerate with `UPDATE_SCHEMA=1 cargo test -p orderflow-query-api --test schema_file`.
 #[test]
 fn schema_file_matches_the_code() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
@@ -15,6 +15,6 @@ fn schema_file_matches_the_code() {
     assert!(
         committed == sdl,
         "query-api/schema.graphql differs from the schema in code; regenerate it with \
-         UPDATE_SCHEMA=1 cargo test -p orderflow-query-api --test graphql schema_file"
+         UPDATE_SCHEMA=1 cargo test -p orderflow-query-api --test schema_file"
     );
 }

@@ -10,13 +10,13 @@ use orderflow_testkit::TestDb;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Env, Step, nats_url};
+use crate::support::{Stack, Step, nats_url};
 
 const ORDER: &str = "query($id: UUID!) { order(id: $id) { id status version items { sku } } }";
 
 #[tokio::test]
 async fn a_query_with_the_token_sees_the_write_every_time() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let mut waited = Vec::new();
     for i in 0..40 {
         let (id, position) = env
@@ -71,7 +71,7 @@ async fn a_query_with_the_token_sees_the_write_every_time() {
 
 #[tokio::test]
 async fn past_the_bound_answers_stale_or_errors_when_strict() {
-    let env = Env::start_with(|c: &mut QueryApiConfig| {
+    let env = Stack::start_with(|c: &mut QueryApiConfig| {
         c.position_wait = Duration::from_millis(300);
     })
     .await;

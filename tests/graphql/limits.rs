@@ -6,7 +6,7 @@ use orderflow_event_store::Position;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::Env;
+use crate::support::Stack;
 
 /// What GraphiQL sends on load: deep, but introspection, so allowed.
 const INTROSPECTION: &str = "query IntrospectionQuery { __schema {
@@ -26,7 +26,7 @@ const INTROSPECTION: &str = "query IntrospectionQuery { __schema {
 
 #[tokio::test]
 async fn hostile_queries_are_refused_before_the_database() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let before = env.api.db().statements();
     let cases: Vec<(String, &str)> = vec![
         // Too deep.
@@ -120,7 +120,7 @@ async fn hostile_queries_are_refused_before_the_database() {
 
 #[tokio::test]
 async fn batches_bodies_and_headers() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let q = json!({ "query": "{ __typename }" });
 
     let r = env.post_graphql(json!([q, q, q]), &[]).await;
@@ -208,7 +208,7 @@ async fn batches_bodies_and_headers() {
 
 #[tokio::test]
 async fn timeouts_and_internal_errors_have_codes_and_no_sql() {
-    let env = Env::start_with(|c| {
+    let env = Stack::start_with(|c| {
         c.limits.request_timeout = Duration::from_millis(200);
         c.position_wait = Duration::from_secs(5);
     })

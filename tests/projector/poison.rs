@@ -32,7 +32,7 @@ async fn wait_stopped(env: &Env, names: &[&str], dead: i64) {
 
 #[tokio::test]
 async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let config = ProjectorConfig {
         nats_url: "nats://127.0.0.1:1".into(),
         ..env.config.clone()
@@ -52,7 +52,7 @@ async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
     )
     .await;
     work.run(&env.store, 300, 100).await;
-    let projector = env.start_projector_with(config);
+    let projector = env.start_projector_with(config).await;
 
     let stopped = ["orders", "customer_stats"];
     wait_stopped(&env, &stopped, 2).await;
@@ -124,7 +124,7 @@ async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
 
 #[tokio::test]
 async fn rebuild_stops_before_a_poison_event() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let mut work = Workload::new(22);
     work.run(&env.store, 200, 40).await;
     let before = work.last;
@@ -160,14 +160,14 @@ async fn rebuild_stops_before_a_poison_event() {
 /// that projection stops, visibly; `skip` resumes it.
 #[tokio::test]
 async fn an_event_the_database_refuses_is_dead_lettered_not_retried_for_ever() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let config = ProjectorConfig {
         nats_url: "nats://127.0.0.1:1".into(),
         ..env.config.clone()
     };
     let mut work = Workload::new(23);
     work.run(&env.store, 200, 40).await;
-    let projector = env.start_projector_with(config);
+    let projector = env.start_projector_with(config).await;
     env.wait_for(work.last, &[]).await;
     // Built; now the orders table refuses one customer.
     sqlx::query("ALTER TABLE orders ADD CONSTRAINT no_mallory CHECK (customer_id <> 'mallory')")
@@ -228,21 +228,21 @@ async fn an_event_the_database_refuses_is_dead_lettered_not_retried_for_ever() {
 /// `backing off`, the error and the next attempt, never a bare `running`.
 #[tokio::test]
 async fn a_projection_backing_off_says_why_and_when() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let config = ProjectorConfig {
         nats_url: "nats://127.0.0.1:1".into(),
         ..env.config.clone()
     };
     let mut work = Workload::new(24);
     work.run(&env.store, 100, 20).await;
-    let projector = env.start_projector_with(config.clone());
+    let projector = env.start_projector_with(config.clone()).await;
     env.wait_for(work.last, &[]).await;
     projector.stop().await;
     sqlx::query("UPDATE projection_checkpoints SET version = version + 1 WHERE name = 'orders'")
         .execute(&env.read)
         .await
         .unwrap();
-    let projector = env.start_projector_with(config);
+    let projector = env.start_projector_with(config).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let orders = loop {
         let status = status_with(env.store.pool(), &env.read).await.unwrap();
@@ -297,7 +297,7 @@ async fn a_projection_backing_off_says_why_and_when() {
 /// that event with the same message.
 #[tokio::test]
 async fn an_event_time_the_read_models_cannot_hold_fails_live_and_rebuild_alike() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let config = ProjectorConfig {
         nats_url: "nats://127.0.0.1:1".into(),
         ..env.config.clone()
@@ -320,7 +320,7 @@ async fn an_event_time_the_read_models_cannot_hold_fails_live_and_rebuild_alike(
         )],
     )
     .await;
-    let projector = env.start_projector_with(config);
+    let projector = env.start_projector_with(config).await;
     let all: Vec<&str> = orderflow_projections::PROJECTIONS
         .iter()
         .map(|d| d.name)

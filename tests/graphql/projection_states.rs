@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::Env;
+use crate::support::Stack;
 
 const Q: &str = "{ projections { name state lastError nextAttemptAt } }";
 
-async fn daily_sales(env: &Env) -> Value {
+async fn daily_sales(env: &Stack) -> Value {
     let r = env.gql(Q, json!({})).await;
     r.data()["projections"]
         .as_array()
@@ -21,7 +21,7 @@ async fn daily_sales(env: &Env) -> Value {
         .clone()
 }
 
-async fn wait_state(env: &Env, state: &str) -> Value {
+async fn wait_state(env: &Stack, state: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let p = daily_sales(env).await;
@@ -33,7 +33,7 @@ async fn wait_state(env: &Env, state: &str) -> Value {
     }
 }
 
-async fn check(env: Env) {
+async fn check(env: Stack) {
     // Tables built by a newer version (a rolling deploy): this build waits.
     sqlx::query(
         "UPDATE projection_checkpoints SET version = version + 1 WHERE name = 'daily_sales'",
@@ -58,6 +58,6 @@ async fn check(env: Env) {
 
 #[tokio::test]
 async fn a_projection_backing_off_shows_why_and_when() {
-    check(Env::start().await).await;
-    check(Env::start_with(|c| c.events_database_url = None).await).await;
+    check(Stack::start().await).await;
+    check(Stack::start_with(|c| c.events_database_url = None).await).await;
 }

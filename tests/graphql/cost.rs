@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::support::{Env, Gql};
+use crate::support::{Gql, Stack};
 
 const NEIGHBOUR: &str = "query($id: UUID!) { order(id: $id) { id items { sku } } }";
 
@@ -19,7 +19,7 @@ fn aliases(n: usize, field: &str) -> String {
     format!("{{ {} }}", list.join(" "))
 }
 
-async fn neighbour_answered(env: &Env, id: &str) -> Duration {
+async fn neighbour_answered(env: &Stack, id: &str) -> Duration {
     let started = Instant::now();
     let r = env.gql(NEIGHBOUR, json!({ "id": id })).await;
     assert_eq!(r.data()["order"]["id"], id, "{}", r.body);
@@ -28,7 +28,7 @@ async fn neighbour_answered(env: &Env, id: &str) -> Duration {
 
 #[tokio::test]
 async fn costly_documents_are_refused_before_the_database() {
-    let env = Arc::new(Env::start().await);
+    let env = Arc::new(Stack::start().await);
     let (id, position) = env.create_order("cost", "EUR", &[("SKU-1", 1, 100)]).await;
     env.settle(&position).await;
     let id = id.to_string();
@@ -147,7 +147,7 @@ async fn costly_documents_are_refused_before_the_database() {
 #[tokio::test]
 async fn a_statement_past_the_statement_timeout_is_a_timeout_and_frees_its_connection() {
     let env = Arc::new(
-        Env::start_with(|c| {
+        Stack::start_with(|c| {
             c.limits.statement_timeout = Duration::from_millis(300);
             c.max_connections = 4;
         })

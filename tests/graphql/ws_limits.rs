@@ -12,13 +12,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::support::{Env, Step};
+use crate::support::{Stack, Step};
 
 type Ws = WebSocketStream<TcpStream>;
 
 /// A graphql-transport-ws connection from `local` (any loopback address
 /// works as a client address), or the HTTP answer refusing it.
-async fn open_from(env: &Env, local: IpAddr) -> Result<Ws, (u16, Value)> {
+async fn open_from(env: &Stack, local: IpAddr) -> Result<Ws, (u16, Value)> {
     let server: SocketAddr = env
         .ws
         .trim_start_matches("ws://")
@@ -101,7 +101,7 @@ const NEIGHBOUR: [u8; 4] = [127, 0, 0, 2];
 
 #[tokio::test]
 async fn one_address_is_capped_and_another_is_served() {
-    let env = Env::start_with(|c| c.limits.max_ws_connections_per_client = 2).await;
+    let env = Stack::start_with(|c| c.limits.max_ws_connections_per_client = 2).await;
     let mut held = vec![
         open_from(&env, HOME.into()).await.unwrap(),
         open_from(&env, HOME.into()).await.unwrap(),
@@ -143,7 +143,7 @@ async fn one_address_is_capped_and_another_is_served() {
 
 #[tokio::test]
 async fn subscriptions_are_capped_per_process() {
-    let env = Env::start_with(|c| c.limits.max_subscriptions_total = 2).await;
+    let env = Stack::start_with(|c| c.limits.max_subscriptions_total = 2).await;
     let (order, position) = env.create_order("cap", "EUR", &[("SKU-1", 1, 100)]).await;
     env.settle(&position).await;
     let order = order.to_string();

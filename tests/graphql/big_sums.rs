@@ -5,14 +5,14 @@
 
 use serde_json::json;
 
-use crate::support::Env;
+use crate::support::Stack;
 
 /// 2^63: one more than i64::MAX.
 const BEYOND: &str = "9223372036854775808";
 
 #[tokio::test]
 async fn sums_beyond_64_bits_are_exact_or_an_error_with_a_code() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     // Rows as the projectors write them for sums of huge orders (the
     // domain refuses such orders now; older events may hold them).
     for sql in [

@@ -1,7 +1,7 @@
-//! Fixtures: databases, a randomized order workload, table dumps, waits.
+//! A seeded random workload of orders, decided by the domain and appended
+//! straight to the store, and raw appends for shapes the code no longer
+//! writes.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -9,195 +9,13 @@ use orderflow_domain::{
     Channel, Currency, CustomerId, Money, OrderCommand, OrderEvent, OrderId, OrderState, PaymentId,
     RefundId, ShippingAddress, Sku, decide, evolve,
 };
-use orderflow_event_store::relay::RelayConfig;
 use orderflow_event_store::{
-    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore,
-    PgStoreConfig, Position, StreamId,
+    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore, Position,
+    StreamId,
 };
-use orderflow_projections::{
-    PROJECTIONS, ProjectorConfig, connect_read_db, rebuild_with, status_with,
-};
-use orderflow_testkit::TestDb;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::PgPool;
-use tokio::sync::oneshot;
 use uuid::Uuid;
-
-pub fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-#[allow(dead_code)] // The databases live as long as the fixture.
-pub struct Env {
-    pub events_db: TestDb,
-    pub read_db: TestDb,
-    pub store: PgEventStore,
-    pub read: PgPool,
-    pub config: ProjectorConfig,
-    pub relay: RelayConfig,
-}
-
-impl Env {
-    pub async fn new() -> Env {
-        // `RUST_LOG=orderflow_projections=debug` shows what the projector does.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let events_db = TestDb::new().await;
-        let read_db = TestDb::new().await;
-        let store = PgEventStore::connect(PgStoreConfig::new(events_db.url()))
-            .await
-            .unwrap();
-        let read = connect_read_db(read_db.url(), 8).await.unwrap();
-        let id = Uuid::now_v7().simple().to_string();
-        let config = ProjectorConfig {
-            events_database_url: events_db.url().to_owned(),
-            read_database_url: read_db.url().to_owned(),
-            nats_url: nats_url(),
-            stream_name: format!("TEST_{id}"),
-            subject_prefix: format!("t{id}"),
-            batch_size: 200,
-            rebuild_batch_size: 500,
-            rebuild_flush_events: 1500,
-            retry_backoff: Duration::from_millis(10),
-            standby_interval: Duration::from_millis(200),
-            ..ProjectorConfig::default()
-        };
-        let relay = RelayConfig {
-            nats_url: nats_url(),
-            stream_name: config.stream_name.clone(),
-            subject_prefix: config.subject_prefix.clone(),
-            max_age: Duration::from_secs(600),
-            ..RelayConfig::default()
-        };
-        Env {
-            events_db,
-            read_db,
-            store,
-            read,
-            config,
-            relay,
-        }
-    }
-
-    pub fn store(&self) -> Arc<dyn EventStore> {
-        Arc::new(self.store.clone())
-    }
-
-    pub fn start_projector(&self) -> Running {
-        self.start_projector_with(self.config.clone())
-    }
-
-    pub fn start_projector_with(&self, config: ProjectorConfig) -> Running {
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(orderflow_projections::run_projector_with(
-            self.store(),
-            self.read.clone(),
-            Some(self.store.pool().clone()),
-            config,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Running {
-            stop: Some(stop),
-            task: tokio::spawn(async move {
-                task.await.unwrap().unwrap();
-            }),
-        }
-    }
-
-    pub fn start_relay(&self) -> Running {
-        let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(orderflow_event_store::relay::run_relay(
-            self.store(),
-            self.store.pool().clone(),
-            self.relay.clone(),
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Running {
-            stop: Some(stop),
-            task: tokio::spawn(async move {
-                task.await.unwrap().unwrap();
-            }),
-        }
-    }
-
-    pub async fn cleanup(&self) {
-        if let Ok(c) = async_nats::connect(nats_url()).await {
-            let _ = async_nats::jetstream::new(c)
-                .delete_stream(&self.config.stream_name)
-                .await;
-        }
-    }
-
-    /// Waits until every projection not in `stopped` has reached `target`.
-    pub async fn wait_for(&self, target: Position, stopped: &[&str]) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let status = status_with(self.store.pool(), &self.read).await.unwrap();
-            let done = status.iter().all(|s| {
-                stopped.contains(&s.name.as_str()) || s.position.is_some_and(|p| p >= target)
-            });
-            if done {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "projections never reached {target}: {status:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-pub struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    pub async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
-    }
-}
-
-/// Every read-model table, row for row, as sorted JSON text.
-pub async fn dump(read: &PgPool) -> BTreeMap<String, Vec<String>> {
-    let tables = PROJECTIONS.iter().flat_map(|d| d.tables.iter().copied());
-    orderflow_testkit::dump_tables(read, tables).await.unwrap()
-}
-
-/// Rebuilds every projection from the store, then dumps the tables.
-pub async fn rebuilt(env: &Env) -> BTreeMap<String, Vec<String>> {
-    rebuild_with(
-        env.store(),
-        &env.read,
-        None,
-        "all",
-        &env.config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    dump(&env.read).await
-}
-
-pub fn assert_same(a: &BTreeMap<String, Vec<String>>, b: &BTreeMap<String, Vec<String>>) {
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    for (table, rows) in a {
-        let other = &b[table];
-        assert_eq!(rows.len(), other.len(), "row count of {table}");
-        for (x, y) in rows.iter().zip(other) {
-            assert_eq!(x, y, "table {table}");
-        }
-    }
-}
 
 fn base_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap()

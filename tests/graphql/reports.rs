@@ -3,14 +3,14 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Env, Step, path_to};
+use crate::support::{Stack, Step, path_to};
 
 fn money(amount: i64, currency: &str) -> Value {
     json!({ "amountMinor": amount, "currency": currency })
 }
 
 /// Orders of two customers; returns the day they were paid.
-async fn shop(env: &Env) -> String {
+async fn shop(env: &Stack) -> String {
     let (o1, _) = env
         .create_order("alice", "EUR", &[("A", 2, 1000), ("B", 1, 500)])
         .await;
@@ -39,7 +39,7 @@ async fn shop(env: &Env) -> String {
 
 #[tokio::test]
 async fn customers_sales_and_products() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let day = shop(&env).await;
 
     let r = env
@@ -174,7 +174,7 @@ const PROJECTIONS: &str = "{ projections { name version builtVersion position he
 
 #[tokio::test]
 async fn projections_report_position_head_and_lag() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let (id, _) = env.create_order("p", "EUR", &[("A", 1, 100)]).await;
     let last = env.advance(id, &[Step::Submit]).await;
     env.settle(&last).await;
@@ -205,7 +205,7 @@ async fn projections_report_position_head_and_lag() {
     env.finish().await;
 
     // Without the event store's URL: no head or lag, the rest the same.
-    let env = Env::start_with(|c| c.events_database_url = None).await;
+    let env = Stack::start_with(|c| c.events_database_url = None).await;
     let (_, last) = env
         .create_order(&Uuid::now_v7().to_string(), "EUR", &[("A", 1, 100)])
         .await;

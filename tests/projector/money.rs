@@ -58,7 +58,7 @@ async fn text(env: &Env, sql: &'static str) -> String {
 
 #[tokio::test]
 async fn sums_across_orders_beyond_i64_are_exact_live_and_rebuilt() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let config = ProjectorConfig {
         nats_url: "nats://127.0.0.1:1".into(),
         ..env.config.clone()
@@ -66,7 +66,7 @@ async fn sums_across_orders_beyond_i64_are_exact_live_and_rebuilt() {
     huge_paid_order(&env).await;
     let last = huge_paid_order(&env).await;
     wait_visible(&env.store, last).await;
-    let projector = env.start_projector_with(config);
+    let projector = env.start_projector_with(config).await;
     // Every projection gets there: none stalls, none stops.
     env.wait_for(last, &[]).await;
     projector.stop().await;
@@ -105,7 +105,7 @@ async fn sums_across_orders_beyond_i64_are_exact_live_and_rebuilt() {
 /// with the same message, where both used to clamp it to i64::MAX.
 #[tokio::test]
 async fn an_order_beyond_i64_fails_live_and_rebuild_alike() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let config = ProjectorConfig {
         nats_url: "nats://127.0.0.1:1".into(),
         ..env.config.clone()
@@ -113,7 +113,7 @@ async fn an_order_beyond_i64_fails_live_and_rebuild_alike() {
     let id = OrderId::new(Uuid::now_v7());
     let at = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
     let bad = append(&env.store, &id, 0, &huge_order(id, at, 2)).await;
-    let projector = env.start_projector_with(config);
+    let projector = env.start_projector_with(config).await;
     env.wait_for(bad, &["orders", "order_items"]).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let letters: Vec<(String, String, String)> = loop {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Env, Step};
+use crate::support::{Stack, Step};
 
 const PAGE: &str = "query($f: OrderFilter, $o: OrderOrderBy, $first: Int, $after: String,
                           $last: Int, $before: String) {
@@ -21,7 +21,7 @@ struct Page {
     total_count: i64,
 }
 
-async fn page(env: &Env, vars: Value) -> Page {
+async fn page(env: &Stack, vars: Value) -> Page {
     let r = env.gql(PAGE, vars).await;
     let c = r.data()["orders"].clone();
     let edges = c["edges"].as_array().unwrap();
@@ -48,7 +48,7 @@ fn flags(p: &Page) -> (bool, bool) {
 
 #[tokio::test]
 async fn pages_forwards_and_backwards_while_orders_arrive() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let f = json!({ "customerId": "pager" });
     let mut o = Vec::new(); // oldest first: A..G
     let mut last = String::new();
@@ -132,7 +132,7 @@ async fn pages_forwards_and_backwards_while_orders_arrive() {
 
 #[tokio::test]
 async fn sorts_by_total_with_ties_and_by_update_time() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let f = json!({ "customerId": "sorter" });
     let mut all = Vec::new();
     let mut last = String::new();
@@ -208,7 +208,7 @@ async fn sorts_by_total_with_ties_and_by_update_time() {
 
 #[tokio::test]
 async fn bad_paging_arguments_are_refused() {
-    let env = Env::start().await;
+    let env = Stack::start().await;
     let (_, p) = env.create_order("c", "EUR", &[("SKU", 1, 100)]).await;
     env.settle(&p).await;
     let p = page(&env, json!({ "first": 1 })).await;

@@ -25,7 +25,7 @@ const LONGEST_SHARE: f64 = 0.35;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let mut work = Workload::new(41);
     work.run(&env.store, 300, 60).await;
     let copied: i64 = sqlx::query_scalar(
@@ -156,7 +156,7 @@ async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
 /// is ended by Postgres instead of holding the watermark back for ever.
 #[tokio::test]
 async fn read_sessions_end_when_idle_in_a_transaction() {
-    let env = Env::new().await;
+    let env = Env::small_batches().await;
     let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
         .fetch_one(&env.read)
         .await

@@ -1,6 +1,5 @@
 //! The query API end to end: commands over REST, then GraphQL over HTTP and
-//! WebSocket, against real Postgres and NATS.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! WebSocket.
 
 mod batching;
 mod big_sums;
@@ -12,8 +11,6 @@ mod paging;
 mod projection_states;
 mod rebuild;
 mod reports;
-mod schema_file;
 mod subscriptions;
-mod support;
 mod upcast;
 mod ws_limits;
