@@ -10,6 +10,7 @@ use orderflow_event_store::StoreError;
 use orderflow_event_store::relay::{RelayConfig, run_relay};
 use orderflow_projections::{ProjectionError, ProjectorConfig, connect_read_db};
 use orderflow_query_api::{QueryApi, QueryApiConfig, QueryApiError};
+use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -19,6 +20,11 @@ use crate::event_stores::{EventStores, StoreConfig};
 /// The projector's connections to the read database (as many as
 /// `orderflow_projections::run_projector` opens).
 const PROJECTOR_READ_CONNECTIONS: u32 = 16;
+
+/// The projector's own connections to the events database, so its reads
+/// never queue behind the command API's appends (as many as
+/// `orderflow_projections::run_projector` opens).
+const PROJECTOR_EVENTS_CONNECTIONS: u32 = 8;
 
 /// After one service fails, how long the others get to stop before they
 /// are aborted.
@@ -153,7 +159,12 @@ impl Pipeline {
                         url: config.read_database_url.clone(),
                         source,
                     })?;
-                Some((read, config))
+                let events = stores.events_pool().map(|pool| {
+                    PgPoolOptions::new()
+                        .max_connections(PROJECTOR_EVENTS_CONNECTIONS)
+                        .connect_lazy_with((*pool.connect_options()).clone())
+                });
+                Some((read, events, config))
             }
             None => None,
         };
@@ -179,11 +190,11 @@ impl Pipeline {
             let run = run_relay(stores.events(), pool, config, stopped());
             tasks.spawn(async move { run.await.map_err(service("relay")) });
         }
-        if let Some((read, config)) = projector {
+        if let Some((read, events, config)) = projector {
             let run = orderflow_projections::run_projector_with(
                 stores.events(),
                 read,
-                stores.events_pool().cloned(),
+                events,
                 config,
                 stopped(),
             );
