@@ -136,8 +136,8 @@ impl Pipeline {
         };
         let query = match services.query_api {
             Some(config) => {
-                // The projector may create it later; the API connects lazily
-                // but Postgres refuses sessions to a database that is missing.
+                // The API connects lazily, but to a database that exists: the
+                // projector, which would create it, may not have started.
                 orderflow_event_store::ensure_database(&config.read_database_url)
                     .await
                     .map_err(|source| PipelineError::Postgres {
