@@ -68,6 +68,11 @@ pub enum ProjectionsCommand {
 
 pub async fn relay(command: RelayCommand) -> anyhow::Result<()> {
     let args = command.relay;
+    // Before the relay records anything (its leader gauge is set once, on
+    // election): samples sent earlier would be lost.
+    if command.ops.metrics_addr.is_some() {
+        orderflow_observability::prometheus_handle();
+    }
     let running = services::start(PipelineConfig {
         store: store_config(&args.store)?,
         services: Services {
