@@ -190,7 +190,7 @@ async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into()),
             s.head.to_string(),
-            if counted && s.lag_events >= STORE_LAG_LIMIT as u64 {
+            if counted && s.lag_events >= STORE_LAG_LIMIT {
                 format!("{}+", s.lag_events)
             } else {
                 s.lag_events.to_string()
@@ -233,7 +233,7 @@ async fn rebuild(args: &ProjectorArgs, target: &str, json: bool) -> anyhow::Resu
             let read = connect_read_db(&config.read_database_url, 8)
                 .await
                 .with_context(|| unreachable_hint(&config.read_database_url))?;
-            rebuild_with(store, &read, None, target, &config, &mut progress).await?
+            rebuild_with(store, &read, target, &config, &mut progress).await?
         }
     };
     bar.finish_and_clear();

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use orderflow_subscriptions::RuntimeConfig;
+
 /// Settings shared by `run_projector`, `rebuild`, `status`, `retry`, `skip`.
 /// `Default` works with Postgres and NATS on localhost.
 #[derive(Debug, Clone)]
@@ -53,34 +55,48 @@ pub struct ProjectorConfig {
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
+        let runtime = RuntimeConfig::default();
         ProjectorConfig {
             events_database_url: "postgres://postgres@127.0.0.1:5432/orderflow_events".into(),
             read_database_url: "postgres://postgres@127.0.0.1:5432/orderflow_read".into(),
-            nats_url: "nats://127.0.0.1:4222".into(),
-            stream_name: "ORDERFLOW_EVENTS".into(),
-            subject_prefix: "orderflow".into(),
+            nats_url: runtime.nats_url,
+            stream_name: runtime.stream_name,
+            subject_prefix: runtime.subject_prefix,
             projections: None,
-            batch_size: 1000,
+            batch_size: runtime.batch_size,
             rebuild_batch_size: 5000,
             rebuild_flush_events: 2_000_000,
             rebuild_chunk_rows: 20_000,
-            poll_interval: Duration::from_millis(20),
-            idle_check: Duration::from_millis(500),
-            standby_interval: Duration::from_secs(1),
-            max_attempts: 3,
-            retry_backoff: Duration::from_millis(100),
+            poll_interval: runtime.poll_interval,
+            idle_check: runtime.idle_check,
+            standby_interval: runtime.standby_interval,
+            max_attempts: runtime.max_attempts,
+            retry_backoff: runtime.retry_backoff,
             max_cached_orders: 200_000,
-            async_commit: true,
+            async_commit: runtime.async_commit,
         }
     }
 }
 
 impl ProjectorConfig {
+    /// What the subscription runtime needs of these settings.
+    pub fn runtime(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            nats_url: self.nats_url.clone(),
+            stream_name: self.stream_name.clone(),
+            subject_prefix: self.subject_prefix.clone(),
+            batch_size: self.batch_size,
+            poll_interval: self.poll_interval,
+            idle_check: self.idle_check,
+            standby_interval: self.standby_interval,
+            max_attempts: self.max_attempts,
+            retry_backoff: self.retry_backoff,
+            async_commit: self.async_commit,
+        }
+    }
+
     /// Durable JetStream consumer of one projection.
     pub fn consumer_name(&self, projection: &str) -> String {
-        format!(
-            "{}_projection_{projection}",
-            self.subject_prefix.replace('.', "_")
-        )
+        self.runtime().consumer_name(projection)
     }
 }

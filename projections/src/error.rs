@@ -1,4 +1,5 @@
 use orderflow_event_store::{Position, StoreError};
+use orderflow_subscriptions::SubscriptionError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -6,12 +7,10 @@ pub enum ProjectionError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("NATS: {0}")]
-    Nats(String),
+    #[error(transparent)]
+    Subscription(#[from] SubscriptionError),
     #[error("unknown projection {0:?}")]
     UnknownProjection(String),
-    #[error("projection {0} has no dead letter to {1}")]
-    NothingToResolve(String, &'static str),
     #[error("event at {position} cannot be folded by {projection}: {message}")]
     Poison {
         projection: String,
@@ -24,9 +23,29 @@ pub enum ProjectionError {
     Migrate(String),
 }
 
-impl ProjectionError {
-    pub(crate) fn nats(e: impl std::fmt::Display) -> ProjectionError {
-        ProjectionError::Nats(e.to_string())
+/// A rebuild run by the runtime's start-version hook reports in the
+/// runtime's terms.
+impl From<ProjectionError> for SubscriptionError {
+    fn from(e: ProjectionError) -> Self {
+        match e {
+            ProjectionError::Database(e) => SubscriptionError::Database(e),
+            ProjectionError::Store(e) => SubscriptionError::Store(e),
+            ProjectionError::Subscription(e) => e,
+            ProjectionError::Poison {
+                projection,
+                position,
+                message,
+            } => SubscriptionError::Poison {
+                subscriber: projection,
+                position,
+                message,
+            },
+            ProjectionError::Checkpoint(name, message) => {
+                SubscriptionError::Checkpoint(name, message)
+            }
+            ProjectionError::Migrate(m) => SubscriptionError::Migrate(m),
+            e @ ProjectionError::UnknownProjection(_) => SubscriptionError::Transient(e.to_string()),
+        }
     }
 }
 

@@ -1,6 +1,9 @@
-//! Projections: the read models folded from the event log, the projector
-//! that keeps them current (live from JetStream, catching up from the store
-//! when behind), rebuild by replay, and the operator's status/retry/skip.
+//! Projections: the five read models folded from the event log, each a
+//! subscriber on the subscription runtime (`orderflow-subscriptions`), which
+//! feeds it live from JetStream or from the store, owns it in one process at
+//! a time, and commits its rows with its checkpoint. Here: the folds, the
+//! read-model schema and migrations, rebuild by replay (the runtime's
+//! start-version hook), change notices, and the operator's entry points.
 
 mod api;
 mod config;
@@ -8,12 +11,11 @@ mod db;
 mod decode;
 mod error;
 mod fold;
-mod live;
 mod notify;
 mod rebuild;
-mod runner;
+mod run;
 mod status;
-mod worker;
+mod subscriber;
 
 pub use api::{rebuild, rebuild_with, retry, skip, status};
 pub use config::ProjectorConfig;
@@ -21,7 +23,5 @@ pub use db::connect_read_db;
 pub use error::{FoldError, ProjectionError};
 pub use fold::{PROJECTIONS, ProjectionDef, projection};
 pub use rebuild::{RebuildProgress, RebuildReport};
-pub use runner::{run_projector, run_projector_with};
-pub use status::{
-    ProjectionStatus, STORE_LAG_LIMIT, retry_with, skip_with, status_with, status_with_store,
-};
+pub use run::{run_projector, run_projector_with};
+pub use status::{ProjectionStatus, STORE_LAG_LIMIT, retry_with, skip_with, status_with_store};

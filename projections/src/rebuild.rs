@@ -19,10 +19,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orderflow_event_store::{EventStore, Position, read_all_raw};
+use orderflow_event_store::{EventStore, Position};
+use orderflow_subscriptions::checkpoint;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
-use crate::db;
 use crate::decode::{Decoded, decode, decode_raw};
 use crate::error::ProjectionError;
 use crate::fold::{Fold, PROJECTIONS, ProjectionDef, projection};
@@ -93,13 +93,8 @@ async fn lock_rebuilds(
     Ok(conn)
 }
 
-/// Where a rebuild reads: the Postgres events table directly (lean rows,
-/// payloads parsed straight into their types), or any store.
-#[derive(Clone)]
-pub(crate) enum Source {
-    Pg(PgPool),
-    Store(Arc<dyn EventStore>),
-}
+/// Where a rebuild reads: the store, through its trait.
+pub(crate) type Source = Arc<dyn EventStore>;
 
 /// One read batch, decoded.
 struct Chunk {
@@ -125,22 +120,11 @@ async fn fetch(
     limit: Option<Position>,
 ) -> Result<(Fetched, bool), ProjectionError> {
     let below = |p: Position| limit.is_none_or(|l| p < l);
-    Ok(match source {
-        Source::Pg(pool) => {
-            let mut raw = read_all_raw(pool, after, batch).await?;
-            let read = raw.len();
-            raw.truncate(raw.partition_point(|e| below(e.position)));
-            let end = read < batch || raw.len() < read;
-            (Fetched::Raw(raw), end)
-        }
-        Source::Store(store) => {
-            let mut recorded = store.read_all(after, batch).await?;
-            let read = recorded.len();
-            recorded.truncate(recorded.partition_point(|e| below(e.position)));
-            let end = read < batch || recorded.len() < read;
-            (Fetched::Recorded(recorded), end)
-        }
-    })
+    let mut recorded = source.read_all(after, batch).await?;
+    let read = recorded.len();
+    recorded.truncate(recorded.partition_point(|e| below(e.position)));
+    let end = read < batch || recorded.len() < read;
+    Ok((Fetched::Recorded(recorded), end))
 }
 
 /// Decodes a fetched batch; a poison event fails it with its position.
@@ -404,16 +388,7 @@ async fn rebuild_once(
     // row locks), fold whatever arrived meanwhile, move the tables.
     let mut tx = read.begin().await?;
     for def in defs {
-        sqlx::query(
-            "INSERT INTO public.projection_checkpoints (name, version, position) \
-             VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(def.name)
-        .bind(def.version)
-        .bind(Position::START.to_string())
-        .execute(&mut *tx)
-        .await?;
-        db::lock_checkpoint(&mut tx, def.name).await?;
+        checkpoint::claim(&mut tx, def.name, def.version).await?;
     }
     sqlx::query(AssertSqlSafe(format!(
         "SET LOCAL search_path TO {search_path}"
@@ -441,16 +416,7 @@ async fn rebuild_once(
         }
         sql.push_str(&format!("DROP SCHEMA {s};"));
         sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
-        sqlx::query(
-            "UPDATE public.projection_checkpoints SET version = $2, position = $3, \
-                 generation = generation + 1, state = 'running', last_error = NULL, \
-                 updated_at = now() WHERE name = $1",
-        )
-        .bind(def.name)
-        .bind(def.version)
-        .bind(position.to_string())
-        .execute(&mut *tx)
-        .await?;
+        checkpoint::restart(&mut tx, def.name, def.version, position).await?;
     }
     tx.commit().await?;
     let seconds = started.elapsed().as_secs_f64();

@@ -66,7 +66,6 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     let report = rebuild_with(
         Arc::new(store.clone()),
         &read,
-        Some(&pool),
         "all",
         &config,
         &mut |p| {

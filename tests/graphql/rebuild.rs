@@ -131,7 +131,6 @@ async fn queries_are_answered_across_a_rebuild() {
             orderflow_projections::rebuild_with(
                 store,
                 &env.read,
-                Some(env.store.pool()),
                 "all",
                 &config,
                 &mut |_| {},

@@ -110,7 +110,6 @@ async fn a_v1_order_is_unknown_channel_in_graphql_before_and_after_a_rebuild() {
     orderflow_projections::rebuild_with(
         store,
         &env.read,
-        Some(env.store.pool()),
         "orders",
         &config,
         &mut |_| {},

@@ -8,7 +8,7 @@ use orderflow_domain::{
     Channel, Currency, CustomerId, ItemAdded, Money, OrderConfirmed, OrderCreated, OrderEvent,
     OrderId, OrderSubmitted, PaymentId, PaymentRecorded, Sku,
 };
-use orderflow_projections::{ProjectorConfig, status_with};
+use orderflow_projections::{ProjectorConfig, status_with_store};
 use uuid::Uuid;
 
 use crate::support::{Env, append, assert_same, dump, rebuilt, wait_visible};
@@ -70,7 +70,7 @@ async fn sums_across_orders_beyond_i64_are_exact_live_and_rebuilt() {
     // Every projection gets there: none stalls, none stops.
     env.wait_for(last, &[]).await;
     projector.stop().await;
-    let status = status_with(env.store.pool(), &env.read).await.unwrap();
+    let status = status_with_store(&env.store, &env.read).await.unwrap();
     for s in &status {
         assert_eq!(
             (s.state.as_str(), s.dead_letters, s.last_error.as_deref()),
@@ -147,7 +147,6 @@ async fn an_order_beyond_i64_fails_live_and_rebuild_alike() {
         let report = orderflow_projections::rebuild_with(
             env.store(),
             &env.read,
-            None,
             name,
             &env.config,
             &mut |_| {},

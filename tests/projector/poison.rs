@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use orderflow_domain::{OrderConfirmed, OrderEvent, OrderId};
 use orderflow_projections::{
-    ProjectorConfig, retry_with, skip_with, status_with, status_with_store,
+    ProjectorConfig, retry_with, skip_with, status_with_store,
 };
 use uuid::Uuid;
 
@@ -13,7 +13,7 @@ use crate::support::{Env, Workload, append};
 async fn wait_stopped(env: &Env, names: &[&str], dead: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let status = status_with(env.store.pool(), &env.read).await.unwrap();
+        let status = status_with_store(&env.store, &env.read).await.unwrap();
         let ok = status
             .iter()
             .filter(|s| names.contains(&s.name.as_str()))
@@ -57,7 +57,7 @@ async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
     let stopped = ["orders", "customer_stats"];
     wait_stopped(&env, &stopped, 2).await;
     env.wait_for(work.last, &stopped).await;
-    let status = status_with(env.store.pool(), &env.read).await.unwrap();
+    let status = status_with_store(&env.store, &env.read).await.unwrap();
     for s in &status {
         if stopped.contains(&s.name.as_str()) {
             assert_eq!(s.state, "stopped");
@@ -100,7 +100,7 @@ async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
     skip_with(&env.read, "orders").await.unwrap();
     skip_with(&env.read, "customer_stats").await.unwrap();
     env.wait_for(work.last, &[]).await;
-    let status = status_with(env.store.pool(), &env.read).await.unwrap();
+    let status = status_with_store(&env.store, &env.read).await.unwrap();
     assert!(
         status
             .iter()
@@ -143,7 +143,6 @@ async fn rebuild_stops_before_a_poison_event() {
     let report = orderflow_projections::rebuild_with(
         env.store(),
         &env.read,
-        None,
         "orders",
         &env.config,
         &mut |_| {},
@@ -194,7 +193,7 @@ async fn an_event_the_database_refuses_is_dead_lettered_not_retried_for_ever() {
 
     wait_stopped(&env, &["orders"], 1).await;
     env.wait_for(work.last, &["orders"]).await;
-    let status = status_with(env.store.pool(), &env.read).await.unwrap();
+    let status = status_with_store(&env.store, &env.read).await.unwrap();
     let orders = status.iter().find(|s| s.name == "orders").unwrap();
     assert_eq!(orders.state, "stopped");
     assert_eq!(orders.dead_letters, 1);
@@ -245,7 +244,7 @@ async fn a_projection_backing_off_says_why_and_when() {
     let projector = env.start_projector_with(config).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let orders = loop {
-        let status = status_with(env.store.pool(), &env.read).await.unwrap();
+        let status = status_with_store(&env.store, &env.read).await.unwrap();
         let orders = status.into_iter().find(|s| s.name == "orders").unwrap();
         if orders.state != "running" {
             break orders;
@@ -278,7 +277,7 @@ async fn a_projection_backing_off_says_why_and_when() {
     env.wait_for(work.last, &[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let status = status_with(env.store.pool(), &env.read).await.unwrap();
+        let status = status_with_store(&env.store, &env.read).await.unwrap();
         let orders = status.into_iter().find(|s| s.name == "orders").unwrap();
         if orders.state == "running" {
             assert_eq!(orders.last_error, None);
@@ -339,7 +338,6 @@ async fn an_event_time_the_read_models_cannot_hold_fails_live_and_rebuild_alike(
         let report = orderflow_projections::rebuild_with(
             env.store(),
             &env.read,
-            None,
             name,
             &env.config,
             &mut |_| {},

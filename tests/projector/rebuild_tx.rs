@@ -118,7 +118,6 @@ async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
     let report = rebuild_with(
         env.store(),
         &env.read,
-        Some(env.store.pool()),
         "all",
         &config,
         &mut |_| {},

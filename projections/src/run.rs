@@ -1,0 +1,63 @@
+//! The projector: the projections of a config, each a subscriber on the
+//! subscription runtime.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use orderflow_event_store::EventStore;
+use orderflow_subscriptions::{Runtime, Subscriber};
+use sqlx::PgPool;
+
+use crate::ProjectorConfig;
+use crate::db;
+use crate::error::ProjectionError;
+use crate::fold::{PROJECTIONS, ProjectionDef, projection};
+use crate::subscriber::ProjectionSubscriber;
+
+/// Runs the projections of `config.projections` (all by default) until
+/// `shutdown` resolves, connecting to the databases and NATS of `config`.
+pub async fn run_projector(
+    config: ProjectorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ProjectionError> {
+    orderflow_event_store::ensure_database(&config.events_database_url).await?;
+    let mut store_config = orderflow_event_store::PgStoreConfig::new(&config.events_database_url);
+    store_config.max_connections = 8;
+    store_config.writers = 1;
+    let store = orderflow_event_store::PgEventStore::connect(store_config).await?;
+    let read = db::connect_read_db(&config.read_database_url, 16).await?;
+    run_projector_with(Arc::new(store), read, config, shutdown).await
+}
+
+/// Same, on existing connections (for `orderflow up`, other stores such as
+/// KurrentDB, and tests). `read` must be migrated ([`db::connect_read_db`]).
+pub async fn run_projector_with(
+    store: Arc<dyn EventStore>,
+    read: PgPool,
+    config: ProjectorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ProjectionError> {
+    let defs: Vec<&'static ProjectionDef> = match &config.projections {
+        None => PROJECTIONS.iter().collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| projection(n).ok_or_else(|| ProjectionError::UnknownProjection(n.clone())))
+            .collect::<Result<_, _>>()?,
+    };
+    let nats = Runtime::connect_nats(&config.nats_url).await;
+    let subscribers: Vec<Box<dyn Subscriber>> = defs
+        .into_iter()
+        .map(|def| {
+            Box::new(ProjectionSubscriber::new(
+                def,
+                Arc::clone(&store),
+                nats.clone(),
+                config.clone(),
+            )) as Box<dyn Subscriber>
+        })
+        .collect();
+    Runtime::new(store, read, nats, config.runtime())
+        .run(subscribers, shutdown)
+        .await;
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! Handling one batch: a transaction that checks the checkpoint under its
+//! row lock, lets the subscriber write its effects, moves the checkpoint and
+//! commits. Events at or below the checkpoint are dropped first, so
+//! redelivery and duplicates have no effect.
+//!
+//! A poison event is isolated: the events before it commit, it is retried
+//! with backoff, then dead-lettered, and the subscriber stops.
+
+use std::time::{Duration, Instant};
+
+use orderflow_event_store::{Position, RecordedEvent};
+use sqlx::PgPool;
+
+use crate::checkpoint::{self, Checkpoint, Expected};
+use crate::error::{HandleError, SubscriptionError, is_poison};
+use crate::{RuntimeConfig, Subscriber, dead_letter, metrics};
+
+/// What committed batches handled.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    pub events: usize,
+    pub last_recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Applied {
+    fn merge(&mut self, a: Applied) {
+        self.events += a.events;
+        if a.last_recorded_at.is_some() {
+            self.last_recorded_at = a.last_recorded_at;
+        }
+    }
+}
+
+enum BatchError {
+    /// Event `index` of the batch cannot be handled; `None`: one of them
+    /// (a database error of the whole batch that will repeat), to be found
+    /// by handling them one at a time.
+    Poison {
+        index: Option<usize>,
+        message: String,
+    },
+    /// The checkpoint moved under us (rebuild, skip, retry, another owner).
+    Stale,
+    Failed(SubscriptionError),
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        BatchError::Failed(e.into())
+    }
+}
+
+impl From<SubscriptionError> for BatchError {
+    fn from(e: SubscriptionError) -> Self {
+        BatchError::Failed(e)
+    }
+}
+
+/// A database error: poison if it will repeat, to be pinned on one event;
+/// otherwise transient.
+fn sql_error(e: sqlx::Error) -> BatchError {
+    if is_poison(&e) {
+        BatchError::Poison {
+            index: None,
+            message: e.to_string(),
+        }
+    } else {
+        BatchError::Failed(e.into())
+    }
+}
+
+/// What handling events one at a time found.
+enum Isolated {
+    /// Event `.0` fails, with this message; those before it applied.
+    Found(usize, String),
+    AllApplied,
+    /// Stopped early: what `process` returns.
+    Done(Result<Outcome, SubscriptionError>),
+}
+
+/// The outcome of [`Worker::process`].
+pub(crate) enum Outcome {
+    Applied(Applied),
+    /// Checkpoint changed elsewhere; the worker has re-read it.
+    Resynced,
+    /// A poison event was dead-lettered; the subscriber is stopped.
+    Stopped(SubscriptionError),
+}
+
+/// One subscriber and where it is, as its owner sees it.
+pub(crate) struct Worker {
+    pub sub: Box<dyn Subscriber>,
+    pub name: &'static str,
+    pub position: Position,
+    pub generation: i64,
+    pub stopped: bool,
+    max_attempts: u32,
+    retry_backoff: Duration,
+    async_commit: bool,
+}
+
+impl Worker {
+    /// A worker at position zero: [`resync`](Worker::resync) it to the
+    /// checkpoint before use.
+    pub fn new(sub: Box<dyn Subscriber>, config: &RuntimeConfig) -> Worker {
+        Worker {
+            name: sub.name(),
+            sub,
+            position: Position::START,
+            generation: 0,
+            stopped: false,
+            max_attempts: config.max_attempts.max(1),
+            retry_backoff: config.retry_backoff,
+            async_commit: config.async_commit,
+        }
+    }
+
+    pub fn resync(&mut self, cp: &Checkpoint) {
+        self.sub.reset();
+        self.position = cp.position;
+        self.generation = cp.generation;
+        self.stopped = cp.stopped;
+    }
+
+    fn expected(&self) -> Expected {
+        Expected {
+            version: self.sub.version(),
+            position: self.position,
+            generation: self.generation,
+        }
+    }
+
+    /// Handles `events` (in store order), isolating a poison event.
+    pub async fn process(
+        &mut self,
+        pool: &PgPool,
+        events: &[RecordedEvent],
+    ) -> Result<Outcome, SubscriptionError> {
+        let mut total = Applied::default();
+        let mut rest = events;
+        while !rest.is_empty() {
+            let (index, message) = match self.apply_batch(pool, rest).await {
+                Ok(a) => {
+                    total.merge(a);
+                    break;
+                }
+                Err(BatchError::Stale) => return self.reload(pool).await,
+                Err(BatchError::Failed(e)) => return Err(e),
+                Err(BatchError::Poison {
+                    index: Some(index),
+                    message,
+                }) => {
+                    let prefix = if index > 0 {
+                        self.apply_batch(pool, &rest[..index]).await
+                    } else {
+                        Ok(Applied::default())
+                    };
+                    match prefix {
+                        Ok(a) => {
+                            total.merge(a);
+                            (index, message)
+                        }
+                        Err(BatchError::Stale) => return self.reload(pool).await,
+                        Err(BatchError::Failed(e)) => return Err(e),
+                        // The events before it fail too (in the database):
+                        // find the first culprit one event at a time.
+                        Err(BatchError::Poison { .. }) => {
+                            match self.isolate(pool, rest, &mut total).await {
+                                Isolated::Found(i, m) => (i, m),
+                                Isolated::AllApplied => break,
+                                Isolated::Done(outcome) => return outcome,
+                            }
+                        }
+                    }
+                }
+                // The whole batch failed in the database: find the event.
+                Err(BatchError::Poison {
+                    index: None,
+                    message,
+                }) => match self.isolate(pool, rest, &mut total).await {
+                    Isolated::Found(i, m) => (i, m),
+                    Isolated::AllApplied => {
+                        tracing::debug!(subscriber = self.name, error = %message,
+                            "batch failed whole but each event applied alone");
+                        break;
+                    }
+                    Isolated::Done(outcome) => return outcome,
+                },
+            };
+            let poison = &rest[index..=index];
+            match self.retry_one(pool, poison, message).await? {
+                None => {}
+                Some(Outcome::Applied(a)) => total.merge(a),
+                Some(outcome) => return Ok(outcome),
+            }
+            rest = &rest[index + 1..];
+        }
+        Ok(Outcome::Applied(total))
+    }
+
+    /// Handles `events` one at a time (each its own transaction) up to the
+    /// first that fails as poison. Rare, so simplicity wins over speed.
+    async fn isolate(
+        &mut self,
+        pool: &PgPool,
+        events: &[RecordedEvent],
+        total: &mut Applied,
+    ) -> Isolated {
+        for (i, one) in events.chunks(1).enumerate() {
+            match self.apply_batch(pool, one).await {
+                Ok(a) => total.merge(a),
+                Err(BatchError::Stale) => return Isolated::Done(self.reload(pool).await),
+                Err(BatchError::Failed(e)) => return Isolated::Done(Err(e)),
+                Err(BatchError::Poison { message, .. }) => return Isolated::Found(i, message),
+            }
+        }
+        Isolated::AllApplied
+    }
+
+    /// Retries one failing event; `Ok(None)` once it applied.
+    async fn retry_one(
+        &mut self,
+        pool: &PgPool,
+        event: &[RecordedEvent],
+        mut message: String,
+    ) -> Result<Option<Outcome>, SubscriptionError> {
+        let mut delay = self.retry_backoff;
+        for _ in 1..self.max_attempts {
+            tokio::time::sleep(delay).await;
+            delay = delay.saturating_mul(2);
+            match self.apply_batch(pool, event).await {
+                Ok(a) => return Ok(Some(Outcome::Applied(a))),
+                Err(BatchError::Poison { message: m, .. }) => message = m,
+                Err(BatchError::Stale) => return self.reload(pool).await.map(Some),
+                Err(BatchError::Failed(e)) => return Err(e),
+            }
+        }
+        let Some(bad) = event.first() else {
+            return Ok(None);
+        };
+        // Only if the checkpoint is still where this worker left it: an
+        // owner that lost its lease while retrying must not stop a
+        // subscriber that another owner (or a skip) already moved on.
+        let recorded = dead_letter::record(
+            pool,
+            self.name,
+            self.expected(),
+            bad,
+            &message,
+            self.max_attempts,
+        )
+        .await?;
+        if !recorded {
+            tracing::info!(subscriber = self.name, position = %bad.position,
+                "checkpoint moved on while retrying; not dead-lettering");
+            return self.reload(pool).await.map(Some);
+        }
+        tracing::error!(subscriber = self.name, position = %bad.position, error = %message,
+            "poison event dead-lettered; subscriber stopped");
+        metrics::dead_letter(self.name);
+        metrics::stopped(self.name, true);
+        self.stopped = true;
+        self.sub.reset();
+        Ok(Some(Outcome::Stopped(SubscriptionError::Poison {
+            subscriber: self.name.into(),
+            position: bad.position,
+            message,
+        })))
+    }
+
+    async fn reload(&mut self, pool: &PgPool) -> Result<Outcome, SubscriptionError> {
+        let mut conn = pool.acquire().await?;
+        match checkpoint::load(&mut conn, self.name).await? {
+            Some(cp) => self.resync(&cp),
+            None => self.sub.reset(),
+        }
+        Ok(Outcome::Resynced)
+    }
+
+    async fn apply_batch(
+        &mut self,
+        pool: &PgPool,
+        events: &[RecordedEvent],
+    ) -> Result<Applied, BatchError> {
+        let start = events.partition_point(|e| e.position <= self.position);
+        let events = &events[start..];
+        let Some(last) = events.last() else {
+            return Ok(Applied::default());
+        };
+        let started = Instant::now();
+        if let Err(e) = self.write(pool, events, last.position).await {
+            self.sub.reset();
+            return Err(match e {
+                BatchError::Poison {
+                    index: Some(index),
+                    message,
+                } => BatchError::Poison {
+                    index: Some(start + index),
+                    message,
+                },
+                e => e,
+            });
+        }
+        self.position = last.position;
+        metrics::batch(self.name, events.len(), started.elapsed(), last.position);
+        self.sub.committed(last.position);
+        Ok(Applied {
+            events: events.len(),
+            last_recorded_at: Some(last.recorded_at),
+        })
+    }
+
+    /// One transaction: lock and check the checkpoint, let the subscriber
+    /// write, move the checkpoint, commit.
+    async fn write(
+        &mut self,
+        pool: &PgPool,
+        events: &[RecordedEvent],
+        last: Position,
+    ) -> Result<(), BatchError> {
+        let mut tx = pool.begin().await?;
+        if self.async_commit {
+            sqlx::query("SET LOCAL synchronous_commit TO off")
+                .execute(&mut *tx)
+                .await?;
+        }
+        match checkpoint::lock(&mut tx, self.name).await? {
+            Some(cp) if self.expected().matches(&cp) => {}
+            _ => return Err(BatchError::Stale),
+        }
+        match self.sub.handle(&mut tx, events).await {
+            Ok(()) => {}
+            Err(HandleError::Poison { index, message }) => {
+                return Err(BatchError::Poison {
+                    index: Some(index),
+                    message,
+                });
+            }
+            Err(HandleError::Database(e)) => return Err(sql_error(e)),
+            Err(HandleError::Transient(m)) => {
+                return Err(BatchError::Failed(SubscriptionError::Transient(m)));
+            }
+        }
+        checkpoint::save_position(&mut tx, self.name, last)
+            .await
+            .map_err(sql_error)?;
+        tx.commit().await.map_err(sql_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,384 @@
+//! The owner loop: one task per subscriber. It waits for the subscriber's
+//! lease, brings it to its version, then handles events (live from
+//! JetStream when caught up, from the store otherwise) until the lease is
+//! lost; transient failures back off and try again, poison stops it.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use chrono::Utc;
+use orderflow_event_store::{EventStore, RecordedEvent};
+use orderflow_observability::{link_remote, set_remote_parent, trace_id_of, tracing_exported};
+use sqlx::PgPool;
+use tracing::Instrument;
+
+use crate::batch::{Outcome, Worker};
+use crate::checkpoint::{self, Checkpoint};
+use crate::error::SubscriptionError;
+use crate::live::{LiveFeed, unbroken_run};
+use crate::{Lease, RuntimeConfig, Subscriber, catch_up, metrics, status};
+
+/// Most events read every second per subscriber to refresh its lag
+/// metrics: `orderflow_subscription_lag_events` stops at this many
+/// (`orderflow_subscription_lag_seconds` is exact).
+const LAG_METRIC_LIMIT: u64 = 1_000;
+
+/// Runs subscribers: the store they read, the database their effects and
+/// checkpoints live in, and the live feed.
+#[derive(Clone)]
+pub struct Runtime {
+    store: Arc<dyn EventStore>,
+    pool: PgPool,
+    nats: Option<async_nats::Client>,
+    config: RuntimeConfig,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// `pool` holds the subscribers' effects and the runtime's tables
+    /// (migrated by [`migrate`](crate::migrate)). `nats`: the live feed;
+    /// without it every subscriber polls the store.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        pool: PgPool,
+        nats: Option<async_nats::Client>,
+        config: RuntimeConfig,
+    ) -> Runtime {
+        Runtime {
+            store,
+            pool,
+            nats,
+            config,
+        }
+    }
+
+    /// A NATS client for [`Runtime::new`] that connects in the background
+    /// and keeps reconnecting: subscribers work from the store meanwhile.
+    pub async fn connect_nats(url: &str) -> Option<async_nats::Client> {
+        async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .connect(url)
+            .await
+            .ok()
+    }
+
+    /// Runs every subscriber (one task each) until `shutdown` resolves.
+    pub async fn run(
+        &self,
+        subscribers: Vec<Box<dyn Subscriber>>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        let tasks: Vec<_> = subscribers
+            .into_iter()
+            .map(|sub| tokio::spawn(self.clone().run_one(sub)))
+            .collect();
+        shutdown.await;
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    async fn run_one(self, sub: Box<dyn Subscriber>) {
+        let name = sub.name();
+        metrics::register(name);
+        let options = (*self.pool.connect_options()).clone();
+        let lease_name = format!("orderflow-projection:{name}");
+        let mut w = Worker::new(sub, &self.config);
+        loop {
+            let mut lease = Lease::acquire(&options, &lease_name, self.config.standby_interval).await;
+            tracing::info!(subscriber = name, "subscriber owned by this process");
+            metrics::owned(name, true);
+            let mut backoff = Duration::from_millis(100);
+            // True at first: the first progress clears whatever backoff
+            // state a previous owner (a crashed process) left behind.
+            let mut backing_off = true;
+            loop {
+                match self.own(&mut w, &mut lease, &mut backing_off).await {
+                    Ok(()) | Err(OwnError::LostLease) => break,
+                    Err(OwnError::Failed(e)) => {
+                        // Transient by construction: poison events are
+                        // dead-lettered by the worker and never come here.
+                        tracing::warn!(subscriber = name, error = %e, ?backoff, "subscriber backing off");
+                        metrics::error(name);
+                        metrics::backing_off(name, true);
+                        let until = Utc::now()
+                            + chrono::Duration::from_std(backoff)
+                                .unwrap_or(chrono::Duration::zero());
+                        backing_off = true;
+                        // Best effort: with the database away, status
+                        // cannot be read either.
+                        let _ = checkpoint::set_backoff(
+                            &self.pool,
+                            name,
+                            Some((&e.to_string(), until)),
+                        )
+                        .await;
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        if !lease.is_held().await {
+                            break;
+                        }
+                    }
+                }
+            }
+            metrics::owned(name, false);
+        }
+    }
+
+    /// The checkpoint at this subscriber's version, running its
+    /// [`start_version`](Subscriber::start_version) hook first if needed.
+    async fn ensure_current(&self, w: &mut Worker) -> Result<Checkpoint, SubscriptionError> {
+        let (name, version) = (w.name, w.sub.version());
+        let mut conn = self.pool.acquire().await?;
+        if let Some(cp) = checkpoint::load(&mut conn, name).await? {
+            if cp.version == version {
+                return Ok(cp);
+            }
+            // Never downgrade: during a rolling deploy the old build waits
+            // (backing off) instead of fighting the new one.
+            if cp.version > version {
+                return Err(SubscriptionError::Checkpoint(
+                    name.into(),
+                    format!(
+                        "tables were built by version {}; this build has version {version}",
+                        cp.version
+                    ),
+                ));
+            }
+        }
+        drop(conn);
+        tracing::info!(subscriber = name, version, "starting subscriber version from zero");
+        w.sub.reset();
+        w.sub.start_version(&self.pool).await?;
+        let mut conn = self.pool.acquire().await?;
+        checkpoint::load(&mut conn, name)
+            .await?
+            .filter(|cp| cp.version == version)
+            .ok_or_else(|| {
+                SubscriptionError::Checkpoint(name.into(), "missing after start_version".into())
+            })
+    }
+
+    /// Runs the worker's subscriber while this process holds its lease.
+    /// Returns only with an error.
+    async fn own(
+        &self,
+        w: &mut Worker,
+        lease: &mut Lease,
+        backing_off: &mut bool,
+    ) -> Result<(), OwnError> {
+        let config = &self.config;
+        let name = w.name;
+        let cp = self.ensure_current(w).await?;
+        w.resync(&cp);
+        let js = self.nats.as_ref().map(|c| jetstream::new(c.clone()));
+        let mut live: Option<LiveFeed> = None;
+        let mut live_retry_at = Instant::now();
+        let mut caught_up = false;
+        let mut last_check = Instant::now();
+        metrics::stopped(name, w.stopped);
+        loop {
+            if last_check.elapsed() >= Duration::from_secs(1) {
+                last_check = Instant::now();
+                self.check(w, lease, &mut caught_up).await?;
+            }
+            if w.stopped {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            if !caught_up {
+                let (events, done) =
+                    catch_up::next(&*self.store, w.position, config.batch_size).await?;
+                caught_up = done;
+                if !events.is_empty() {
+                    self.apply(w, &events).await?;
+                }
+                if *backing_off {
+                    // Moving again: the status stops saying `backing off`.
+                    checkpoint::set_backoff(&self.pool, name, None).await?;
+                    metrics::backing_off(name, false);
+                    *backing_off = false;
+                }
+                continue;
+            }
+            let nats_up = self
+                .nats
+                .as_ref()
+                .is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected);
+            if live.is_none()
+                && nats_up
+                && Instant::now() >= live_retry_at
+                && let Some(js) = &js
+            {
+                match LiveFeed::open(js, config, name).await {
+                    Ok(feed) => live = Some(feed),
+                    Err(e) => {
+                        tracing::debug!(subscriber = name, error = %e, "no live feed; reading the store");
+                        live_retry_at = Instant::now() + Duration::from_secs(2);
+                    }
+                }
+            }
+            let Some(feed) = live.as_mut() else {
+                tokio::time::sleep(config.poll_interval).await;
+                caught_up = false;
+                continue;
+            };
+            let msgs = match feed
+                .next_batch(config.idle_check, config.batch_size.max(1))
+                .await
+            {
+                Ok(Some(msgs)) => msgs,
+                Ok(None) => {
+                    // Quiet stream: make sure the store agrees (relay down?).
+                    caught_up = false;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(subscriber = name, error = %e, "live feed failed; reading the store");
+                    live = None;
+                    live_retry_at = Instant::now() + Duration::from_secs(1);
+                    caught_up = false;
+                    continue;
+                }
+            };
+            // Handle the unbroken run that follows the checkpoint; on a
+            // gap, or anything unreadable, let the store fill in.
+            let (events, whole) = unbroken_run(&msgs, w.position);
+            if !whole {
+                caught_up = false;
+            }
+            if !events.is_empty() {
+                self.apply(w, &events).await?;
+            }
+            // Everything here is now handled, or will be read from the
+            // store: redelivery is not needed for any of it. The consumer
+            // acks all (AckPolicy::All), so the last message covers the batch.
+            if let Some(last) = msgs.last() {
+                let _ = last.ack().await;
+            }
+        }
+    }
+
+    /// Once a second: still the owner? Did the checkpoint move elsewhere
+    /// (skip, retry, rebuild)? And the lag metrics.
+    async fn check(
+        &self,
+        w: &mut Worker,
+        lease: &mut Lease,
+        caught_up: &mut bool,
+    ) -> Result<(), OwnError> {
+        let name = w.name;
+        if !lease.is_held().await {
+            return Err(OwnError::LostLease);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let cp = checkpoint::load(&mut conn, name).await?;
+        drop(conn);
+        match cp {
+            Some(cp) if cp.version == w.sub.version() => {
+                if cp.generation != w.generation || cp.stopped != w.stopped {
+                    w.resync(&cp);
+                    *caught_up = false;
+                }
+            }
+            // Restarted by another version, or dropped: start over
+            // (`ensure_current` rebuilds or waits).
+            _ => {
+                return Err(OwnError::Failed(SubscriptionError::Checkpoint(
+                    name.into(),
+                    "checkpoint changed version".into(),
+                )));
+            }
+        }
+        metrics::stopped(name, w.stopped);
+        if let Ok((n, secs)) = status::lag(&*self.store, w.position, LAG_METRIC_LIMIT).await {
+            metrics::lag(name, n, secs);
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, w: &mut Worker, events: &[RecordedEvent]) -> Result<(), OwnError> {
+        let span = batch_span(w.name, events);
+        match w.process(&self.pool, events).instrument(span).await? {
+            Outcome::Applied(a) => {
+                if let Some(at) = a.last_recorded_at {
+                    let age = (Utc::now() - at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+                    metrics::event_age(w.name, age);
+                }
+            }
+            Outcome::Resynced => {}
+            Outcome::Stopped(e) => tracing::error!(error = %e, "subscriber stopped"),
+        }
+        Ok(())
+    }
+}
+
+enum OwnError {
+    LostLease,
+    Failed(SubscriptionError),
+}
+
+impl<E: Into<SubscriptionError>> From<E> for OwnError {
+    fn from(e: E) -> Self {
+        OwnError::Failed(e.into())
+    }
+}
+
+/// Most links one batch span carries (OpenTelemetry's default limit).
+const MAX_LINKS: usize = 128;
+
+/// The span of one handled batch. With tracing on, it links to the trace
+/// of every event in it (the relay's publish span, or the append span when
+/// read from the store), and is their child when they all share one trace.
+fn batch_span(subscriber: &'static str, events: &[RecordedEvent]) -> tracing::Span {
+    let span = tracing::info_span!(
+        "subscription_batch",
+        otel.kind = "consumer",
+        subscriber,
+        events = events.len(),
+        first = tracing::field::Empty,
+        last = tracing::field::Empty,
+    );
+    if let (Some(first), Some(last)) = (events.first(), events.last()) {
+        span.record("first", tracing::field::display(first.position));
+        span.record("last", tracing::field::display(last.position));
+    }
+    if !tracing_exported() {
+        return span;
+    }
+    let mut parents: Vec<&str> = Vec::new();
+    let mut traces = std::collections::HashSet::new();
+    for tp in events
+        .iter()
+        .filter_map(|e| e.metadata.traceparent.as_deref())
+    {
+        if let Some(trace) = trace_id_of(tp) {
+            traces.insert(trace);
+            if parents.len() < MAX_LINKS && !parents.contains(&tp) {
+                parents.push(tp);
+            }
+        }
+    }
+    match (traces.len(), parents.first()) {
+        (1, Some(only)) => set_remote_parent(&span, only),
+        _ => {
+            for tp in parents {
+                link_remote(&span, tp);
+            }
+        }
+    }
+    span
+}
