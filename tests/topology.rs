@@ -347,7 +347,7 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     );
     let projector_metrics = scrape(projectors[busiest].url("metrics").await).await;
     assert!(
-        projector_metrics.contains("orderflow_projection_owned{"),
+        projector_metrics.contains("orderflow_subscription_owned{"),
         "{projector_metrics}"
     );
 

@@ -44,7 +44,9 @@ impl From<ProjectionError> for SubscriptionError {
                 SubscriptionError::Checkpoint(name, message)
             }
             ProjectionError::Migrate(m) => SubscriptionError::Migrate(m),
-            e @ ProjectionError::UnknownProjection(_) => SubscriptionError::Transient(e.to_string()),
+            e @ ProjectionError::UnknownProjection(_) => {
+                SubscriptionError::Transient(e.to_string())
+            }
         }
     }
 }

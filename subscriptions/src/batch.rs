@@ -348,3 +348,133 @@ impl Worker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use orderflow_event_store::{EventMetadata, Position, RecordedEvent, StreamId};
+    use orderflow_testkit::TestDb;
+    use sqlx::{PgConnection, PgPool};
+
+    use super::{Outcome, Worker};
+    use crate::{HandleError, RuntimeConfig, Subscriber, checkpoint};
+
+    /// Refuses every event: each is poison.
+    struct Refuses;
+
+    #[async_trait]
+    impl Subscriber for Refuses {
+        fn name(&self) -> &'static str {
+            "refuses"
+        }
+        fn version(&self) -> i32 {
+            1
+        }
+        async fn handle(
+            &mut self,
+            _: &mut PgConnection,
+            _: &[RecordedEvent],
+        ) -> Result<(), HandleError> {
+            Err(HandleError::Poison {
+                index: 0,
+                message: "cannot read it".into(),
+            })
+        }
+        fn reset(&mut self) {}
+    }
+
+    /// The runtime's tables with the checkpoint at zero.
+    async fn pool(db: &TestDb) -> PgPool {
+        let pool = PgPool::connect(db.url()).await.unwrap();
+        crate::migrate(&pool).await.unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        checkpoint::restart(&mut conn, "refuses", 1, Position::START)
+            .await
+            .unwrap();
+        pool
+    }
+
+    fn poison(position: Position) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            stream_id: StreamId::new(format!("order-{}", uuid::Uuid::now_v7())).unwrap(),
+            stream_version: 1,
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "OrderConfirmed".into(),
+            schema_version: 1,
+            payload: serde_json::json!({ "not": "an event" }),
+            metadata: EventMetadata::default(),
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
+    /// An owner that lost its lease while retrying a poison event (a
+    /// zombie) must not dead-letter it and stop the subscriber once another
+    /// owner, a skip or a rebuild moved the checkpoint on: the dead letter
+    /// is written under the same checkpoint check as every other write.
+    #[tokio::test]
+    async fn a_zombie_owner_cannot_stop_a_subscriber_that_moved_on() {
+        let test_db = TestDb::new().await;
+        let pool = pool(&test_db).await;
+        let config = RuntimeConfig {
+            max_attempts: 2,
+            retry_backoff: Duration::from_millis(1),
+            ..RuntimeConfig::default()
+        };
+        let mut conn = pool.acquire().await.unwrap();
+        let cp = checkpoint::load(&mut conn, "refuses")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut zombie = Worker::new(Box::new(Refuses), &config);
+        zombie.resync(&cp);
+        let bad = poison(Position::new(10, 10));
+        // Meanwhile the new owner skipped it (position and generation move).
+        sqlx::query(
+            "UPDATE projection_checkpoints SET position = $2, generation = generation + 1 \
+             WHERE name = $1",
+        )
+        .bind("refuses")
+        .bind(bad.position.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+
+        let outcome = zombie
+            .process(&pool, std::slice::from_ref(&bad))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Resynced));
+        let letters: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(letters, 0);
+        let cp = checkpoint::load(&mut conn, "refuses")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!cp.stopped, "{cp:?}");
+        assert_eq!(cp.position, bad.position);
+        // Resynced to where the subscriber is, the worker skips the event.
+        assert_eq!(zombie.position, bad.position);
+        assert!(!zombie.stopped);
+
+        // The same worker, when the checkpoint is where it left it, does
+        // dead-letter a poison event and stop.
+        let next = poison(Position::new(11, 11));
+        let outcome = zombie
+            .process(&pool, std::slice::from_ref(&next))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Stopped(_)));
+        let letters: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(letters, 1);
+    }
+}

@@ -34,7 +34,9 @@ impl Lease {
             if standby.is_none() {
                 match options.connect().await {
                     Ok(conn) => standby = Some(conn),
-                    Err(e) => tracing::warn!(lease = name, error = %e, "standby cannot reach Postgres"),
+                    Err(e) => {
+                        tracing::warn!(lease = name, error = %e, "standby cannot reach Postgres")
+                    }
                 }
             }
             if let Some(mut conn) = standby.take() {
@@ -47,7 +49,9 @@ impl Lease {
                     }
                     Ok(false) => standby = Some(conn),
                     // A broken connection: the next round makes a new one.
-                    Err(e) => tracing::debug!(lease = name, error = %e, "standby connection failed"),
+                    Err(e) => {
+                        tracing::debug!(lease = name, error = %e, "standby connection failed")
+                    }
                 }
             }
             tokio::time::sleep(interval).await;

@@ -59,8 +59,7 @@ pub(crate) fn lag(name: &str, events: u64, seconds: f64) {
 /// not comparable across stores.
 pub(crate) fn batch(name: &str, events: usize, took: Duration, position: Position) {
     metrics::counter!(EVENTS_TOTAL, "subscriber" => name.to_owned()).increment(events as u64);
-    metrics::histogram!(BATCH_SECONDS, "subscriber" => name.to_owned())
-        .record(took.as_secs_f64());
+    metrics::histogram!(BATCH_SECONDS, "subscriber" => name.to_owned()).record(took.as_secs_f64());
     metrics::gauge!(POSITION, "subscriber" => name.to_owned()).set(position.minor() as f64);
 }
 

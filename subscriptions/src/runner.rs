@@ -98,7 +98,8 @@ impl Runtime {
         let lease_name = format!("orderflow-projection:{name}");
         let mut w = Worker::new(sub, &self.config);
         loop {
-            let mut lease = Lease::acquire(&options, &lease_name, self.config.standby_interval).await;
+            let mut lease =
+                Lease::acquire(&options, &lease_name, self.config.standby_interval).await;
             tracing::info!(subscriber = name, "subscriber owned by this process");
             metrics::owned(name, true);
             let mut backoff = Duration::from_millis(100);
@@ -160,7 +161,11 @@ impl Runtime {
             }
         }
         drop(conn);
-        tracing::info!(subscriber = name, version, "starting subscriber version from zero");
+        tracing::info!(
+            subscriber = name,
+            version,
+            "starting subscriber version from zero"
+        );
         w.sub.reset();
         w.sub.start_version(&self.pool).await?;
         let mut conn = self.pool.acquire().await?;

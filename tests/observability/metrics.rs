@@ -50,25 +50,28 @@ async fn metrics_name_every_promised_series() {
         ("orderflow_relay_event_age_seconds_bucket", &[]),
         ("orderflow_relay_published_total", &[]),
         (
-            "orderflow_projection_lag_events",
-            &[("projection", "orders")],
+            "orderflow_subscription_lag_events",
+            &[("subscriber", "orders")],
         ),
         (
-            "orderflow_projection_lag_seconds",
-            &[("projection", "orders")],
+            "orderflow_subscription_lag_seconds",
+            &[("subscriber", "orders")],
         ),
         (
-            "orderflow_projection_dead_letters_total",
-            &[("projection", "orders")],
-        ),
-        ("orderflow_projection_stopped", &[("projection", "orders")]),
-        (
-            "orderflow_projection_backing_off",
-            &[("projection", "orders")],
+            "orderflow_subscription_dead_letters_total",
+            &[("subscriber", "orders")],
         ),
         (
-            "orderflow_projection_events_total",
-            &[("projection", "orders")],
+            "orderflow_subscription_stopped",
+            &[("subscriber", "orders")],
+        ),
+        (
+            "orderflow_subscription_backing_off",
+            &[("subscriber", "orders")],
+        ),
+        (
+            "orderflow_subscription_events_total",
+            &[("subscriber", "orders")],
         ),
     ];
     let query_api: Vec<(&str, &[(&str, &str)])> = vec![

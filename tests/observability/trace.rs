@@ -1,7 +1,7 @@
 //! One trace follows a command: the caller's span → `http_request` →
 //! `command` → `append` (its context stored with the event) → the relay's
 //! `relay_publish` (its context in the NATS `traceparent` header) → the
-//! projector's `projection_batch`. Spans go to an in-memory exporter.
+//! projector's `subscription_batch`. Spans go to an in-memory exporter.
 
 use std::time::Duration;
 
@@ -78,7 +78,7 @@ async fn one_trace_follows_a_command_to_the_read_model() {
     let spans = loop {
         let _ = provider.force_flush();
         let spans = exporter.get_finished_spans().unwrap();
-        if !find(&spans, trace, "projection_batch").is_empty()
+        if !find(&spans, trace, "subscription_batch").is_empty()
             && !find(
                 &spans,
                 trace,
@@ -117,7 +117,7 @@ async fn one_trace_follows_a_command_to_the_read_model() {
     assert_eq!(publish[0].span_context.span_id(), span_id_of(&published));
     // Each projection's batch continues the trace: from the live feed it
     // follows the publish span, when caught up from the store the append.
-    let batches = find(&spans, trace, "projection_batch");
+    let batches = find(&spans, trace, "subscription_batch");
     assert!(!batches.is_empty());
     for b in &batches {
         assert!(

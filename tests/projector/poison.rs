@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use orderflow_domain::{OrderConfirmed, OrderEvent, OrderId};
-use orderflow_projections::{
-    ProjectorConfig, retry_with, skip_with, status_with_store,
-};
+use orderflow_projections::{ProjectorConfig, retry_with, skip_with, status_with_store};
 use uuid::Uuid;
 
 use crate::support::{Env, Workload, append};

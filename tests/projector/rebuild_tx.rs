@@ -115,15 +115,9 @@ async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
     };
 
     let started = Instant::now();
-    let report = rebuild_with(
-        env.store(),
-        &env.read,
-        "all",
-        &config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let report = rebuild_with(env.store(), &env.read, "all", &config, &mut |_| {})
+        .await
+        .unwrap();
     let finished = Instant::now();
     done.store(true, Ordering::Relaxed);
     let (longest, longest_query) = watcher.await.unwrap();
