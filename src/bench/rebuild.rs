@@ -63,16 +63,10 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
         ..ProjectorConfig::default()
     };
     let bar = bar(seeded as u64, "rebuild", !args.scratch.json);
-    let report = rebuild_with(
-        Arc::new(store.clone()),
-        &read,
-        "all",
-        &config,
-        &mut |p| {
-            bar.set_position(p.events);
-            bar.set_message(format!("{:.0} events/s", p.events_per_sec));
-        },
-    )
+    let report = rebuild_with(Arc::new(store.clone()), &read, "all", &config, &mut |p| {
+        bar.set_position(p.events);
+        bar.set_message(format!("{:.0} events/s", p.events_per_sec));
+    })
     .await?;
     bar.finish_and_clear();
 

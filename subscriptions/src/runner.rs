@@ -95,6 +95,8 @@ impl Runtime {
         let name = sub.name();
         metrics::register(name);
         let options = (*self.pool.connect_options()).clone();
+        // The name the projector used before the runtime existed, so old and
+        // new builds exclude each other during a rolling deploy.
         let lease_name = format!("orderflow-projection:{name}");
         let mut w = Worker::new(sub, &self.config);
         loop {

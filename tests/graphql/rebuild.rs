@@ -128,15 +128,9 @@ async fn queries_are_answered_across_a_rebuild() {
                 ..ProjectorConfig::default()
             };
             let store: Arc<dyn EventStore> = Arc::new(env.store.clone());
-            orderflow_projections::rebuild_with(
-                store,
-                &env.read,
-                "all",
-                &config,
-                &mut |_| {},
-            )
-            .await
-            .unwrap();
+            orderflow_projections::rebuild_with(store, &env.read, "all", &config, &mut |_| {})
+                .await
+                .unwrap();
             Instant::now()
         })
     };

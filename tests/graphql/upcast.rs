@@ -107,15 +107,9 @@ async fn a_v1_order_is_unknown_channel_in_graphql_before_and_after_a_rebuild() {
         ..ProjectorConfig::default()
     };
     let store: Arc<dyn EventStore> = Arc::new(env.store.clone());
-    orderflow_projections::rebuild_with(
-        store,
-        &env.read,
-        "orders",
-        &config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    orderflow_projections::rebuild_with(store, &env.read, "orders", &config, &mut |_| {})
+        .await
+        .unwrap();
     check().await;
     env.finish().await;
 }
