@@ -157,8 +157,7 @@ pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
 async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
     let config = projector_config(args);
     let store = open_non_postgres_store(&args.store.choice).await?;
-    // Through the store, lag counts stop at STORE_LAG_LIMIT.
-    let counted = store.is_some();
+    // Lag counts stop at STORE_LAG_LIMIT (any store).
     let statuses = match store {
         None => orderflow_projections::status(&config).await?,
         Some(store) => {
@@ -190,7 +189,7 @@ async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into()),
             s.head.to_string(),
-            if counted && s.lag_events >= STORE_LAG_LIMIT {
+            if s.lag_events >= STORE_LAG_LIMIT {
                 format!("{}+", s.lag_events)
             } else {
                 s.lag_events.to_string()

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use crate::ProjectorConfig;
 use crate::db::connect_read_db;
 use crate::error::ProjectionError;
-use crate::rebuild::{RebuildProgress, RebuildReport, rebuild_defs, select};
+use crate::rebuild::{RebuildProgress, RebuildReport, count_in_background, rebuild_defs, select};
 use crate::status::{ProjectionStatus, retry_with, skip_with, status_with_store};
 
 async fn events_store(config: &ProjectorConfig) -> Result<PgEventStore, ProjectionError> {
@@ -40,9 +40,8 @@ pub async fn rebuild_with(
     progress: &mut (dyn FnMut(&RebuildProgress) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
     let defs = select(name_or_all)?;
-    // For an ETA; a store that cannot count cheaply answers at its limit.
-    let total = None;
-    rebuild_defs(&store, read, total, &defs, config, progress).await
+    let total = count_in_background(&store);
+    rebuild_defs(&store, read, &total, &defs, config, progress).await
 }
 
 /// Status of every projection.

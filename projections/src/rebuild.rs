@@ -19,11 +19,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orderflow_event_store::{EventStore, Position};
+use orderflow_event_store::{EventStore, Position, RawEvent};
 use orderflow_subscriptions::checkpoint;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
-use crate::decode::{Decoded, decode, decode_raw};
+use crate::decode::{Decoded, decode_raw};
 use crate::error::ProjectionError;
 use crate::fold::{Fold, PROJECTIONS, ProjectionDef, projection};
 
@@ -96,6 +96,23 @@ async fn lock_rebuilds(
 /// Where a rebuild reads: the store, through its trait.
 pub(crate) type Source = Arc<dyn EventStore>;
 
+/// The events in the store when the rebuild started, once known: counted
+/// beside the rebuild (Postgres counts rows at once; a store that reads to
+/// count must not hold the rebuild up).
+pub(crate) type Total = Arc<std::sync::OnceLock<u64>>;
+
+/// Counts the store's events on a task of its own into a [`Total`].
+pub(crate) fn count_in_background(store: &Source) -> Total {
+    let total = Total::default();
+    let (store, into) = (Arc::clone(store), Arc::clone(&total));
+    tokio::spawn(async move {
+        if let Ok(n) = store.count_after(Position::START, u64::MAX).await {
+            let _ = into.set(n);
+        }
+    });
+    total
+}
+
 /// One read batch, decoded.
 struct Chunk {
     decoded: Vec<Decoded>,
@@ -105,64 +122,42 @@ struct Chunk {
     end: bool,
 }
 
-/// One read batch, as read.
-enum Fetched {
-    Raw(Vec<orderflow_event_store::RawEvent>),
-    Recorded(Vec<orderflow_event_store::RecordedEvent>),
-}
-
 /// Reads the events after `after`, cut before `limit`; `end` when there is
-/// nothing more to read now.
+/// nothing more to read now. Raw events: Postgres reads lean rows, and
+/// payloads parse straight into their types.
 async fn fetch(
     source: &Source,
     after: Position,
     batch: usize,
     limit: Option<Position>,
-) -> Result<(Fetched, bool), ProjectionError> {
+) -> Result<(Vec<RawEvent>, bool), ProjectionError> {
     let below = |p: Position| limit.is_none_or(|l| p < l);
-    let mut recorded = source.read_all(after, batch).await?;
-    let read = recorded.len();
-    recorded.truncate(recorded.partition_point(|e| below(e.position)));
-    let end = read < batch || recorded.len() < read;
-    Ok((Fetched::Recorded(recorded), end))
+    let mut raw = source.read_all_raw(after, batch).await?;
+    let read = raw.len();
+    raw.truncate(raw.partition_point(|e| below(e.position)));
+    let end = read < batch || raw.len() < read;
+    Ok((raw, end))
 }
 
 /// Decodes a fetched batch; a poison event fails it with its position.
 fn decode_fetched(
-    fetched: &Fetched,
+    raw: &[RawEvent],
     end: bool,
     names: &str,
 ) -> Result<Option<Chunk>, ProjectionError> {
-    let poison = |position: Position, message: String| ProjectionError::Poison {
-        projection: names.to_owned(),
-        position,
-        message,
-    };
-    let mut decoded = Vec::new();
-    let (events, last) = match fetched {
-        Fetched::Raw(raw) => {
-            decoded.reserve(raw.len());
-            for e in raw {
-                if let Some(d) = decode_raw(e).map_err(|err| poison(e.position, err.0))? {
-                    decoded.push(d);
-                }
-            }
-            (raw.len(), raw.last().map(|e| e.position))
-        }
-        Fetched::Recorded(recorded) => {
-            decoded.reserve(recorded.len());
-            for e in recorded {
-                if let Some(d) = decode(e).map_err(|err| poison(e.position, err.0))? {
-                    decoded.push(d);
-                }
-            }
-            (recorded.len(), recorded.last().map(|e| e.position))
-        }
-    };
-    Ok(last.map(|last| Chunk {
+    let mut decoded = Vec::with_capacity(raw.len());
+    for e in raw {
+        let d = decode_raw(e).map_err(|err| ProjectionError::Poison {
+            projection: names.to_owned(),
+            position: e.position,
+            message: err.0,
+        })?;
+        decoded.extend(d);
+    }
+    Ok(raw.last().map(|last| Chunk {
         decoded,
-        events,
-        last,
+        events: raw.len(),
+        last: last.position,
         end,
     }))
 }
@@ -187,18 +182,14 @@ fn spawn_reader(
     names: String,
 ) -> tokio::sync::mpsc::Receiver<Result<Chunk, ProjectionError>> {
     let (fetched_tx, mut fetched_rx) =
-        tokio::sync::mpsc::channel::<Result<(Fetched, bool), ProjectionError>>(2);
+        tokio::sync::mpsc::channel::<Result<(Vec<RawEvent>, bool), ProjectionError>>(2);
     let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
         let mut after = Position::START;
         loop {
             let result = fetch(&source, after, batch, limit).await;
             let stop = match &result {
-                Ok((Fetched::Raw(v), end)) => {
-                    after = v.last().map_or(after, |e| e.position);
-                    *end || v.is_empty()
-                }
-                Ok((Fetched::Recorded(v), end)) => {
+                Ok((v, end)) => {
                     after = v.last().map_or(after, |e| e.position);
                     *end || v.is_empty()
                 }
@@ -235,7 +226,7 @@ fn spawn_reader(
 pub(crate) async fn rebuild_defs(
     source: &Source,
     read: &PgPool,
-    total_events: Option<u64>,
+    total_events: &Total,
     defs: &[&'static ProjectionDef],
     config: &crate::ProjectorConfig,
     progress: &mut (dyn FnMut(&RebuildProgress) + Send),
@@ -288,7 +279,7 @@ async fn create_tables(
 async fn rebuild_once(
     source: &Source,
     read: &PgPool,
-    total_events: Option<u64>,
+    total_events: &Total,
     defs: &[&'static ProjectionDef],
     config: &crate::ProjectorConfig,
     progress: &mut (dyn FnMut(&RebuildProgress) + Send),
@@ -345,7 +336,7 @@ async fn rebuild_once(
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         progress(&RebuildProgress {
             events: events_done,
-            total_events,
+            total_events: total_events.get().copied(),
             position,
             elapsed: started.elapsed(),
             events_per_sec: events_done as f64 / secs,

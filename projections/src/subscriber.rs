@@ -136,7 +136,7 @@ impl Subscriber for ProjectionSubscriber {
         let report = rebuild_defs(
             &self.store,
             pool,
-            None,
+            &Default::default(),
             &[self.def],
             &self.config,
             &mut |_| {},

@@ -48,7 +48,7 @@ pub(crate) fn dead_letter(name: &str) {
     metrics::counter!(DEAD_LETTERS_TOTAL, "subscriber" => name.to_owned()).increment(1);
 }
 
-/// The lag gauges; `events` may be a bounded count (see `LAG_METRIC_LIMIT`).
+/// The lag gauges; `events` is counted up to [`STATUS_LAG_LIMIT`](crate::STATUS_LAG_LIMIT).
 pub(crate) fn lag(name: &str, events: u64, seconds: f64) {
     metrics::gauge!(LAG_EVENTS, "subscriber" => name.to_owned()).set(events as f64);
     metrics::gauge!(LAG_SECONDS, "subscriber" => name.to_owned()).set(seconds);

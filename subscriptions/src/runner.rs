@@ -20,10 +20,10 @@ use crate::error::SubscriptionError;
 use crate::live::{LiveFeed, unbroken_run};
 use crate::{Lease, RuntimeConfig, Subscriber, catch_up, metrics, status};
 
-/// Most events read every second per subscriber to refresh its lag
-/// metrics: `orderflow_subscription_lag_events` stops at this many
-/// (`orderflow_subscription_lag_seconds` is exact).
-const LAG_METRIC_LIMIT: u64 = 1_000;
+/// Most events counted every second per subscriber to refresh its lag
+/// metrics (as for status): `orderflow_subscription_lag_events` stops at
+/// this many; `orderflow_subscription_lag_seconds` is exact.
+const LAG_METRIC_LIMIT: u64 = crate::STATUS_LAG_LIMIT;
 
 /// Runs subscribers: the store they read, the database their effects and
 /// checkpoints live in, and the live feed.

@@ -40,22 +40,23 @@ pub struct SubscriberStatus {
 /// Most events [`status`] counts for a subscriber's lag.
 pub const STATUS_LAG_LIMIT: u64 = 10_000;
 
-/// How far `after` is behind the store: events after it (counting at most
-/// `limit`) and the age of the first of them, through the store's trait.
+/// How far `after` is behind the store, through its trait: the events
+/// after it (counted up to `limit`; Postgres counts rows, other stores may
+/// read them, hence the bound) and the age of the first of them.
 pub async fn lag(
     store: &dyn EventStore,
     after: Position,
     limit: u64,
 ) -> Result<(u64, f64), StoreError> {
-    let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-    let events = store.read_all(after, limit).await?;
-    let age = events.first().map_or(0.0, |e| {
+    let count = store.count_after(after, limit).await?;
+    if count == 0 {
+        return Ok((0, 0.0));
+    }
+    let first = store.read_all(after, 1).await?;
+    let age = first.first().map_or(0.0, |e| {
         (Utc::now() - e.recorded_at).num_microseconds().unwrap_or(0) as f64 / 1e6
     });
-    Ok((
-        u64::try_from(events.len()).unwrap_or(u64::MAX),
-        age.max(0.0),
-    ))
+    Ok((count, age.max(0.0)))
 }
 
 /// The status of each `(name, version)`, whose checkpoints live in `pool`.
