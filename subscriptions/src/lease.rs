@@ -15,9 +15,17 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 
 /// A held lease. Dropping it (or losing its connection) releases it.
 ///
-/// ```ignore
-/// let mut lease = Lease::acquire(&options, "orderflow-relay:main", interval).await;
-/// while lease.is_held().await { /* lead */ }
+/// ```no_run
+/// # async fn lead(options: sqlx::postgres::PgConnectOptions) {
+/// use std::time::Duration;
+/// use orderflow_subscriptions::Lease;
+///
+/// let mut lease = Lease::acquire(&options, "orderflow-relay:main", Duration::from_secs(1)).await;
+/// while lease.is_held().await {
+///     // Lead; write what only the owner may write on `lease.connection()`.
+/// #   break;
+/// }
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct Lease {

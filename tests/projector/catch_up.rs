@@ -3,42 +3,43 @@
 
 use std::time::Duration;
 
+use orderflow_event_store::pg_admin::{self, UncheckedEvent};
+use orderflow_event_store::{EventMetadata, NewEvent, PgEventStore, StreamId};
 use orderflow_projections::ProjectorConfig;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::support::{Env, Workload, assert_same, dump, rebuilt};
 
 /// Transactions that insert an order's OrderCreated, hold it, then commit
 /// (odd) or roll back (even), overlapping the projector's reads.
-fn side_writers(pool: PgPool, n: u64) -> tokio::task::JoinHandle<()> {
+fn side_writers(store: PgEventStore, n: u64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tasks = Vec::new();
         for i in 0..n {
-            let pool = pool.clone();
+            let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(i * 11 % 200)).await;
                 let id = Uuid::now_v7();
-                let mut tx = pool.begin().await.unwrap();
-                sqlx::query(
-                    "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
-                                         schema_version, payload, metadata) \
-                     VALUES ($1, 1, $2, 'OrderCreated', 1, $3, '{}')",
-                )
-                .bind(format!("order-{id}"))
-                .bind(Uuid::now_v7())
-                .bind(serde_json::json!({
-                    "order_id": id, "customer_id": "side-customer", "currency": "EUR",
-                    "at": "2025-03-02T10:00:00Z"
-                }))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+                let event = UncheckedEvent {
+                    stream_id: StreamId::new(format!("order-{id}")).unwrap(),
+                    stream_version: 1,
+                    event: NewEvent {
+                        event_id: Uuid::now_v7(),
+                        event_type: "OrderCreated".into(),
+                        schema_version: 1,
+                        payload: serde_json::json!({
+                            "order_id": id, "customer_id": "side-customer", "currency": "EUR",
+                            "at": "2025-03-02T10:00:00Z"
+                        }),
+                        metadata: EventMetadata::default(),
+                    },
+                };
+                let open = pg_admin::begin_insert(&store, &[event]).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(5 + (i * 17) % 80)).await;
                 if i % 2 == 1 {
-                    tx.commit().await.unwrap();
+                    open.commit().await.unwrap();
                 } else {
-                    tx.rollback().await.unwrap();
+                    open.rollback().await.unwrap();
                 }
             }));
         }
@@ -59,7 +60,7 @@ async fn catch_up_from_the_store_equals_rebuild_and_skips_nothing() {
     let mut work = Workload::new(7);
     work.run(&env.store, 800, 150).await;
     let projector = env.start_projector_with(offline).await;
-    let side = side_writers(env.store.pool().clone(), 60);
+    let side = side_writers(env.store.clone(), 60);
     work.run(&env.store, 1500, 250).await;
     side.await.unwrap();
     let head = orderflow_event_store::EventStore::head(&env.store)

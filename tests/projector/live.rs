@@ -86,8 +86,7 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
     }
     // And the relay publishes everything again (de-duplicated by id).
     relay.stop().await;
-    sqlx::query("DELETE FROM relay_checkpoints")
-        .execute(env.store.pool())
+    orderflow_event_store::pg_admin::forget_relay_checkpoints(&env.store)
         .await
         .unwrap();
     let relay = env.start_relay().await;
@@ -163,12 +162,12 @@ async fn redelivered_and_duplicate_messages_have_no_second_effect() {
     relay.stop().await;
     // The final rows: those of a rebuild, and one `orders` row per order.
     let orders = live["orders"].len();
-    let streams: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT stream_id) FROM events WHERE stream_id LIKE 'order-%'",
-    )
-    .fetch_one(env.store.pool())
-    .await
-    .unwrap();
+    let streams = orderflow_event_store::pg_admin::last_versions(&env.store)
+        .await
+        .unwrap()
+        .keys()
+        .filter(|s| s.category() == "order")
+        .count() as i64;
     assert_eq!(orders as i64, streams);
     assert_same(&live, &rebuilt(&env).await);
     env.cleanup().await;
@@ -196,28 +195,9 @@ async fn change_notices_carry_each_orders_own_position() {
 
     // Each template order's events copied to a new order, all in one
     // transaction.
-    let copied: Vec<String> = sqlx::query_scalar(
-        "WITH t AS (SELECT stream_id, 'order-' || gen_random_uuid()::text AS copy \
-                    FROM events WHERE stream_id LIKE 'order-%' GROUP BY stream_id), \
-              ins AS (INSERT INTO events (stream_id, stream_version, event_id, event_type, \
-                          schema_version, payload, metadata) \
-                      SELECT t.copy, e.stream_version, gen_random_uuid(), e.event_type, \
-                             e.schema_version, \
-                             CASE WHEN e.payload ? 'order_id' \
-                                  THEN jsonb_set(e.payload, '{order_id}', \
-                                                 to_jsonb(substr(t.copy, 7))) \
-                                  ELSE e.payload END, \
-                             e.metadata \
-                      FROM events e JOIN t ON t.stream_id = e.stream_id \
-                      ORDER BY e.global_position RETURNING stream_id) \
-         SELECT DISTINCT substr(stream_id, 7) FROM ins",
-    )
-    .fetch_all(env.store.pool())
-    .await
-    .unwrap();
+    let copied = super::copies::copy_orders(&env.store, 1).await.ids;
     assert!(copied.len() >= 5, "{copied:?}");
-    let copied: std::collections::HashSet<uuid::Uuid> =
-        copied.iter().map(|s| s.parse().unwrap()).collect();
+    let copied: std::collections::HashSet<uuid::Uuid> = copied.into_iter().collect();
     // Until the copies are projected (the head may lag behind the insert
     // while other tests hold the cluster-wide watermark).
     let ids: Vec<uuid::Uuid> = copied.iter().copied().collect();

@@ -2,6 +2,7 @@
 //! the store.
 
 mod catch_up;
+mod copies;
 mod live;
 mod money;
 mod outage;

@@ -16,7 +16,7 @@ use crate::support::{Env, Workload, append, wait_visible};
 
 /// Copies of the workload's orders: enough rows that loading one table in
 /// a single transaction takes far longer than a chunk does.
-const COPIES: i32 = 600;
+const COPIES: usize = 600;
 /// The longest any transaction with an xid in the read database may run
 /// during the rebuild, as a share of the time it spends writing. Both
 /// stretch alike on a busy machine; one transaction per table (as before)
@@ -28,25 +28,8 @@ async fn a_rebuild_commits_in_chunks_and_the_watermark_keeps_moving() {
     let env = Env::small_batches().await;
     let mut work = Workload::new(41);
     work.run(&env.store, 300, 60).await;
-    let copied: i64 = sqlx::query_scalar(
-        "WITH t AS (SELECT stream_id, n FROM (SELECT DISTINCT stream_id FROM events \
-                    WHERE stream_id LIKE 'order-%') s, generate_series(1, $1) n), \
-              c AS (SELECT stream_id, n, gen_random_uuid()::text AS id FROM t), \
-              ins AS (INSERT INTO events (stream_id, stream_version, event_id, event_type, \
-                          schema_version, payload, metadata) \
-                      SELECT 'order-' || c.id, e.stream_version, gen_random_uuid(), \
-                             e.event_type, e.schema_version, \
-                             CASE WHEN e.payload ? 'order_id' \
-                                  THEN jsonb_set(e.payload, '{order_id}', to_jsonb(c.id)) \
-                                  ELSE e.payload END, e.metadata \
-                      FROM events e JOIN c ON c.stream_id = e.stream_id \
-                      ORDER BY c.n, e.global_position RETURNING 1) \
-         SELECT count(*) FROM ins",
-    )
-    .bind(COPIES)
-    .fetch_one(env.store.pool())
-    .await
-    .unwrap();
+    wait_visible(&env.store, work.last).await;
+    let copied = super::copies::copy_orders(&env.store, COPIES).await.events;
     let head = env.store.head().await.unwrap();
     wait_visible(&env.store, head).await;
 
