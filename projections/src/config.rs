@@ -5,7 +5,8 @@ use std::time::Duration;
 use orderflow_subscriptions::RuntimeConfig;
 
 /// Settings shared by `run_projector`, `rebuild`, `status`, `retry`, `skip`.
-/// `Default` works with Postgres and NATS on localhost.
+/// `Default` works with Postgres and NATS on localhost. The runtime's part
+/// is handed over by [`ProjectorConfig::runtime`].
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
     /// The event store (`DATABASE_URL`).
@@ -33,21 +34,13 @@ pub struct ProjectorConfig {
     /// transaction holding an xid holds back the store's watermark, which
     /// is cluster-wide: small chunks keep the relay and readers moving.
     pub rebuild_chunk_rows: usize,
-    /// Store polling interval while no live feed is available.
+    // The runtime's pacing, documented on `RuntimeConfig`'s fields of
+    // the same names.
     pub poll_interval: Duration,
-    /// How long live consumption waits for a message before checking the
-    /// store directly (covers a stopped relay).
     pub idle_check: Duration,
-    /// How often a projection not owned here tries to take it over.
     pub standby_interval: Duration,
-    /// Attempts at a failing event before it is dead-lettered.
     pub max_attempts: u32,
-    /// First retry delay; doubles per attempt.
     pub retry_backoff: Duration,
-    /// Commit projection batches without waiting for the WAL flush. A
-    /// database crash can then lose the last batches, rows and checkpoint
-    /// together, which the projector re-applies from the store; in exchange
-    /// each batch commits about a disk flush sooner.
     pub async_commit: bool,
     /// Largest cached per-order state before the cache is dropped.
     pub max_cached_orders: usize,

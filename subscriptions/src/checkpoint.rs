@@ -53,13 +53,7 @@ pub async fn load(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<Option<Checkpoint>, SubscriptionError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM public.projection_checkpoints WHERE name = $1"
-    )))
-    .bind(name)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| to_checkpoint(name, &r)).transpose()
+    select(conn, name, "").await
 }
 
 /// Same, locking the row until the transaction ends.
@@ -67,8 +61,16 @@ pub async fn lock(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<Option<Checkpoint>, SubscriptionError> {
+    select(conn, name, " FOR UPDATE").await
+}
+
+async fn select(
+    conn: &mut PgConnection,
+    name: &str,
+    suffix: &'static str,
+) -> Result<Option<Checkpoint>, SubscriptionError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM public.projection_checkpoints WHERE name = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM public.projection_checkpoints WHERE name = $1{suffix}"
     )))
     .bind(name)
     .fetch_optional(conn)

@@ -180,6 +180,20 @@ async fn a_lease_has_one_owner_and_a_standby_takes_over_on_one_connection() {
     assert_eq!(one, 1);
 }
 
+/// A test subscriber's start-version hook: its own table, created with its
+/// version 1, which starts at zero.
+async fn start_with_table(
+    pool: &PgPool,
+    ddl: &'static str,
+    name: &str,
+) -> Result<(), orderflow_subscriptions::SubscriptionError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(ddl).execute(&mut *tx).await?;
+    checkpoint::restart(&mut tx, name, 1, Position::START).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// A subscriber that is not a read model: it keeps a ledger of its own
 /// (one row per event, in the runtime's transaction) and, like a process
 /// manager, issues a command per event: an append to the store with a
@@ -251,15 +265,12 @@ impl Subscriber for Ledger {
         &mut self,
         pool: &PgPool,
     ) -> Result<(), orderflow_subscriptions::SubscriptionError> {
-        let mut tx = pool.begin().await?;
-        sqlx::query(
+        start_with_table(
+            pool,
             "CREATE TABLE IF NOT EXISTS ledger (event_id uuid NOT NULL, position text NOT NULL)",
+            self.name(),
         )
-        .execute(&mut *tx)
-        .await?;
-        checkpoint::restart(&mut tx, self.name(), self.version(), Position::START).await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 }
 
@@ -346,13 +357,12 @@ impl Subscriber for Strict {
         &mut self,
         pool: &PgPool,
     ) -> Result<(), orderflow_subscriptions::SubscriptionError> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS strict (i bigint NOT NULL CHECK (i <> 5))")
-            .execute(pool)
-            .await?;
-        let mut tx = pool.begin().await?;
-        checkpoint::restart(&mut tx, self.name(), self.version(), Position::START).await?;
-        tx.commit().await?;
-        Ok(())
+        start_with_table(
+            pool,
+            "CREATE TABLE IF NOT EXISTS strict (i bigint NOT NULL CHECK (i <> 5))",
+            self.name(),
+        )
+        .await
     }
 }
 
