@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_command_api::CommandApiConfig;
-use orderflow_event_store::StoreError;
 use orderflow_event_store::relay::{RelayConfig, run_relay};
+use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, StoreError};
 use orderflow_projections::{ProjectionError, ProjectorConfig, connect_read_db};
 use orderflow_query_api::{QueryApi, QueryApiConfig, QueryApiError};
 use sqlx::postgres::PgPoolOptions;
@@ -25,6 +26,25 @@ const PROJECTOR_READ_CONNECTIONS: u32 = 16;
 /// never queue behind the command API's appends (as many as
 /// `orderflow_projections::run_projector` opens).
 const PROJECTOR_EVENTS_CONNECTIONS: u32 = 8;
+
+/// The store the projector reads: on Postgres a store of its own, on its
+/// own pool (see [`PROJECTOR_EVENTS_CONNECTIONS`]); otherwise the shared one.
+fn projector_store(stores: &EventStores) -> Arc<dyn EventStore> {
+    match stores.events_pool() {
+        Some(pool) => {
+            let pool = PgPoolOptions::new()
+                .max_connections(PROJECTOR_EVENTS_CONNECTIONS)
+                .connect_lazy_with((*pool.connect_options()).clone());
+            let config = PgStoreConfig {
+                writers: 1,
+                ..PgStoreConfig::new("")
+            };
+            // It never appends: its one writer task stays idle.
+            Arc::new(PgEventStore::with_pool(pool, &config))
+        }
+        None => stores.events(),
+    }
+}
 
 /// After one service fails, how long the others get to stop before they
 /// are aborted.
@@ -159,12 +179,7 @@ impl Pipeline {
                         url: config.read_database_url.clone(),
                         source,
                     })?;
-                let events = stores.events_pool().map(|pool| {
-                    PgPoolOptions::new()
-                        .max_connections(PROJECTOR_EVENTS_CONNECTIONS)
-                        .connect_lazy_with((*pool.connect_options()).clone())
-                });
-                Some((read, events, config))
+                Some((read, projector_store(&stores), config))
             }
             None => None,
         };
@@ -190,14 +205,8 @@ impl Pipeline {
             let run = run_relay(stores.events(), pool, config, stopped());
             tasks.spawn(async move { run.await.map_err(service("relay")) });
         }
-        if let Some((read, events, config)) = projector {
-            let run = orderflow_projections::run_projector_with(
-                stores.events(),
-                read,
-                events,
-                config,
-                stopped(),
-            );
+        if let Some((read, store, config)) = projector {
+            let run = orderflow_projections::run_projector_with(store, read, config, stopped());
             tasks.spawn(async move { run.await.map_err(service("projector")) });
         }
         let mut command_addr = None;

@@ -94,7 +94,7 @@ impl EventStores {
     }
 
     /// The pool on the `events` table, only when the events live there: the
-    /// projector reads it directly for rebuilds and exact lag counts.
+    /// projector gets a store of its own on the same database.
     pub fn events_pool(&self) -> Option<&PgPool> {
         self.postgres
             .as_ref()

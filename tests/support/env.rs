@@ -7,7 +7,7 @@ use std::time::Duration;
 use orderflow::{EventStores, Pipeline, Services};
 use orderflow_event_store::relay::RelayConfig;
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, Position};
-use orderflow_projections::{ProjectorConfig, connect_read_db, status_with};
+use orderflow_projections::{ProjectorConfig, connect_read_db, status_with_store};
 use orderflow_query_api::QueryApiConfig;
 use orderflow_testkit::TestDb;
 use sqlx::PgPool;
@@ -153,7 +153,7 @@ impl Env {
     pub async fn wait_for(&self, target: Position, stopped: &[&str]) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let status = status_with(self.store.pool(), &self.read).await.unwrap();
+            let status = status_with_store(&self.store, &self.read).await.unwrap();
             let done = status.iter().all(|s| {
                 stopped.contains(&s.name.as_str()) || s.position.is_some_and(|p| p >= target)
             });

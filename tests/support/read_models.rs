@@ -15,16 +15,9 @@ pub async fn dump(read: &PgPool) -> BTreeMap<String, Vec<String>> {
 
 /// Rebuilds every projection from the store, then dumps the tables.
 pub async fn rebuilt(env: &Env) -> BTreeMap<String, Vec<String>> {
-    rebuild_with(
-        env.store(),
-        &env.read,
-        None,
-        "all",
-        &env.config,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    rebuild_with(env.store(), &env.read, "all", &env.config, &mut |_| {})
+        .await
+        .unwrap();
     dump(&env.read).await
 }
 
