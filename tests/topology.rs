@@ -301,7 +301,7 @@ async fn services_fail_over_and_the_read_models_end_exact() {
 
     // Exactly one relay leads; the projections are owned, all five.
     let leader_line = "relay is leader";
-    let owned_line = "projection owned by this process";
+    let owned_line = "subscriber owned by this process";
     let deadline = Instant::now() + Duration::from_secs(60);
     let (active_relay, _) = loop {
         let leaders: Vec<usize> = (0..2)
