@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_command_api::CommandApiConfig;
-use orderflow_event_store::relay::{RelayConfig, run_relay};
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, StoreError};
 use orderflow_projections::{ProjectionError, ProjectorConfig, connect_read_db};
 use orderflow_query_api::{QueryApi, QueryApiConfig, QueryApiError};
+use orderflow_relay::{RelayConfig, run_relay};
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;

@@ -12,9 +12,9 @@ use clap::Args;
 use clap::builder::BoolishValueParser;
 use orderflow_command_api::{CommandApiConfig, DEFAULT_BODY_LIMIT};
 use orderflow_event_store::PgStoreConfig;
-use orderflow_event_store::relay::RelayConfig;
 use orderflow_projections::ProjectorConfig;
 use orderflow_query_api::{QueryApiConfig, QueryLimits};
+use orderflow_relay::RelayConfig;
 
 /// Where the events live and how the store writes.
 #[derive(Debug, Clone, Args)]

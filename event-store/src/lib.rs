@@ -7,9 +7,7 @@ mod event;
 #[cfg(feature = "kurrentdb")]
 pub mod kurrentdb;
 mod memory;
-mod position;
 mod postgres;
-pub mod relay;
 mod store;
 mod watermark;
 
@@ -25,7 +23,8 @@ pub use event::{
 #[cfg(feature = "kurrentdb")]
 pub use kurrentdb::{KurrentDbConfig, KurrentDbStore};
 pub use memory::InMemoryStore;
-pub use position::{ParsePositionError, Position};
+/// The position token is part of the wire contract; the store hands it out.
+pub use orderflow_wire::{ParsePositionError, Position};
 pub use postgres::{
     PgEventStore, PgStoreConfig, database_name, ensure_database, migrate, pg_admin, read_all_raw,
 };

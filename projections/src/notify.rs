@@ -3,6 +3,7 @@
 //! only delays a waiter until its next check of the checkpoint.
 
 use orderflow_event_store::Position;
+use orderflow_wire::notices::{OrderNotice, ProjectionNotice, order_subject, projection_subject};
 use uuid::Uuid;
 
 /// `orders`: each changed order with the position of its own last event,
@@ -27,21 +28,25 @@ pub(crate) fn publish_changes(
         Vec::new()
     };
     tokio::spawn(async move {
-        for (id, order_position) in orders {
-            let body = serde_json::json!({ "order_id": id, "position": order_position });
+        for (order_id, order_position) in orders {
+            let body = OrderNotice {
+                order_id,
+                position: order_position,
+            };
             let _ = client
-                .publish(
-                    format!("{prefix}.changes.orders.{id}"),
-                    body.to_string().into(),
-                )
+                .publish(order_subject(&prefix, order_id), json(&body).into())
                 .await;
         }
-        let body = serde_json::json!({ "projection": projection, "position": position });
-        let _ = client
-            .publish(
-                format!("{prefix}.changes.projections.{projection}"),
-                body.to_string().into(),
-            )
-            .await;
+        let subject = projection_subject(&prefix, &projection);
+        let body = ProjectionNotice {
+            projection,
+            position,
+        };
+        let _ = client.publish(subject, json(&body).into()).await;
     });
+}
+
+/// A notice's body (a derived `Serialize` of plain fields cannot fail).
+fn json(notice: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(notice).unwrap_or_default()
 }

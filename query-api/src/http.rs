@@ -21,8 +21,8 @@ use crate::error::ErrorCode;
 use crate::executor::{QueryExecutor, SubscriptionSlots};
 use crate::ws_clients::WsClients;
 
-/// The token from a command response.
-pub const POSITION_HEADER: &str = "x-orderflow-position";
+/// The token from a command response (the wire contract's header).
+pub use orderflow_wire::http::POSITION_HEADER;
 /// `strict`: answer `STALE` rather than older data.
 pub const CONSISTENCY_HEADER: &str = "x-orderflow-consistency";
 

@@ -2,8 +2,9 @@
 //! `<prefix>.changes.projections.<name>` `{ "projection", "position" }`
 //! after every committed batch, and `<prefix>.changes.orders.<id>`
 //! `{ "order_id", "position" }` for every order the `orders` projection
-//! changed. Notices are best effort: they only wake waiters and feed
-//! subscriptions, the checkpoints in the read database stay the truth.
+//! changed (subjects and bodies: `orderflow_wire::notices`). Notices are
+//! best effort: they only wake waiters and feed subscriptions, the
+//! checkpoints in the read database stay the truth.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,22 +12,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use orderflow_event_store::Position;
-use serde::Deserialize;
+use orderflow_wire::notices::{self, ProjectionNotice};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
-struct ProjectionNotice {
-    projection: String,
-    position: Position,
-}
-
-/// A notice that an order changed.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct OrderNotice {
-    pub order_id: Uuid,
-    pub position: Position,
-}
+/// A notice that an order changed (the wire contract's type).
+pub use orderflow_wire::notices::OrderNotice;
 
 /// The connection to the notices; cheap to clone.
 #[derive(Debug, Clone)]
@@ -83,10 +74,7 @@ impl ChangeFeed {
             listener: None,
         };
         if let Some(client) = inner.client.clone() {
-            match client
-                .subscribe(format!("{prefix}.changes.projections.*"))
-                .await
-            {
+            match client.subscribe(notices::all_projections(prefix)).await {
                 Ok(sub) => {
                     // The listener holds only a weak reference, so dropping
                     // the last feed ends it.
@@ -144,8 +132,8 @@ impl ChangeFeed {
             .as_ref()
             .ok_or_else(|| "change notices are unavailable (no NATS)".to_owned())?;
         let subject = match order {
-            Some(id) => format!("{}.changes.orders.{id}", self.inner.prefix),
-            None => format!("{}.changes.orders.*", self.inner.prefix),
+            Some(id) => notices::order_subject(&self.inner.prefix, id),
+            None => notices::all_orders(&self.inner.prefix),
         };
         let sub = client.subscribe(subject).await.map_err(|e| e.to_string())?;
         // Registered with the server before the first notice can matter.

@@ -1,7 +1,10 @@
 //! `schemas/asyncapi.yaml`, generated from the registry: the NATS stream,
 //! one channel per event type (subject), one message per schema version
 //! with the CloudEvents headers the relay sets, payloads by file reference.
+//! Subjects and headers come from `orderflow_wire`, the constants the relay
+//! and the consumers use, so the document cannot drift from them.
 
+use orderflow_wire::{headers, subjects};
 use serde_json::{Map, Value, json};
 
 use crate::files::{Registry, RegistryError};
@@ -38,8 +41,11 @@ pub fn asyncapi_document(registry: &Registry) -> Result<String, RegistryError> {
         channels.insert(
             event_type.to_owned(),
             json!({
-                "address": format!("orderflow.events.order.{event_type}"),
-                "description": format!("Every {event_type} event, in store order, on JetStream stream ORDERFLOW_EVENTS."),
+                "address": subjects::event_subject(subjects::DEFAULT_PREFIX, "order", event_type),
+                "description": format!(
+                    "Every {event_type} event, in store order, on JetStream stream {}.",
+                    subjects::DEFAULT_EVENTS_STREAM
+                ),
                 "messages": channel_messages,
             }),
         );
@@ -57,9 +63,12 @@ pub fn asyncapi_document(registry: &Registry) -> Result<String, RegistryError> {
         "info": {
             "title": "orderflow events",
             "version": "1.0.0",
-            "description": "Events published by the orderflow relay to NATS JetStream (stream ORDERFLOW_EVENTS), \
-                            one subject per event type. Generated from schemas/ by `orderflow schemas export`; \
-                            do not edit by hand.",
+            "description": format!(
+                "Events published by the orderflow relay to NATS JetStream (stream {}), \
+                 one subject per event type. Generated from schemas/ by `orderflow schemas export`; \
+                 do not edit by hand.",
+                subjects::DEFAULT_EVENTS_STREAM
+            ),
         },
         "defaultContentType": "application/json",
         "servers": {
@@ -78,25 +87,52 @@ pub fn asyncapi_document(registry: &Registry) -> Result<String, RegistryError> {
     ))
 }
 
-/// CloudEvents NATS binding headers plus orderflow's own.
+/// CloudEvents NATS binding headers plus orderflow's own: every header of
+/// `orderflow_wire::headers`, required when the relay always sets it.
 fn headers_schema() -> Value {
-    let text = |d: &str| json!({ "type": "string", "description": d });
-    json!({
-        "type": "object",
-        "required": ["ce-specversion", "ce-id", "ce-type", "ce-source", "ce-time", "ce-subject", "Nats-Msg-Id"],
-        "properties": {
-            "ce-specversion": { "type": "string", "const": "1.0" },
-            "ce-id": text("The event id (UUIDv7)."),
-            "ce-type": text("The event type, e.g. OrderCreated."),
-            "ce-source": text("orderflow/<stream category>."),
-            "ce-time": text("When the event was recorded (RFC 3339)."),
-            "ce-subject": text("The stream id, e.g. order-<uuid>."),
-            "Nats-Msg-Id": text("The event id; JetStream de-duplicates on it."),
-            "Orderflow-Position": text("Position token in the event store's global order."),
-            "Orderflow-Stream-Version": text("The event's version within its stream."),
-            "Orderflow-Schema-Version": text("The payload's schema version."),
-            "Orderflow-Correlation-Id": text("Correlation id of the request that caused it."),
-            "traceparent": text("W3C trace context."),
+    let mut properties = Map::new();
+    for h in headers::ALL {
+        let mut property = json!({ "type": "string", "description": h.description.trim() });
+        let fixed = match h.name {
+            headers::CE_SPECVERSION => Some(headers::SPECVERSION),
+            headers::CE_DATACONTENTTYPE => Some(headers::DATACONTENTTYPE),
+            _ => None,
+        };
+        if let Some(value) = fixed {
+            property["const"] = json!(value);
         }
-    })
+        properties.insert(h.name.to_owned(), property);
+    }
+    let required: Vec<&str> = headers::ALL
+        .iter()
+        .filter(|h| h.always)
+        .map(|h| h.name)
+        .collect();
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header of the wire contract missing from the document fails here.
+    #[test]
+    fn the_document_lists_every_wire_header() {
+        let schema = headers_schema();
+        for h in headers::ALL {
+            let property = &schema["properties"][h.name];
+            assert!(property.is_object(), "{} missing from EventHeaders", h.name);
+            let required = schema["required"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|n| n == h.name));
+            assert_eq!(required, h.always, "{} required", h.name);
+        }
+        for name in [
+            headers::CE_DATACONTENTTYPE,
+            headers::PREV_POSITION,
+            headers::CAUSATION_ID,
+        ] {
+            assert!(schema["properties"][name].is_object(), "{name}");
+        }
+    }
 }

@@ -17,9 +17,9 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use orderflow::{EventStores, Pipeline, Services};
 use orderflow_command_api::CommandApiConfig;
-use orderflow_event_store::relay::RelayConfig;
 use orderflow_event_store::{PgEventStore, PgStoreConfig};
 use orderflow_projections::{ProjectorConfig, connect_read_db};
+use orderflow_relay::RelayConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
@@ -39,7 +39,7 @@ pub struct LagArgs {
     pub timing: super::Timing,
     #[command(flatten)]
     pub scratch: super::Scratch,
-    #[arg(long, env = "NATS_URL", hide_env_values = true, default_value_t = orderflow_event_store::relay::RelayConfig::default().nats_url)]
+    #[arg(long, env = "NATS_URL", hide_env_values = true, default_value_t = orderflow_relay::RelayConfig::default().nats_url)]
     pub nats_url: String,
 }
 

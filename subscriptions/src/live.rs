@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull};
 use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
-use orderflow_event_store::relay::headers;
 use orderflow_event_store::{EventMetadata, Position, RecordedEvent, StreamId};
+use orderflow_wire::headers;
 
 use crate::RuntimeConfig;
 use crate::error::SubscriptionError;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use orderflow_event_store::relay::headers;
 use orderflow_event_store::{EventStore, Position};
 use orderflow_observability::trace_id_of;
+use orderflow_relay::headers;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::{Stack, nats_url};

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use orderflow_event_store::Position;
-use orderflow_event_store::relay::headers;
 use orderflow_projections::ProjectorConfig;
+use orderflow_relay::headers;
 use orderflow_testkit::{PrivateNats, free_port};
 
 use crate::support::{Env, Workload, assert_same, dump, rebuilt};

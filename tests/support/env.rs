@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow::{EventStores, Pipeline, Services};
-use orderflow_event_store::relay::RelayConfig;
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, Position};
 use orderflow_projections::{ProjectorConfig, connect_read_db, status_with_store};
 use orderflow_query_api::QueryApiConfig;
+use orderflow_relay::RelayConfig;
 use orderflow_testkit::TestDb;
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -4,48 +4,12 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use chrono::SecondsFormat;
 
-use crate::{Position, RecordedEvent};
+use orderflow_event_store::{Position, RecordedEvent};
+use orderflow_wire::{headers, subjects};
 
-/// Header names, shared with the consumers that parse them.
-pub mod headers {
-    pub const MSG_ID: &str = "Nats-Msg-Id";
-    pub const CE_SPECVERSION: &str = "ce-specversion";
-    pub const CE_ID: &str = "ce-id";
-    pub const CE_TYPE: &str = "ce-type";
-    pub const CE_SOURCE: &str = "ce-source";
-    pub const CE_TIME: &str = "ce-time";
-    pub const CE_SUBJECT: &str = "ce-subject";
-    pub const CE_DATACONTENTTYPE: &str = "ce-datacontenttype";
-    pub const POSITION: &str = "Orderflow-Position";
-    /// Position of the event published just before this one (or the relay's
-    /// checkpoint): a consumer whose checkpoint differs has missed something
-    /// and reads the store instead of trusting the stream.
-    pub const PREV_POSITION: &str = "Orderflow-Prev-Position";
-    pub const STREAM_VERSION: &str = "Orderflow-Stream-Version";
-    pub const SCHEMA_VERSION: &str = "Orderflow-Schema-Version";
-    pub const CORRELATION_ID: &str = "Orderflow-Correlation-Id";
-    pub const CAUSATION_ID: &str = "Orderflow-Causation-Id";
-    pub const TRACEPARENT: &str = "traceparent";
-}
-
-/// `<prefix>.events.<category>.<EventType>`. Subject tokens cannot hold
-/// spaces, dots or wildcards, so any such character becomes `_`.
+/// `<prefix>.events.<category>.<EventType>` (see [`subjects::event_subject`]).
 pub fn event_subject(prefix: &str, event: &RecordedEvent) -> String {
-    format!(
-        "{prefix}.events.{}.{}",
-        token(event.stream_id.category()),
-        token(&event.event_type)
-    )
-}
-
-fn token(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '.' | '*' | '>' => '_',
-            c if c.is_whitespace() || c.is_control() => '_',
-            c => c,
-        })
-        .collect()
+    subjects::event_subject(prefix, event.stream_id.category(), &event.event_type)
 }
 
 /// CloudEvents (NATS binding, binary mode) plus orderflow's own headers.
@@ -53,12 +17,12 @@ pub fn event_headers(event: &RecordedEvent, prev: Position) -> HeaderMap {
     let mut h = HeaderMap::new();
     let id = event.event_id.to_string();
     h.insert(headers::MSG_ID, id.as_str());
-    h.insert(headers::CE_SPECVERSION, "1.0");
+    h.insert(headers::CE_SPECVERSION, headers::SPECVERSION);
     h.insert(headers::CE_ID, id);
     h.insert(headers::CE_TYPE, event.event_type.as_str());
     h.insert(
         headers::CE_SOURCE,
-        format!("orderflow/{}", event.stream_id.category()),
+        headers::source(event.stream_id.category()),
     );
     h.insert(
         headers::CE_TIME,
@@ -67,7 +31,7 @@ pub fn event_headers(event: &RecordedEvent, prev: Position) -> HeaderMap {
             .to_rfc3339_opts(SecondsFormat::Micros, true),
     );
     h.insert(headers::CE_SUBJECT, event.stream_id.as_str());
-    h.insert(headers::CE_DATACONTENTTYPE, "application/json");
+    h.insert(headers::CE_DATACONTENTTYPE, headers::DATACONTENTTYPE);
     h.insert(headers::POSITION, event.position.to_string());
     h.insert(headers::PREV_POSITION, prev.to_string());
     h.insert(headers::STREAM_VERSION, event.stream_version.to_string());
@@ -93,7 +57,7 @@ pub fn event_body(event: &RecordedEvent) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EventMetadata, StreamId};
+    use orderflow_event_store::{EventMetadata, StreamId};
 
     fn event() -> RecordedEvent {
         RecordedEvent {
@@ -115,7 +79,27 @@ mod tests {
     #[test]
     fn subject_uses_category_and_type() {
         assert_eq!(event_subject("of", &event()), "of.events.order.ItemAdded");
-        assert_eq!(token("a.b c*>"), "a_b_c__");
+    }
+
+    /// Every header the relay sets is one of the contract's (and so in the
+    /// AsyncAPI document), and every header the contract always sets is set.
+    #[test]
+    fn the_relay_sets_only_and_all_contract_headers() {
+        let mut e = event();
+        e.metadata.causation_id = Some("cause".into());
+        e.metadata.traceparent =
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+        let h = event_headers(&e, Position::new(7, 40));
+        for (name, _) in h.iter() {
+            let name: &str = name.as_ref();
+            assert!(
+                headers::ALL.iter().any(|c| c.name == name),
+                "{name} is not in orderflow_wire::headers"
+            );
+        }
+        for c in headers::ALL {
+            assert!(h.get(c.name).is_some(), "{} not set", c.name);
+        }
     }
 
     #[test]

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, Context};
 use orderflow_event_store::pg_admin::{self, UncheckedEvent};
-use orderflow_event_store::relay::{RelayConfig, headers, run_relay};
 use orderflow_event_store::{
     AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, PgEventStore,
     PgStoreConfig, Position, RecordedEvent, StreamId,
 };
+use orderflow_relay::{RelayConfig, headers, run_relay};
 use orderflow_testkit::{PrivateNats, TestDb, free_port};
 use sqlx::Connection;
 use tokio::sync::oneshot;

@@ -18,9 +18,11 @@ use sqlx::PgConnection;
 
 use orderflow_observability::{set_remote_parent, traceparent_of, tracing_exported};
 
-use super::message::{event_body, event_headers, event_subject, headers};
-use super::{RelayConfig, RelayError};
-use crate::{EventStore, Position, RecordedEvent};
+use orderflow_event_store::{EventStore, Position, RecordedEvent};
+use orderflow_wire::headers;
+
+use crate::message::{event_body, event_headers, event_subject};
+use crate::{RelayConfig, RelayError};
 
 /// How often the leader checks that its lock connection still lives.
 const LIVENESS_INTERVAL: Duration = Duration::from_secs(1);

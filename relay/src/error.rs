@@ -1,4 +1,4 @@
-use crate::StoreError;
+use orderflow_event_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use orderflow_wire::subjects;
+
 /// Settings of one relay. `Default` works against NATS and Postgres on
 /// localhost.
 #[derive(Debug, Clone)]
@@ -34,8 +36,8 @@ impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
             nats_url: "nats://127.0.0.1:4222".into(),
-            stream_name: "ORDERFLOW_EVENTS".into(),
-            subject_prefix: "orderflow".into(),
+            stream_name: subjects::DEFAULT_EVENTS_STREAM.into(),
+            subject_prefix: subjects::DEFAULT_PREFIX.into(),
             max_age: Duration::from_secs(7 * 24 * 3600),
             duplicate_window: Duration::from_secs(120),
             batch_size: 500,
@@ -50,6 +52,6 @@ impl Default for RelayConfig {
 impl RelayConfig {
     /// Subjects the stream captures.
     pub fn stream_subjects(&self) -> String {
-        format!("{}.events.>", self.subject_prefix)
+        subjects::all_events(&self.subject_prefix)
     }
 }

@@ -20,10 +20,12 @@ use sqlx::PgPool;
 
 pub use config::RelayConfig;
 pub use error::RelayError;
-pub use message::{event_body, event_headers, event_subject, headers};
+pub use message::{event_body, event_headers, event_subject};
+/// The header names, re-exported from the wire contract.
+pub use orderflow_wire::headers;
 pub use publisher::ensure_stream;
 
-use crate::EventStore;
+use orderflow_event_store::EventStore;
 
 /// Runs a relay until `shutdown` resolves: stands by until it wins the
 /// leader lock, then publishes. Transient failures (NATS down, Postgres
