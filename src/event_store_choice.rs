@@ -1,7 +1,8 @@
 //! Which event store the services append to and the relay tails:
 //! `EVENT_STORE=postgres` (default) or `EVENT_STORE=kurrentdb` with
 //! `KURRENTDB_URL`. The events database (`DATABASE_URL`) is opened either
-//! way: it holds the relay's checkpoint and leader lock. The projector and
+//! way: it holds the relay's leader lock (its checkpoint is the chosen
+//! store's). The projector and
 //! `orderflow projections` read the chosen store too (see
 //! [`open_non_postgres_store`]).
 
