@@ -18,13 +18,11 @@ use tokio::task::JoinSet;
 
 use crate::event_stores::{EventStores, StoreConfig};
 
-/// The projector's connections to the read database (as many as
-/// `orderflow_projections::run_projector` opens).
+/// The projector's connections to the read database.
 const PROJECTOR_READ_CONNECTIONS: u32 = 16;
 
 /// The projector's own connections to the events database, so its reads
-/// never queue behind the command API's appends (as many as
-/// `orderflow_projections::run_projector` opens).
+/// never queue behind the command API's appends.
 const PROJECTOR_EVENTS_CONNECTIONS: u32 = 8;
 
 /// The store the projector reads: on Postgres a store of its own, on its

@@ -106,7 +106,6 @@ pub struct ProjectorArgs {
 
 pub fn projector_config(args: &ProjectorArgs) -> ProjectorConfig {
     ProjectorConfig {
-        events_database_url: args.store.database_url.clone(),
         read_database_url: args.read_database_url.clone(),
         nats_url: args.nats.nats_url.clone(),
         stream_name: args.nats.events_stream.clone(),

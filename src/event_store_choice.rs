@@ -3,8 +3,7 @@
 //! `KURRENTDB_URL`. The events database (`DATABASE_URL`) is opened either
 //! way: it holds the relay's leader lock (its checkpoint is the chosen
 //! store's). The projector and
-//! `orderflow projections` read the chosen store too (see
-//! [`open_non_postgres_store`]).
+//! `orderflow projections` read the chosen store too (see [`open_events`]).
 
 use std::sync::Arc;
 
@@ -12,6 +11,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use orderflow::{EventStores, EventsIn, StoreConfig};
 use orderflow_event_store::EventStore;
+
+use crate::config::{StoreArgs, pg_store_config};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EventStoreKind {
@@ -44,23 +45,14 @@ pub fn events_in(args: &EventStoreArgs) -> anyhow::Result<EventsIn> {
     }
 }
 
-/// The store the projector and `orderflow projections` read, when it is not
-/// Postgres. `None` for Postgres: `orderflow_projections` opens that itself
-/// from `DATABASE_URL` and reads its events table directly (faster rebuilds,
-/// exact lag counts). Other stores need no Postgres events database there.
-pub async fn open_non_postgres_store(
-    args: &EventStoreArgs,
-) -> anyhow::Result<Option<Arc<dyn EventStore>>> {
-    let events = events_in(args)?;
-    if events == EventsIn::Postgres {
-        return Ok(None);
-    }
-    let config = StoreConfig {
-        events,
-        postgres: None,
-    };
-    let stores = EventStores::open(&config)
+/// The store `orderflow projections` reads, whichever it is, through the
+/// `EventStore` trait: Postgres from `DATABASE_URL`, or KurrentDB (then no
+/// Postgres events database is opened: these commands need none).
+pub async fn open_events(args: &StoreArgs) -> anyhow::Result<Arc<dyn EventStore>> {
+    let events = events_in(&args.choice)?;
+    let postgres = (events == EventsIn::Postgres).then(|| pg_store_config(args));
+    let stores = EventStores::open(&StoreConfig { events, postgres })
         .await
         .map_err(crate::services::explain)?;
-    Ok(Some(stores.events()))
+    Ok(stores.events())
 }

@@ -10,7 +10,7 @@ use orderflow_projections::{RebuildProgress, STORE_LAG_LIMIT, connect_read_db, r
 
 use crate::cli::unreachable_hint;
 use crate::config::{ProjectorArgs, RelayArgs, projector_config, relay_config};
-use crate::event_store_choice::open_non_postgres_store;
+use crate::event_store_choice::open_events;
 use crate::ops_server::{self, OpsArgs};
 use crate::services::{self, store_config};
 
@@ -156,17 +156,12 @@ pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
 
 async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
     let config = projector_config(args);
-    let store = open_non_postgres_store(&args.store.choice).await?;
+    let store = open_events(&args.store).await?;
+    let read = connect_read_db(&config.read_database_url, 2)
+        .await
+        .with_context(|| unreachable_hint(&config.read_database_url))?;
     // Lag counts stop at STORE_LAG_LIMIT (any store).
-    let statuses = match store {
-        None => orderflow_projections::status(&config).await?,
-        Some(store) => {
-            let read = connect_read_db(&config.read_database_url, 2)
-                .await
-                .with_context(|| unreachable_hint(&config.read_database_url))?;
-            orderflow_projections::status_with_store(&*store, &read).await?
-        }
-    };
+    let statuses = orderflow_projections::status_with_store(&*store, &read).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&statuses)?);
         return Ok(());
@@ -205,13 +200,11 @@ async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
 
 async fn rebuild(args: &ProjectorArgs, target: &str, json: bool) -> anyhow::Result<()> {
     let config = projector_config(args);
-    let store = open_non_postgres_store(&args.store.choice).await?;
+    let store = open_events(&args.store).await?;
     let bar = ProgressBar::new(0);
-    // Only Postgres counts the events up front (for the bar and the ETA).
-    let template = match store {
-        None => "rebuild [{bar:30}] {pos}/{len} events  {msg}  eta {eta}",
-        Some(_) => "rebuild {pos} events  {msg}",
-    };
+    // The total is counted beside the rebuild; until it is known the bar
+    // shows the count alone.
+    let template = "rebuild [{bar:30}] {pos}/{len} events  {msg}  eta {eta}";
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -225,16 +218,11 @@ async fn rebuild(args: &ProjectorArgs, target: &str, json: bool) -> anyhow::Resu
         bar.set_position(p.events);
         bar.set_message(format!("{:.0} events/s", p.events_per_sec));
     };
-    let report = match store {
-        None => orderflow_projections::rebuild(&config, target, &mut progress).await?,
-        Some(store) => {
-            // As many read connections as `orderflow_projections::rebuild`.
-            let read = connect_read_db(&config.read_database_url, 8)
-                .await
-                .with_context(|| unreachable_hint(&config.read_database_url))?;
-            rebuild_with(store, &read, target, &config, &mut progress).await?
-        }
-    };
+    // As many read connections as the projector uses for a rebuild.
+    let read = connect_read_db(&config.read_database_url, 8)
+        .await
+        .with_context(|| unreachable_hint(&config.read_database_url))?;
+    let report = rebuild_with(store, &read, target, &config, &mut progress).await?;
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string(&report)?);

@@ -25,7 +25,7 @@ use crate::handler::{CommandError, CommandOutcome};
 use crate::paging::EventsPage;
 use crate::problem::{Problem, ProblemKind, error_responses};
 
-pub const POSITION_HEADER: &str = "x-orderflow-position";
+pub use orderflow_wire::http::POSITION_HEADER;
 
 /// Every error a command endpoint can answer with.
 const COMMAND_ERRORS: &[ProblemKind] = &[

@@ -26,7 +26,7 @@ pub use memory::InMemoryStore;
 /// The position token is part of the wire contract; the store hands it out.
 pub use orderflow_wire::{ParsePositionError, Position};
 pub use postgres::{
-    PgEventStore, PgStoreConfig, database_name, ensure_database, migrate, pg_admin, read_all_raw,
+    PgEventStore, PgStoreConfig, database_name, ensure_database, migrate, pg_admin,
 };
 pub use store::EventStore;
 pub use watermark::Watermark;

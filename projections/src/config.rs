@@ -4,13 +4,12 @@ use std::time::Duration;
 
 use orderflow_subscriptions::RuntimeConfig;
 
-/// Settings shared by `run_projector`, `rebuild`, `status`, `retry`, `skip`.
+/// Settings shared by `run_projector_with`, `rebuild_with`, `retry`, `skip`
+/// (the event store is handed to them, whichever it is).
 /// `Default` works with Postgres and NATS on localhost. The runtime's part
 /// is handed over by [`ProjectorConfig::runtime`].
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
-    /// The event store (`DATABASE_URL`).
-    pub events_database_url: String,
     /// Where the read models live (`READ_DATABASE_URL`); created if missing.
     pub read_database_url: String,
     pub nats_url: String,
@@ -50,7 +49,6 @@ impl Default for ProjectorConfig {
     fn default() -> Self {
         let runtime = RuntimeConfig::default();
         ProjectorConfig {
-            events_database_url: "postgres://postgres@127.0.0.1:5432/orderflow_events".into(),
             read_database_url: "postgres://postgres@127.0.0.1:5432/orderflow_read".into(),
             nats_url: runtime.nats_url,
             stream_name: runtime.stream_name,

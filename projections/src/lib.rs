@@ -17,11 +17,11 @@ mod run;
 mod status;
 mod subscriber;
 
-pub use api::{rebuild, rebuild_with, retry, skip, status};
+pub use api::{rebuild_with, retry, skip};
 pub use config::ProjectorConfig;
 pub use db::connect_read_db;
 pub use error::{FoldError, ProjectionError};
 pub use fold::{PROJECTIONS, ProjectionDef, projection};
 pub use rebuild::{RebuildProgress, RebuildReport};
-pub use run::{run_projector, run_projector_with};
+pub use run::run_projector_with;
 pub use status::{ProjectionStatus, STORE_LAG_LIMIT, retry_with, skip_with, status_with_store};

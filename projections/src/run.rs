@@ -9,28 +9,14 @@ use orderflow_subscriptions::{Runtime, Subscriber};
 use sqlx::PgPool;
 
 use crate::ProjectorConfig;
-use crate::db;
+
 use crate::error::ProjectionError;
 use crate::fold::{PROJECTIONS, ProjectionDef, projection};
 use crate::subscriber::ProjectionSubscriber;
 
 /// Runs the projections of `config.projections` (all by default) until
-/// `shutdown` resolves, connecting to the databases and NATS of `config`.
-pub async fn run_projector(
-    config: ProjectorConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ProjectionError> {
-    orderflow_event_store::ensure_database(&config.events_database_url).await?;
-    let mut store_config = orderflow_event_store::PgStoreConfig::new(&config.events_database_url);
-    store_config.max_connections = 8;
-    store_config.writers = 1;
-    let store = orderflow_event_store::PgEventStore::connect(store_config).await?;
-    let read = db::connect_read_db(&config.read_database_url, 16).await?;
-    run_projector_with(Arc::new(store), read, config, shutdown).await
-}
-
-/// Same, on existing connections (for `orderflow up`, other stores such as
-/// KurrentDB, and tests). `read` must be migrated ([`db::connect_read_db`]).
+/// `shutdown` resolves, reading `store` through its trait (Postgres, KurrentDB
+/// or in memory). `read` must be migrated ([`crate::connect_read_db`]).
 pub async fn run_projector_with(
     store: Arc<dyn EventStore>,
     read: PgPool,

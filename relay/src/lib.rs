@@ -8,7 +8,6 @@
 
 mod config;
 mod error;
-mod leader;
 mod message;
 mod publisher;
 
@@ -16,6 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orderflow_subscriptions::Lease;
 use sqlx::PgPool;
 
 pub use config::RelayConfig;
@@ -59,14 +59,14 @@ async fn relay_loop(
     let lock_name = format!("orderflow-relay:{}", config.relay_name);
     loop {
         metrics::gauge!("orderflow_relay_leader").set(0.0);
-        let mut lock = leader::acquire(&options, &lock_name, config.standby_interval).await;
+        let mut lease = Lease::acquire(&options, &lock_name, config.standby_interval).await;
         tracing::info!(relay = %config.relay_name, "relay is leader");
         metrics::gauge!("orderflow_relay_leader").set(1.0);
         let mut backoff = Duration::from_millis(50);
         loop {
             let started = std::time::Instant::now();
             let result = match publisher::connect(&config).await {
-                Ok(js) => publisher::lead(&store, &mut lock, &js, &config).await,
+                Ok(js) => publisher::lead(&store, lease.connection(), &js, &config).await,
                 Err(e) => Err(e),
             };
             match result {
@@ -83,8 +83,8 @@ async fn relay_loop(
                     tracing::warn!(error = %e, ?backoff, "relay backing off");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(config.max_backoff);
-                    // Still the leader? Only if the lock connection lives.
-                    if sqlx::query("SELECT 1").execute(&mut lock).await.is_err() {
+                    // Still the leader? Only if the lease's connection lives.
+                    if !lease.is_held().await {
                         break;
                     }
                 }

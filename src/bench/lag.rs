@@ -74,7 +74,6 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
                 ..RelayConfig::default()
             }),
             projector: Some(ProjectorConfig {
-                events_database_url: url.clone(),
                 read_database_url: read_url.clone(),
                 nats_url: args.nats_url.clone(),
                 stream_name: stream_name.clone(),

@@ -58,7 +58,6 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
 
     let read = connect_read_db(&read_url, 8).await?;
     let config = ProjectorConfig {
-        events_database_url: url.clone(),
         read_database_url: read_url.clone(),
         ..ProjectorConfig::default()
     };

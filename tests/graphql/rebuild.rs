@@ -123,7 +123,6 @@ async fn queries_are_answered_across_a_rebuild() {
         let env = env.clone();
         tokio::spawn(async move {
             let config = ProjectorConfig {
-                events_database_url: env.events_db.url().to_owned(),
                 read_database_url: env.read_db.url().to_owned(),
                 ..ProjectorConfig::default()
             };

@@ -102,7 +102,6 @@ async fn a_v1_order_is_unknown_channel_in_graphql_before_and_after_a_rebuild() {
 
     // Rebuilt from the store (the bulk, raw-text decoding path): the same.
     let config = ProjectorConfig {
-        events_database_url: env.events_db.url().to_owned(),
         read_database_url: env.read_db.url().to_owned(),
         ..ProjectorConfig::default()
     };

@@ -45,7 +45,6 @@ impl Env {
         let prefix = format!("t{id}");
         let stream_name = format!("TEST_{id}");
         let config = ProjectorConfig {
-            events_database_url: events_db.url().to_owned(),
             read_database_url: read_db.url().to_owned(),
             nats_url: nats_url(),
             stream_name: stream_name.clone(),

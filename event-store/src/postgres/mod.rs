@@ -18,7 +18,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 pub use admin::{database_name, ensure_database, migrate};
-pub use read::read_all_raw;
 use write::Pending;
 
 use crate::{

@@ -182,11 +182,8 @@ pub(super) fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 /// [`EventStore::read_all`](crate::EventStore::read_all)'s order and
 /// watermark, returning [`RawEvent`]s: about half the work per event.
-///
-/// Use [`EventStore::read_all_raw`](crate::EventStore::read_all_raw); this
-/// pool-taking form stays only until projections stop calling it (then it
-/// becomes private).
-pub async fn read_all_raw(
+/// Callers use [`EventStore::read_all_raw`](crate::EventStore::read_all_raw).
+pub(crate) async fn read_all_raw(
     pool: &PgPool,
     after: Position,
     limit: usize,
