@@ -8,6 +8,8 @@
 //! missing or bad token is answered with [`unauthorized_response`], a role
 //! that may not act with [`forbidden_response`].
 //!
+//! Rate limits per subject or client IP are a layer: [`RateLimiter::wrap`].
+//!
 //! Without a JWKS the verifier runs in development mode on a local key
 //! file ([`DevKey`]), announced with a `warn!` and [`Verifier::mode`].
 
@@ -17,6 +19,7 @@ mod extract;
 mod keys;
 mod principal;
 mod problem;
+mod rate_limit;
 mod signing;
 mod token_cache;
 mod verifier;
@@ -31,6 +34,11 @@ pub use extract::bearer_token;
 pub use principal::{Forbidden, Principal, Role, UnknownRole};
 pub use problem::{
     FORBIDDEN_TYPE, REALM, UNAUTHORIZED_TYPE, forbidden_response, unauthorized_response,
+};
+pub use rate_limit::{
+    DEFAULT_ANONYMOUS, DEFAULT_CUSTOMER, DEFAULT_EVICT_EVERY, DEFAULT_FINANCE, DEFAULT_OPERATOR,
+    DEFAULT_STAFF, Limit, LimitParseError, RATE_LIMITED_TYPE, RateLimitConfig, RateLimiter,
+    UNLIMITED_PATHS,
 };
 pub use signing::{DevKey, SigningError, SigningKey, TokenClaims, jwks, mint, unix_now};
 pub use verifier::Verifier;

@@ -12,17 +12,17 @@ pub const FORBIDDEN_TYPE: &str = "urn:orderflow:problem:forbidden";
 /// The realm named in every challenge.
 pub const REALM: &str = "orderflow";
 
-const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The body, with the same fields as the command API's problems.
 #[derive(Debug, Serialize)]
-struct ProblemBody<'a> {
+pub(crate) struct ProblemBody<'a> {
     #[serde(rename = "type")]
-    type_uri: &'static str,
-    title: &'static str,
-    status: u16,
-    detail: &'a str,
-    code: &'a str,
+    pub type_uri: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: &'a str,
+    pub code: &'a str,
 }
 
 fn problem(
