@@ -51,7 +51,9 @@ trap cleanup EXIT
 
 log "starting the command API on 127.0.0.1:$port (database $db)"
 mkdir -p "$report_dir"
-DATABASE_URL="$db_url" COMMAND_API_ADDR="127.0.0.1:$port" NO_RELAY=true RUST_LOG=warn \
+# Rate limits off: the fuzzer sends from one address faster than a client
+# would, and the document does not declare the 429 yet (issue #14, part 8).
+DATABASE_URL="$db_url" COMMAND_API_ADDR="127.0.0.1:$port" NO_RELAY=true RUST_LOG=warn RATE_LIMIT_ENABLED=false \
   "$bin" command-api >"$report_dir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

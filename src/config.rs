@@ -131,6 +131,9 @@ pub struct CommandApiArgs {
         action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
         default_missing_value = "true", default_value = "false", hide_possible_values = true)]
     pub no_relay: bool,
+    /// In `up`, the query API takes these limits too.
+    #[command(flatten)]
+    pub rate_limit: crate::rate_limit_args::RateLimitArgs,
     #[command(flatten)]
     pub nats: NatsArgs,
 }
@@ -139,6 +142,7 @@ pub fn command_api_config(args: &CommandApiArgs) -> CommandApiConfig {
     CommandApiConfig {
         addr: args.command_api_addr,
         body_limit: args.body_limit,
+        rate_limit: args.rate_limit.config(),
     }
 }
 

@@ -8,6 +8,7 @@ mod event_store_choice;
 mod ops_server;
 mod pipeline;
 mod query;
+mod rate_limit_args;
 mod rest_client;
 mod schemas;
 mod seed;

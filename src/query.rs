@@ -28,10 +28,12 @@ pub struct QueryApiCommand {
     pub nats_url: String,
     #[arg(long, env = "SUBJECT_PREFIX", default_value_t = QueryApiConfig::default().subject_prefix)]
     pub subject_prefix: String,
+    #[command(flatten)]
+    pub rate_limit: crate::rate_limit_args::RateLimitArgs,
 }
 
 pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
-    let config = query_api_config(
+    let mut config = query_api_config(
         &args.api,
         &args.read_database_url,
         args.database_url
@@ -40,6 +42,7 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
         &args.nats_url,
         &args.subject_prefix,
     );
+    config.rate_limit = args.rate_limit.config();
     let listener = orderflow_query_api::bind(&config)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;

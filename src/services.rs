@@ -92,7 +92,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         projections: None,
     };
     let on_postgres = api.store.choice.event_store == EventStoreKind::Postgres;
-    let query_config = query_api_config(
+    let mut query_config = query_api_config(
         &args.query_api,
         &args.read_database_url,
         // The GraphQL `projections` head and lag come from the Postgres
@@ -101,6 +101,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         &api.nats.nats_url,
         &api.nats.subject_prefix,
     );
+    query_config.rate_limit = api.rate_limit.config();
     let running = start(PipelineConfig {
         store: store_config(&api.store)?,
         services: Services {

@@ -85,7 +85,10 @@ impl<K: std::hash::Hash + Eq + Clone> Bucket<K> {
 /// Who a request is counted as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Caller {
-    Subject { subject: String, role: Role },
+    Subject {
+        subject: String,
+        role: Role,
+    },
     Address(IpAddr),
     /// No principal and no address (a router served without connection
     /// info): one shared bucket, so the limit still holds.

@@ -2,6 +2,7 @@
 //! different loopback addresses (127.0.0.1, 127.0.0.2, …) are different
 //! IPs to it, and subjects come from a principal an outer layer inserts, as
 //! the auth middleware will, or from a real bearer token.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -244,7 +245,9 @@ async fn forwarded_for_is_used_only_behind_trusted_proxies() {
 
     // Not trusted: a client cannot escape its limit by making up addresses.
     let direct = start(RateLimitConfig::uniform(tight)).await;
-    direct.exhaust(&client, &[("x-forwarded-for", "1.1.1.1")], 2).await;
+    direct
+        .exhaust(&client, &[("x-forwarded-for", "1.1.1.1")], 2)
+        .await;
     assert_eq!(
         direct
             .get(&client, &[("x-forwarded-for", "2.2.2.2")])

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use orderflow_auth::{RateLimitConfig, RateLimiter};
 use orderflow_event_store::EventStore;
 use tokio::net::TcpListener;
 
@@ -13,6 +14,8 @@ use crate::app::{DEFAULT_BODY_LIMIT, router};
 pub struct CommandApiConfig {
     pub addr: SocketAddr,
     pub body_limit: usize,
+    /// Per subject / client IP; on by default.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for CommandApiConfig {
@@ -20,6 +23,7 @@ impl Default for CommandApiConfig {
         CommandApiConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: DEFAULT_BODY_LIMIT,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -38,7 +42,13 @@ pub async fn serve_on(
     config: CommandApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(store, config.body_limit);
+    let mut app = router(store, config.body_limit);
+    // Outermost: a refused request costs no body read, metric or log line.
+    if let Some(limiter) = RateLimiter::new(&config.rate_limit) {
+        app = limiter.wrap(app);
+    }
+    // The peer address keys anonymous callers' rate limits.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

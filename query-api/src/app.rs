@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use orderflow_auth::RateLimiter;
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
 use orderflow_observability::{
     ReadinessCheck, correlation_layer, health_routes, http_metrics_layer,
@@ -46,6 +47,8 @@ pub struct QueryApi {
     subscriptions: Arc<Semaphore>,
     /// WebSocket connections per client address, all routers together.
     ws_clients: Arc<WsClients>,
+    /// One per API, shared by its routers; `None` when limits are off.
+    rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl std::fmt::Debug for QueryApi {
@@ -99,6 +102,7 @@ impl QueryApi {
                     .min(Semaphore::MAX_PERMITS),
             )),
             ws_clients: WsClients::new(config.limits.max_ws_connections_per_client),
+            rate_limiter: RateLimiter::new(&config.rate_limit),
             config,
             docs: Arc::default(),
         }
@@ -147,14 +151,19 @@ impl QueryApi {
             let db = ready_db.clone();
             Box::pin(async move { db.ready().await })
         });
-        Router::new()
+        let app = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
             .with_state(state)
             .merge(health_routes(ready))
             .layer(DefaultBodyLimit::max(limits.max_body_bytes))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(axum::middleware::from_fn(http_metrics_layer))
-            .layer(axum::middleware::from_fn(correlation_layer))
+            .layer(axum::middleware::from_fn(correlation_layer));
+        // Outermost, as on the command API.
+        match &self.rate_limiter {
+            Some(limiter) => limiter.wrap(app),
+            None => app,
+        }
     }
 }
 

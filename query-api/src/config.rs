@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use orderflow_auth::RateLimitConfig;
 use orderflow_projections::ProjectorConfig;
 
 /// Settings of one query API process. `Default` works with Postgres and
@@ -29,6 +30,8 @@ pub struct QueryApiConfig {
     /// Read database connections.
     pub max_connections: u32,
     pub limits: QueryLimits,
+    /// Per subject / client IP; on by default.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for QueryApiConfig {
@@ -44,6 +47,7 @@ impl Default for QueryApiConfig {
             position_wait: Duration::from_secs(2),
             max_connections: 16,
             limits: QueryLimits::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }

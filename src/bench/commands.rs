@@ -41,6 +41,8 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
     let store = PgEventStore::connect(PgStoreConfig::new(&url)).await?;
     let config = CommandApiConfig {
         addr: "127.0.0.1:0".parse()?,
+        // Load from one address is what is measured, not the limiter.
+        rate_limit: orderflow_auth::RateLimitConfig::disabled(),
         ..CommandApiConfig::default()
     };
     let listener = orderflow_command_api::bind(&config).await?;

@@ -82,6 +82,8 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
             }),
             command_api: Some(CommandApiConfig {
                 addr: "127.0.0.1:0".parse()?,
+                // Load from one address is what is measured, not the limiter.
+                rate_limit: orderflow_auth::RateLimitConfig::disabled(),
                 ..CommandApiConfig::default()
             }),
             query_api: None,

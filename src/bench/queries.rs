@@ -300,6 +300,8 @@ async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
         None => {
             let mut c = QueryApiConfig {
                 read_database_url: config.read_database_url.clone(),
+                // Load from one address is what is measured, not the limiter.
+                rate_limit: orderflow_auth::RateLimitConfig::disabled(),
                 ..QueryApiConfig::default()
             };
             c.addr = ([127, 0, 0, 1], 0).into();

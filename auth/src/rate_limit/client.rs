@@ -33,7 +33,7 @@ fn forwarded(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    let index = entries.len().checked_sub(hops).unwrap_or(0);
+    let index = entries.len().saturating_sub(hops);
     entries.get(index)?.parse().ok()
 }
 

@@ -64,7 +64,10 @@ impl FromStr for Limit {
     fn from_str(text: &str) -> Result<Limit, LimitParseError> {
         let bad = || LimitParseError(text.to_owned());
         let mut words = text.split_whitespace();
-        let (count, unit) = words.next().and_then(|w| w.split_once('/')).ok_or_else(bad)?;
+        let (count, unit) = words
+            .next()
+            .and_then(|w| w.split_once('/'))
+            .ok_or_else(bad)?;
         let count: u32 = count.parse().map_err(|_| bad())?;
         let count = NonZeroU32::new(count).ok_or_else(bad)?;
         let period = match unit {
@@ -91,10 +94,18 @@ impl FromStr for Limit {
     }
 }
 
+/// The form `FromStr` reads, in the smallest unit that states the rate
+/// exactly (a rate no unit states exactly is rounded to requests per hour).
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let per_second = 1.0 / self.replenish_every.as_secs_f64();
-        write!(f, "{per_second:.3}/s burst {}", self.burst)
+        let every = self.replenish_every.as_nanos().max(1);
+        let units = [("s", 1u128), ("m", 60), ("h", 3600)];
+        let exact = units.iter().find_map(|(unit, secs)| {
+            let period = secs * 1_000_000_000;
+            (period % every == 0).then(|| (period / every, *unit))
+        });
+        let (count, unit) = exact.unwrap_or(((3_600_000_000_000 / every).max(1), "h"));
+        write!(f, "{count}/{unit} burst {}", self.burst)
     }
 }
 
@@ -188,7 +199,22 @@ mod tests {
         assert_eq!(l.window(), Duration::from_secs(60));
         let l: Limit = "100/s burst 1000".parse().unwrap();
         assert_eq!(l, Limit::per_second(100, 1000));
-        for bad in ["", "100", "0/s", "10/d", "10/s burst", "10/s burst 0", "10/s x 3"] {
+        assert_eq!(l.to_string(), "100/s burst 1000");
+        let l: Limit = "90/h burst 5".parse().unwrap();
+        assert_eq!(l.to_string().parse::<Limit>().unwrap(), l);
+        assert_eq!(
+            "600/m".parse::<Limit>().unwrap().to_string(),
+            "10/s burst 600"
+        );
+        for bad in [
+            "",
+            "100",
+            "0/s",
+            "10/d",
+            "10/s burst",
+            "10/s burst 0",
+            "10/s x 3",
+        ] {
             assert!(bad.parse::<Limit>().is_err(), "{bad:?}");
         }
     }

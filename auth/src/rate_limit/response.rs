@@ -56,9 +56,8 @@ pub(crate) fn too_many_requests(
     retry_after: Duration,
 ) -> Response {
     let wait = ceil_secs(retry_after).max(1);
-    let detail = format!(
-        "too many requests under the `{policy}` limit ({limit}); retry after {wait} s"
-    );
+    let detail =
+        format!("too many requests under the `{policy}` limit ({limit}); retry after {wait} s");
     let body = ProblemBody {
         type_uri: RATE_LIMITED_TYPE,
         title: "Too Many Requests",

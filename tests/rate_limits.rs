@@ -1,0 +1,143 @@
+//! Both APIs as served (`serve_on`, real Postgres, real HTTP on a free
+//! port) behind their rate limits: a burst past the limit is a 429 problem
+//! with `Retry-After` and the `RateLimit` fields, another address is
+//! unaffected, and health and metrics are never limited. The limiter's own
+//! cases (subjects, roles, proxies, eviction) are in auth/tests/rate_limit.rs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow_auth::{Limit, RATE_LIMITED_TYPE, RateLimitConfig};
+use orderflow_command_api::CommandApiConfig;
+use orderflow_event_store::{PgEventStore, PgStoreConfig};
+use orderflow_query_api::QueryApiConfig;
+use orderflow_testkit::TestDb;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+const BURST: u32 = 3;
+
+/// Bursts of 3, then one request a minute: the test never earns another.
+fn tight() -> RateLimitConfig {
+    RateLimitConfig::uniform(Limit {
+        burst: BURST.try_into().unwrap(),
+        replenish_every: Duration::from_secs(60),
+    })
+}
+
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+/// Sends `request` until refused: the first `BURST` are served.
+async fn exhaust(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Response {
+    for i in 0..BURST {
+        let r = request().send().await.unwrap();
+        assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS, "request {i}");
+        assert!(r.headers().contains_key("ratelimit"));
+    }
+    request().send().await.unwrap()
+}
+
+async fn assert_rate_limited(r: reqwest::Response) {
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/problem+json");
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert_eq!(h["ratelimit-policy"], "\"anonymous\";q=3;w=180");
+    assert!(
+        h["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"anonymous\";r=0;t=")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], RATE_LIMITED_TYPE);
+    assert_eq!(body["status"], 429);
+}
+
+async fn assert_unlimited(client: &reqwest::Client, base: &str) {
+    for path in ["/healthz", "/metrics"] {
+        for _ in 0..2 * BURST {
+            let r = client.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+    }
+}
+
+#[test]
+fn limits_are_on_by_default() {
+    assert!(CommandApiConfig::default().rate_limit.enabled);
+    assert!(QueryApiConfig::default().rate_limit.enabled);
+}
+
+#[tokio::test]
+async fn the_command_api_limits_each_address_but_not_its_probes() {
+    let db = TestDb::new().await;
+    let store = PgEventStore::connect(PgStoreConfig::new(db.url()))
+        .await
+        .unwrap();
+    let config = CommandApiConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        rate_limit: tight(),
+        ..CommandApiConfig::default()
+    };
+    let listener = orderflow_command_api::bind(&config).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(orderflow_command_api::serve_on(
+        listener,
+        Arc::new(store),
+        config,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let order = format!("{base}/orders/0190f1a2-0000-7000-8000-000000000001");
+
+    let hostile = client_from([127, 0, 0, 1]);
+    assert_rate_limited(exhaust(|| hostile.get(&order)).await).await;
+    assert_unlimited(&hostile, &base).await;
+    let other = client_from([127, 0, 0, 2]);
+    let r = other.get(&order).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "another address is served"
+    );
+}
+
+#[tokio::test]
+async fn the_query_api_limits_each_address_but_not_its_probes() {
+    let read_db = TestDb::new().await;
+    let config = QueryApiConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        read_database_url: read_db.url().to_owned(),
+        rate_limit: tight(),
+        ..QueryApiConfig::default()
+    };
+    let listener = orderflow_query_api::bind(&config).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(orderflow_query_api::serve_on(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let graphql = format!("{base}/graphql");
+    let query = json!({ "query": "{ __typename }" });
+
+    let hostile = client_from([127, 0, 0, 1]);
+    assert_rate_limited(exhaust(|| hostile.post(&graphql).json(&query)).await).await;
+    assert_unlimited(&hostile, &base).await;
+    let other = client_from([127, 0, 0, 2]);
+    let r = other.post(&graphql).json(&query).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "another address is served");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "QueryRoot");
+}
