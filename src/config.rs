@@ -173,6 +173,8 @@ pub struct QueryApiArgs {
     #[arg(long, env = "QUERY_MAX_SUBSCRIPTIONS",
         default_value_t = QueryLimits::default().max_subscriptions_total)]
     pub max_subscriptions: usize,
+    #[command(flatten)]
+    pub persisted: crate::persisted_args::PersistedArgs,
 }
 
 pub fn query_api_config(

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod event_store_choice;
 mod ops_server;
+mod persisted_args;
 mod pipeline;
 mod query;
 mod rate_limit_args;

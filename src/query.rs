@@ -43,6 +43,7 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
         &args.subject_prefix,
     );
     config.rate_limit = args.rate_limit.config();
+    config.persisted = args.api.persisted.config()?;
     let listener = orderflow_query_api::bind(&config)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;

@@ -102,6 +102,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         &api.nats.subject_prefix,
     );
     query_config.rate_limit = api.rate_limit.config();
+    query_config.persisted = args.query_api.persisted.config()?;
     let running = start(PipelineConfig {
         store: store_config(&api.store)?,
         services: Services {

@@ -21,6 +21,7 @@ use crate::error::{ErrorCode, QueryApiError};
 use crate::executor::{Admission, QueryExecutor};
 use crate::http::{HttpState, graphql_get, graphql_post};
 use crate::notices::ChangeFeed;
+use crate::persisted::PersistedQueries;
 use crate::schema::{AppSchema, build_schema};
 use crate::services::Services;
 use crate::ws_clients::WsClients;
@@ -47,6 +48,8 @@ pub struct QueryApi {
     subscriptions: Arc<Semaphore>,
     /// WebSocket connections per client address, all routers together.
     ws_clients: Arc<WsClients>,
+    /// APQ cache and trusted documents, all routers together.
+    persisted: Arc<PersistedQueries>,
     /// One per API, shared by its routers; `None` when limits are off.
     rate_limiter: Option<Arc<RateLimiter>>,
 }
@@ -103,6 +106,7 @@ impl QueryApi {
             )),
             ws_clients: WsClients::new(config.limits.max_ws_connections_per_client),
             rate_limiter: RateLimiter::new(&config.rate_limit),
+            persisted: Arc::new(PersistedQueries::new(&config.persisted)),
             config,
             docs: Arc::default(),
         }
@@ -138,6 +142,7 @@ impl QueryApi {
                     max_depth: limits.max_depth,
                 },
                 docs: Arc::clone(&self.docs),
+                persisted: Arc::clone(&self.persisted),
                 subscriptions: Arc::clone(&self.subscriptions),
             },
             max_batch: limits.max_batch,

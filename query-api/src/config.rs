@@ -6,6 +6,8 @@ use std::time::Duration;
 use orderflow_auth::RateLimitConfig;
 use orderflow_projections::ProjectorConfig;
 
+use crate::persisted::PersistedConfig;
+
 /// Settings of one query API process. `Default` works with Postgres and
 /// NATS on localhost.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub struct QueryApiConfig {
     pub limits: QueryLimits,
     /// Per subject / client IP; on by default.
     pub rate_limit: RateLimitConfig,
+    /// APQ cache and the optional trusted-document manifest.
+    pub persisted: PersistedConfig,
 }
 
 impl Default for QueryApiConfig {
@@ -48,6 +52,7 @@ impl Default for QueryApiConfig {
             max_connections: 16,
             limits: QueryLimits::default(),
             rate_limit: RateLimitConfig::default(),
+            persisted: PersistedConfig::default(),
         }
     }
 }

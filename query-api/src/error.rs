@@ -26,6 +26,13 @@ pub enum ErrorCode {
     /// A server-wide or per-client limit is reached (not the request's own
     /// shape): try again later.
     LimitExceeded,
+    /// APQ: the hash is not known; send it again with the query text.
+    PersistedQueryNotFound,
+    /// APQ is turned off (`QUERY_APQ_CACHE_ENTRIES=0`).
+    PersistedQueryNotSupported,
+    /// Trusted documents are enforced for this caller and this document is
+    /// not in the manifest.
+    PersistedQueryNotAllowed,
     Internal,
 }
 
@@ -37,6 +44,9 @@ impl ErrorCode {
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::Stale => "STALE",
             ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+            ErrorCode::PersistedQueryNotAllowed => "PERSISTED_QUERY_NOT_ALLOWED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

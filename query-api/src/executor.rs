@@ -23,6 +23,7 @@ use crate::doc_cache::DocCache;
 use crate::error::{ErrorCode, ensure_codes};
 use crate::loaders::loaders;
 use crate::notices::ChangeFeed;
+use crate::persisted::PersistedQueries;
 use crate::schema::AppSchema;
 
 /// Subscriptions one WebSocket may still open (its connection data).
@@ -48,6 +49,8 @@ pub(crate) struct QueryExecutor {
     pub position_wait: Duration,
     pub admission: Admission,
     pub docs: Arc<DocCache>,
+    /// APQ and trusted documents, shared by every router of the API.
+    pub persisted: Arc<PersistedQueries>,
     /// Subscriptions this process may still open, all connections together.
     pub subscriptions: Arc<Semaphore>,
 }
@@ -74,7 +77,16 @@ impl QueryExecutor {
     /// pre-validation checks expand fragment spreads without memoising:
     /// a small fragment bomb would cost them exponential time (a fragment
     /// cycle, unbounded recursion) before any limit applies.
-    fn admit(&self, request: &mut Request) -> Result<Vec<&'static str>, Box<Response>> {
+    fn admit(
+        &self,
+        request: &mut Request,
+        session: Option<&Data>,
+    ) -> Result<Vec<&'static str>, Box<Response>> {
+        // First: a hash-only request has no text to check until this.
+        let register = self
+            .persisted
+            .resolve(request, session)
+            .map_err(|e| Box::new(Response::from_errors(vec![e])))?;
         let a = &self.admission;
         let len = request.query.len();
         if len > a.max_query_bytes {
@@ -113,12 +125,15 @@ impl QueryExecutor {
                 shape.depth, a.max_depth
             )));
         }
+        if let Some(r) = register {
+            self.persisted.remember(r, &request.query);
+        }
         request.set_parsed_query(parsed.doc.clone());
         Ok(projections_read(&shape.names).into_iter().collect())
     }
 
     async fn run(&self, mut request: Request) -> Response {
-        let reads = match self.admit(&mut request) {
+        let reads = match self.admit(&mut request, None) {
             Ok(r) => r,
             Err(response) => return *response,
         };
@@ -198,7 +213,7 @@ impl Executor for QueryExecutor {
         mut request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        if let Err(response) = self.admit(&mut request) {
+        if let Err(response) = self.admit(&mut request, session_data.as_deref()) {
             return stream::once(async move { *response }).boxed();
         }
         let slots = session_data

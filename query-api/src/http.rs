@@ -82,7 +82,10 @@ fn position_request(headers: &HeaderMap) -> Result<Option<PositionRequest>, Stri
 /// One operation (`{"query": …}`) or a batch of 1 to `max_batch`.
 fn parse_body(body: &[u8], max_batch: usize) -> Result<BatchRequest, String> {
     fn operation(v: serde_json::Value) -> Result<async_graphql::Request, String> {
-        if !v.get("query").is_some_and(serde_json::Value::is_string) {
+        let has_query = v.get("query").is_some_and(serde_json::Value::is_string);
+        // APQ: a known document is sent by its hash alone.
+        let by_hash = v.pointer("/extensions/persistedQuery").is_some();
+        if !has_query && !by_hash {
             return Err("an operation is an object with a `query` string".into());
         }
         serde_json::from_value(v).map_err(|e| format!("not a GraphQL request: {e}"))

@@ -7,6 +7,8 @@
 //!   for the projections it reads ([`consistency`]).
 //! - Subscriptions over graphql-ws, fed by the projectors' NATS notices.
 //! - Limits checked before anything runs; errors carry `extensions.code`.
+//! - Automatic persisted queries, and optionally trusted documents only
+//!   (`persisted.rs`).
 
 mod app;
 mod config;
@@ -19,6 +21,7 @@ mod executor;
 mod http;
 mod loaders;
 mod notices;
+mod persisted;
 mod schema;
 mod serve;
 mod services;
@@ -30,5 +33,9 @@ pub use config::{QueryApiConfig, QueryLimits};
 pub use error::{ErrorCode, QueryApiError};
 pub use http::{CONSISTENCY_HEADER, POSITION_HEADER};
 pub use notices::ChangeFeed;
+pub use persisted::{
+    DEFAULT_APQ_CACHE_ENTRIES, ManifestError, PersistedConfig, TrustedDocuments,
+    TrustedEnforcement, document_hash,
+};
 pub use schema::{AppSchema, sdl};
 pub use serve::{bind, serve, serve_api, serve_on};

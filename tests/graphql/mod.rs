@@ -8,6 +8,7 @@ mod cost;
 mod limits;
 mod orders;
 mod paging;
+mod persisted_queries;
 mod projection_states;
 mod rebuild;
 mod reports;

@@ -3,7 +3,6 @@
 //! with `Retry-After` and the `RateLimit` fields, another address is
 //! unaffected, and health and metrics are never limited. The limiter's own
 //! cases (subjects, roles, proxies, eviction) are in auth/tests/rate_limit.rs.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
 use std::sync::Arc;
