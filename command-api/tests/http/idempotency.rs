@@ -24,10 +24,16 @@ async fn a_retry_replays_the_first_response_and_appends_nothing() {
         Some("true")
     );
     // The first response exactly, headers included: Location, ETag, the
-    // position token. Only the per-request headers differ.
+    // position token. Only the per-request headers differ (`ratelimit`:
+    // the caller's remaining quota, set around the handler on every request).
     let id = first.body["id"].as_str().unwrap();
     assert_eq!(first.header("location"), Some(format!("/orders/{id}")));
-    let per_request = ["date", "x-correlation-id", "idempotency-replayed"];
+    let per_request = [
+        "date",
+        "x-correlation-id",
+        "idempotency-replayed",
+        "ratelimit",
+    ];
     let headers = |r: &crate::app::Resp| {
         let mut h: Vec<(String, String)> = r
             .headers
