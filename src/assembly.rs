@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use orderflow_auth::Verifier;
 use orderflow_command_api::CommandApiConfig;
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, StoreError};
 use orderflow_projections::{ProjectionError, ProjectorConfig, connect_read_db};
@@ -53,8 +56,16 @@ const FAILURE_GRACE: Duration = Duration::from_secs(5);
 pub struct Services {
     pub relay: Option<RelayConfig>,
     pub projector: Option<ProjectorConfig>,
-    pub command_api: Option<CommandApiConfig>,
+    pub command_api: Option<CommandApiService>,
     pub query_api: Option<QueryApiConfig>,
+}
+
+/// The command API: where it listens, and who checks its bearer tokens
+/// (there is no command API without a verifier).
+#[derive(Debug, Clone)]
+pub struct CommandApiService {
+    pub config: CommandApiConfig,
+    pub verifier: Arc<Verifier>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,7 +160,7 @@ impl Pipeline {
         services: Services,
     ) -> Result<Pipeline, PipelineError> {
         let command = match services.command_api {
-            Some(config) => Some((bind(config.addr).await?, config)),
+            Some(api) => Some((bind(api.config.addr).await?, api)),
             None => None,
         };
         let query = match services.query_api {
@@ -208,9 +219,15 @@ impl Pipeline {
             tasks.spawn(async move { run.await.map_err(service("projector")) });
         }
         let mut command_addr = None;
-        if let Some(((listener, addr), config)) = command {
+        if let Some(((listener, addr), api)) = command {
             command_addr = Some(addr);
-            let run = orderflow_command_api::serve_on(listener, stores.events(), config, stopped());
+            let run = orderflow_command_api::serve_on(
+                listener,
+                stores.events(),
+                api.config,
+                api.verifier,
+                stopped(),
+            );
             tasks.spawn(async move { run.await.map_err(service("command API")) });
         }
         let mut query_api = None;

@@ -6,10 +6,12 @@
 //! show in `--help` (`hide_env_values`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use clap::builder::BoolishValueParser;
+use orderflow_auth::{AuthSettings, DEFAULT_DEV_KEY_FILE};
 use orderflow_command_api::{CommandApiConfig, DEFAULT_BODY_LIMIT};
 use orderflow_event_store::PgStoreConfig;
 use orderflow_projections::ProjectorConfig;
@@ -136,6 +138,54 @@ pub struct CommandApiArgs {
     pub rate_limit: crate::rate_limit_args::RateLimitArgs,
     #[command(flatten)]
     pub nats: NatsArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Who the APIs trust to sign bearer tokens. With neither a JWKS URL nor
+/// file, the services run in (loudly announced) development mode on the
+/// local development key.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// The identity provider's JWKS (its `jwks_uri`).
+    #[arg(long, env = "AUTH_JWKS_URL", hide_env_values = true)]
+    pub auth_jwks_url: Option<String>,
+    /// A JWKS file instead of a URL (e.g. a mounted secret).
+    #[arg(long, env = "AUTH_JWKS_FILE")]
+    pub auth_jwks_file: Option<PathBuf>,
+    /// The only accepted `iss` (required with a JWKS).
+    #[arg(long, env = "AUTH_ISSUER", hide_env_values = true)]
+    pub auth_issuer: Option<String>,
+    /// The `aud` tokens must name (required with a JWKS).
+    #[arg(long, env = "AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+    /// The claim holding the roles, a dotted path (`realm_access.roles`).
+    #[arg(long, env = "AUTH_ROLES_CLAIM", default_value_t = AuthSettings::default().roles_claim)]
+    pub auth_roles_claim: String,
+    /// The claim holding the customer id.
+    #[arg(long, env = "AUTH_CUSTOMER_ID_CLAIM",
+        default_value_t = AuthSettings::default().customer_id_claim)]
+    pub auth_customer_id_claim: String,
+    /// The development signing key, used only without a JWKS (created if
+    /// missing).
+    #[arg(long, env = "AUTH_DEV_KEY_FILE", default_value = DEFAULT_DEV_KEY_FILE)]
+    pub auth_dev_key_file: PathBuf,
+}
+
+pub fn auth_settings(args: &AuthArgs) -> AuthSettings {
+    AuthSettings {
+        jwks_url: args.auth_jwks_url.clone().filter(|s| !s.is_empty()),
+        jwks_file: args
+            .auth_jwks_file
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty()),
+        issuer: args.auth_issuer.clone(),
+        audience: args.auth_audience.clone(),
+        roles_claim: args.auth_roles_claim.clone(),
+        customer_id_claim: args.auth_customer_id_claim.clone(),
+        dev_key_file: args.auth_dev_key_file.clone(),
+        ..AuthSettings::default()
+    }
 }
 
 pub fn command_api_config(args: &CommandApiArgs) -> CommandApiConfig {

@@ -10,5 +10,5 @@
 mod assembly;
 mod event_stores;
 
-pub use assembly::{Pipeline, PipelineConfig, PipelineError, Services};
+pub use assembly::{CommandApiService, Pipeline, PipelineConfig, PipelineError, Services};
 pub use event_stores::{EventStores, EventsIn, StoreConfig};

@@ -1,6 +1,16 @@
 //! A small client for the command API, shared by `seed` and the benchmarks.
+//! Every request carries a bearer token: the customer's own for the
+//! customer's steps, a back-office one (staff and finance) for the rest.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use base64::Engine;
+use clap::Args;
+use orderflow_auth::{DEFAULT_DEV_KEY_FILE, DevKey, Role, SigningKey, TokenClaims, mint};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde_json::{Value, json};
@@ -24,10 +34,101 @@ const CITIES: &[(&str, &str, &str)] = &[
     ("Porto", "4000-322", "PT"),
 ];
 
+/// How the client gets its tokens.
+#[derive(Debug, Clone, Args)]
+pub struct ClientAuthArgs {
+    /// A bearer token to send with every request instead of minting
+    /// development tokens; it needs the customer, staff and finance roles,
+    /// and orders are created for its subject.
+    #[arg(long = "token", env = "ORDERFLOW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The development signing key tokens are minted with (the services'
+    /// key when they run without a JWKS).
+    #[arg(long = "dev-key-file", env = "AUTH_DEV_KEY_FILE", default_value = DEFAULT_DEV_KEY_FILE)]
+    pub dev_key_file: PathBuf,
+}
+
+/// Lifetime of minted tokens: longer than any seed or benchmark run.
+const MINTED_TTL: Duration = Duration::from_secs(6 * 3600);
+/// The subject of the back-office token.
+const BACK_OFFICE: &str = "orderflow-back-office";
+
+/// Where the client's bearer tokens come from.
+#[derive(Debug, Clone)]
+pub enum Tokens {
+    /// Minted up front and cached: one per customer, one for the back office.
+    Minted {
+        key: SigningKey,
+        cache: Arc<Mutex<HashMap<String, String>>>,
+    },
+    /// One token for everything; orders are created for `customer`.
+    Fixed { token: String, customer: String },
+}
+
+impl Tokens {
+    pub fn minted(key: SigningKey) -> Tokens {
+        Tokens::Minted {
+            key,
+            cache: Arc::default(),
+        }
+    }
+
+    /// `ORDERFLOW_TOKEN` if given, else tokens minted with the dev key.
+    pub fn from_args(args: &ClientAuthArgs) -> anyhow::Result<Tokens> {
+        if let Some(token) = &args.token {
+            let customer = unverified_subject(token)
+                .context("ORDERFLOW_TOKEN is not a JWT with a `sub` claim")?;
+            return Ok(Tokens::Fixed {
+                token: token.clone(),
+                customer,
+            });
+        }
+        let key = DevKey::load_or_create(&args.dev_key_file)?;
+        Ok(Tokens::minted(key.key))
+    }
+
+    fn token(&self, subject: &str, roles: &[Role]) -> anyhow::Result<String> {
+        match self {
+            Tokens::Fixed { token, .. } => Ok(token.clone()),
+            Tokens::Minted { key, cache } => {
+                let mut cache = cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(token) = cache.get(subject) {
+                    return Ok(token.clone());
+                }
+                let claims = TokenClaims::development(subject, roles, MINTED_TTL);
+                let token = mint(key, &claims).context("mint a development token")?;
+                cache.insert(subject.to_owned(), token.clone());
+                Ok(token)
+            }
+        }
+    }
+
+    fn customer(&self, customer: &str) -> anyhow::Result<String> {
+        self.token(customer, &[Role::Customer])
+    }
+
+    fn back_office(&self) -> anyhow::Result<String> {
+        self.token(BACK_OFFICE, &[Role::Staff, Role::Finance])
+    }
+}
+
+/// The `sub` of a token, read without checking it: the server does that.
+fn unverified_subject(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&json).ok()?;
+    claims["sub"].as_str().map(str::to_owned)
+}
+
 #[derive(Debug, Clone)]
 pub struct OrderClient {
     http: reqwest::Client,
     base: String,
+    tokens: Tokens,
 }
 
 /// An order as the client last saw it.
@@ -37,18 +138,21 @@ pub struct SeenOrder {
     pub status: String,
     pub total_minor: i64,
     pub items: usize,
+    /// Whose order it is.
+    pub customer: String,
     /// The order stream's version after the command.
     pub version: u64,
 }
 
 impl OrderClient {
-    pub fn new(base: &str) -> anyhow::Result<OrderClient> {
+    pub fn new(base: &str, tokens: Tokens) -> anyhow::Result<OrderClient> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
             .build()?;
         Ok(OrderClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            tokens,
         })
     }
 
@@ -76,24 +180,43 @@ impl OrderClient {
         })
     }
 
+    /// Creates the order as its customer (with a fixed token: for the
+    /// token's subject, whatever the body says).
     pub async fn create(&self, body: &Value) -> anyhow::Result<SeenOrder> {
+        let mut body = body.clone();
+        if let Tokens::Fixed { customer, .. } = &self.tokens {
+            body["customer_id"] = Value::from(customer.as_str());
+        }
+        let customer = body["customer_id"].as_str().unwrap_or_default();
+        let token = self.tokens.customer(customer)?;
         self.send(
-            self.http.post(format!("{}/orders", self.base)).json(body),
+            self.http
+                .post(format!("{}/orders", self.base))
+                .bearer_auth(token)
+                .json(&body),
             201,
         )
         .await
     }
 
-    /// Posts `/orders/{id}/{action}` with an optional body.
+    /// Posts `/orders/{id}/{action}` with an optional body: as the order's
+    /// customer for the customer's own steps, else as the back office.
     pub async fn act(
         &self,
-        id: &str,
+        order: &SeenOrder,
         action: &str,
         body: Option<Value>,
     ) -> anyhow::Result<SeenOrder> {
+        let token = match action {
+            "items" | "submit" | "cancel" | "shipping-address" => {
+                self.tokens.customer(&order.customer)?
+            }
+            _ => self.tokens.back_office()?,
+        };
         let req = self
             .http
-            .post(format!("{}/orders/{id}/{action}", self.base));
+            .post(format!("{}/orders/{}/{action}", self.base, order.id))
+            .bearer_auth(token);
         let req = match body {
             Some(b) => req.json(&b),
             None => req,
@@ -113,6 +236,7 @@ impl OrderClient {
             status: body["status"].as_str().unwrap_or_default().to_owned(),
             total_minor: body["total"]["amount_minor"].as_i64().unwrap_or(0),
             items: body["items"].as_array().map_or(0, Vec::len),
+            customer: body["customer_id"].as_str().unwrap_or_default().to_owned(),
             version: body["version"].as_u64().unwrap_or(0),
         })
     }
@@ -123,18 +247,17 @@ impl OrderClient {
         order: &SeenOrder,
         rng: &mut (impl Rng + Send),
     ) -> anyhow::Result<Option<SeenOrder>> {
-        let id = &order.id;
         let next = match order.status.as_str() {
             "draft" if order.items < 3 && rng.random_bool(0.3) => {
-                self.act(id, "items", Some(Self::item(rng))).await?
+                self.act(order, "items", Some(Self::item(rng))).await?
             }
-            "draft" => self.act(id, "submit", None).await?,
-            "submitted" => self.act(id, "confirm", None).await?,
+            "draft" => self.act(order, "submit", None).await?,
+            "submitted" => self.act(order, "confirm", None).await?,
             "confirmed" => {
                 let amount = json!({ "amount_minor": order.total_minor, "currency": "EUR" });
                 let payment_id = format!("pay-{}", uuid::Uuid::now_v7().simple());
                 self.act(
-                    id,
+                    order,
                     "payments",
                     Some(json!({ "payment_id": payment_id, "amount": amount })),
                 )
@@ -143,7 +266,7 @@ impl OrderClient {
             "paid" => {
                 let tracking = format!("TRK{}", rng.random_range(100_000..999_999));
                 self.act(
-                    id,
+                    order,
                     "ship",
                     Some(json!({ "carrier": "DHL", "tracking_number": tracking })),
                 )

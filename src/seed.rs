@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use crate::rest_client::OrderClient;
+use crate::rest_client::{ClientAuthArgs, OrderClient, Tokens};
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
@@ -26,10 +26,12 @@ pub struct SeedArgs {
     /// Distinct customers the orders are spread over.
     #[arg(long, default_value_t = 50)]
     pub customers: u32,
+    #[command(flatten)]
+    pub auth: ClientAuthArgs,
 }
 
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
-    let client = OrderClient::new(&args.api)?;
+    let client = OrderClient::new(&args.api, Tokens::from_args(&args.auth)?)?;
     let bar = ProgressBar::new(args.orders);
     if let Ok(style) =
         ProgressStyle::with_template("seeding [{bar:30}] {pos}/{len} orders  {per_sec}  eta {eta}")
@@ -74,18 +76,14 @@ async fn one_order(client: &OrderClient, customers: u32) -> anyhow::Result<()> {
     for _ in 0..stop_at + 3 {
         if order.status == "submitted" && reject {
             client
-                .act(
-                    &order.id,
-                    "reject",
-                    Some(json!({ "reason": "out of stock" })),
-                )
+                .act(&order, "reject", Some(json!({ "reason": "out of stock" })))
                 .await?;
             return Ok(());
         }
         if order.status == "confirmed" && cancel {
             client
                 .act(
-                    &order.id,
+                    &order,
                     "cancel",
                     Some(json!({ "reason": "customer request" })),
                 )
@@ -102,13 +100,13 @@ async fn one_order(client: &OrderClient, customers: u32) -> anyhow::Result<()> {
         }
     }
     if order.status == "shipped" {
-        order = client.act(&order.id, "deliver", None).await?;
+        order = client.act(&order, "deliver", None).await?;
     }
     if refund && matches!(order.status.as_str(), "paid" | "shipped" | "delivered") {
         let amount = json!({ "amount_minor": (order.total_minor / 2).max(1), "currency": "EUR" });
         client
             .act(
-                &order.id,
+                &order,
                 "refunds",
                 Some(json!({ "refund_id": "refund-1", "amount": amount, "reason": "damaged" })),
             )

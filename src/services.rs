@@ -1,13 +1,18 @@
 //! Starting services: one per process (`orderflow command-api`) or all in
 //! one (`orderflow up`), each through [`orderflow::Pipeline`].
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use orderflow::{Pipeline, PipelineConfig, PipelineError, Services, StoreConfig};
+use orderflow::{
+    CommandApiService, Pipeline, PipelineConfig, PipelineError, Services, StoreConfig,
+};
+use orderflow_auth::Verifier;
 use orderflow_observability::shutdown_signal;
 
 use crate::cli::{UpArgs, redact, unreachable_hint};
 use crate::config::{
-    CommandApiArgs, ProjectorArgs, RelayArgs, StoreArgs, command_api_config,
+    CommandApiArgs, ProjectorArgs, RelayArgs, StoreArgs, auth_settings, command_api_config,
     default_retention_hours, pg_store_config, projector_config, query_api_config, relay_config,
 };
 use crate::event_store_choice::{EventStoreKind, events_in};
@@ -52,6 +57,20 @@ pub async fn migrate(args: &StoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The command API as `args` configure it, with the verifier of its
+/// bearer tokens (in development mode, announced by the verifier itself,
+/// when no JWKS is configured).
+async fn command_api_service(args: &CommandApiArgs) -> anyhow::Result<CommandApiService> {
+    let auth = auth_settings(&args.auth)
+        .resolve()
+        .context("auth settings")?;
+    let verifier = Verifier::new(auth).await.context("auth keys")?;
+    Ok(CommandApiService {
+        config: command_api_config(args),
+        verifier: Arc::new(verifier),
+    })
+}
+
 fn relay_args(args: &CommandApiArgs) -> RelayArgs {
     RelayArgs {
         store: args.store.clone(),
@@ -68,7 +87,7 @@ pub async fn command_api(args: CommandApiArgs) -> anyhow::Result<()> {
     let running = start(PipelineConfig {
         store: store_config(&args.store)?,
         services: Services {
-            command_api: Some(command_api_config(&args)),
+            command_api: Some(command_api_service(&args).await?),
             relay: (!args.no_relay).then(|| relay_config(&relay_args(&args))),
             ..Services::default()
         },
@@ -103,12 +122,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     );
     query_config.rate_limit = api.rate_limit.config();
     query_config.persisted = args.query_api.persisted.config()?;
+    let command_api = command_api_service(api).await?;
+    let dev_mode = command_api.verifier.is_development();
     let running = start(PipelineConfig {
         store: store_config(&api.store)?,
         services: Services {
             relay: Some(relay_config(&relay_args(api))),
             projector: Some(projector_config(&projector_args)),
-            command_api: Some(command_api_config(api)),
+            command_api: Some(command_api),
             query_api: Some(query_config),
         },
     })
@@ -134,6 +155,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         redact(&args.read_database_url)
     );
     println!("  events DB     {}", redact(&api.store.database_url));
+    if dev_mode {
+        println!(
+            "  auth          DEVELOPMENT MODE (key {}): every API call needs a token;",
+            api.auth.auth_dev_key_file.display()
+        );
+        println!("                TOKEN=$(orderflow token --role customer --sub customer-42)");
+        println!("                curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/orders/…");
+    }
     println!("Ctrl-C or SIGTERM stops it.");
     running.run_until(shutdown_signal()).await?;
     Ok(())

@@ -5,13 +5,14 @@ use std::any::Any;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use orderflow_auth::Verifier;
 use orderflow_event_store::EventStore;
 use orderflow_observability::{
-    ReadinessCheck, correlation_layer, health_routes, http_metrics_layer,
+    ReadinessCheck, correlation_layer, health_routes_noting, http_metrics_layer,
 };
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
@@ -34,18 +35,32 @@ struct ApiDoc;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub handler: CommandHandler,
+    /// Checks every request's bearer token (the `Principal` extractor).
+    pub verifier: Arc<Verifier>,
+}
+
+impl FromRef<AppState> for Arc<Verifier> {
+    fn from_ref(state: &AppState) -> Arc<Verifier> {
+        state.verifier.clone()
+    }
 }
 
 /// Largest accepted body by default; an order with 100 items fits easily.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The full application: API routes, `/openapi.json`, health and metrics.
-pub fn router(store: Arc<dyn EventStore>, body_limit: usize) -> Router {
-    router_with_handler(CommandHandler::new(store), body_limit)
+/// Every API route needs a bearer token that `verifier` accepts; health,
+/// metrics and the OpenAPI document (public documentation) do not.
+pub fn router(store: Arc<dyn EventStore>, body_limit: usize, verifier: Arc<Verifier>) -> Router {
+    router_with_handler(CommandHandler::new(store), body_limit, verifier)
 }
 
 /// [`router`] around a given handler, e.g. one whose counters a test reads.
-pub fn router_with_handler(handler: CommandHandler, body_limit: usize) -> Router {
+pub fn router_with_handler(
+    handler: CommandHandler,
+    body_limit: usize,
+    verifier: Arc<Verifier>,
+) -> Router {
     let (api, _) = api_router().split_for_parts();
     let openapi_json = openapi_json();
     let ready_store = handler.store().clone();
@@ -53,7 +68,8 @@ pub fn router_with_handler(handler: CommandHandler, body_limit: usize) -> Router
         let store = ready_store.clone();
         Box::pin(async move { store.head().await.map(|_| ()).map_err(|e| e.to_string()) })
     });
-    let state = AppState { handler };
+    let auth_mode = verifier.mode().as_str();
+    let state = AppState { handler, verifier };
     let app = api
         .route(
             "/openapi.json",
@@ -68,7 +84,7 @@ pub fn router_with_handler(handler: CommandHandler, body_limit: usize) -> Router
             }),
         )
         .with_state(state)
-        .merge(health_routes(ready));
+        .merge(health_routes_noting(ready, &[("auth", auth_mode)]));
     with_common_layers(app, body_limit)
 }
 
@@ -80,6 +96,7 @@ pub fn openapi() -> serde_json::Value {
     // Serializing plain data (strings, maps, numbers) cannot fail.
     let mut doc = serde_json::to_value(&derived).unwrap_or_default();
     crate::contract::tighten(&mut doc);
+    crate::access::document(&mut doc);
     doc
 }
 

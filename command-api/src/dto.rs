@@ -258,7 +258,12 @@ impl OrderView {
 pub struct EventMetadataView {
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
+    /// The subject of the token that caused the event.
     pub actor: Option<String>,
+    /// That token's orderflow roles.
+    pub actor_roles: Vec<String>,
+    /// The OAuth client of that token (`azp`), for service tokens.
+    pub actor_client_id: Option<String>,
     pub traceparent: Option<String>,
     pub idempotency_key: Option<String>,
 }

@@ -154,10 +154,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             context: CommandContext {
                 causation_id: correlation_id.clone(),
                 correlation_id,
-                actor: text("x-actor")?.filter(|a| !a.is_empty() && a.len() <= 128),
+                // The actor comes from the bearer token (see `routes::run`);
+                // an `X-Actor` header is ignored.
                 traceparent: text("traceparent")?.filter(|t| t.len() <= 128),
                 expected_version,
                 idempotency,
+                ..CommandContext::default()
             },
             method: parts.method.clone(),
             path: parts.uri.path().to_owned(),

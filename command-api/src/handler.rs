@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 use orderflow_domain::{
-    EventDecodeError, OrderCommand, OrderError, OrderEvent, OrderId, OrderState, decide, evolve,
-    fold,
+    CustomerId, EventDecodeError, OrderCommand, OrderError, OrderEvent, OrderId, OrderState,
+    decide, evolve, fold,
 };
 use orderflow_event_store::{
     AppendRequest, AppendResult, EventMetadata, EventStore, ExpectedVersion, IdempotencyClaim,
@@ -32,7 +32,13 @@ pub fn conflict_retries_total() -> u64 {
 pub struct CommandContext {
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
+    /// Who asked: the bearer token's subject, with its roles and client.
     pub actor: Option<String>,
+    pub actor_roles: Vec<String>,
+    pub actor_client_id: Option<String>,
+    /// Set for a customer: the command applies only to this customer's
+    /// orders, and another's is answered exactly like a missing order.
+    pub owner: Option<CustomerId>,
     pub traceparent: Option<String>,
     /// `If-Match`: apply only if the stream is at exactly this version.
     pub expected_version: Option<u64>,
@@ -216,6 +222,12 @@ impl CommandHandler {
                 Some(state) => (state, false),
                 None => (self.load(order_id).await?.0, true),
             };
+            if !owned_by(&state, ctx) {
+                if !verified {
+                    continue;
+                }
+                return Err(OrderError::NotFound.into());
+            }
             if let Some(expected) = ctx.expected_version
                 && expected != state.version
             {
@@ -324,11 +336,23 @@ impl CommandHandler {
                 .filter(|(r, _)| r.stream_version <= record.result.stream_version)
                 .map(|(_, e)| e),
         );
+        if !owned_by(&state, ctx) {
+            return Err(OrderError::NotFound.into());
+        }
         Ok(CommandOutcome::Replayed {
             order_id,
             state: Box::new(state),
             result: record.result,
         })
+    }
+}
+
+/// Whether the context may act on `state`: no owner required, or the
+/// order is that owner's (or does not exist yet: decide says what then).
+fn owned_by(state: &OrderState, ctx: &CommandContext) -> bool {
+    match (&ctx.owner, &state.customer_id) {
+        (Some(owner), Some(customer)) => owner == customer,
+        _ => true,
     }
 }
 
@@ -347,6 +371,8 @@ fn to_new_event(event: &OrderEvent, ctx: &CommandContext, traceparent: Option<St
             correlation_id: ctx.correlation_id.clone(),
             causation_id: ctx.causation_id.clone(),
             actor: ctx.actor.clone(),
+            actor_roles: ctx.actor_roles.clone(),
+            actor_client_id: ctx.actor_client_id.clone(),
             traceparent,
             idempotency_key: ctx.idempotency.as_ref().map(|i| i.key.clone()),
         },

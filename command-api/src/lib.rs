@@ -2,6 +2,7 @@
 //! commands and appends their events, plus the command handler it is built
 //! on (usable without HTTP).
 
+mod access;
 mod app;
 mod commands;
 mod contract;
@@ -14,6 +15,7 @@ mod problem;
 mod routes;
 mod serve;
 
+pub use access::{RULES, Rule, rule_for};
 pub use app::{
     AppState, DEFAULT_BODY_LIMIT, openapi, openapi_json, router, router_with_handler,
     with_common_layers,

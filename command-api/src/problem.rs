@@ -18,6 +18,8 @@ pub enum ProblemKind {
     InvalidBody,
     InvalidRequest,
     Validation,
+    /// A valid token whose roles may not do this.
+    Forbidden,
     NotFound,
     RouteNotFound,
     MethodNotAllowed,
@@ -87,6 +89,12 @@ impl ProblemKind {
                 "validation",
                 "Some fields are invalid",
                 "invalid field values (per-field `errors`), or a value the event store refused (`code` `store.rejected`; only this request fails)",
+            ),
+            Self::Forbidden => row(
+                S::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "the token's roles may not do this",
             ),
             Self::NotFound => row(
                 S::NOT_FOUND,
@@ -246,6 +254,15 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::FORBIDDEN {
+            // The RFC 6750 answer for a token that is valid but not enough.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer realm=\"orderflow\", error=\"insufficient_scope\"",
+                ),
+            );
+        }
         response
     }
 }

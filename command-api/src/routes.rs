@@ -8,12 +8,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use orderflow_auth::Principal;
 use orderflow_domain::{OrderCommand, OrderId};
 use orderflow_event_store::{AppendResult, Position};
 use utoipa::IntoResponses;
 use utoipa::openapi::RefOr;
 
 use crate::AppState;
+use crate::access::{Scope, check_new_order_customer, guard, order_not_found};
 use crate::commands::sku_from_path;
 use crate::dto::{
     AddItemRequest, AddressDto, ChangeQuantityRequest, CreateOrderRequest, EventHistory,
@@ -91,16 +93,44 @@ fn render(state: &orderflow_domain::OrderState) -> serde_json::Value {
     serde_json::to_value(OrderView::from_state(state)).unwrap_or_default()
 }
 
+/// Who runs a command: the token's principal, and the orders the access
+/// table lets it reach.
+struct Caller {
+    principal: Principal,
+    scope: Scope,
+}
+
+impl Caller {
+    fn of(principal: Principal, operation: &str) -> Result<Caller, Problem> {
+        let scope = guard(&principal, operation)?;
+        Ok(Caller { principal, scope })
+    }
+}
+
 /// Runs one command and shapes the success response (first or replayed).
 async fn run(
     state: &AppState,
+    caller: Caller,
     order_id: OrderId,
     command: OrderCommand,
     headers: CommandHeaders,
     body: &[u8],
     created: bool,
 ) -> Result<Response, Problem> {
-    let ctx = headers.with_body(body);
+    let mut ctx = headers.with_body(body);
+    // The audit trail names the token's subject, never a header's claim.
+    let principal = caller.principal;
+    ctx.actor = Some(principal.subject);
+    ctx.actor_roles = principal
+        .roles
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    ctx.actor_client_id = principal.client_id;
+    ctx.owner = match caller.scope {
+        Scope::AnyOrder => None,
+        Scope::OwnOrders(customer) => Some(customer),
+    };
     // A replay is of the same method and path (the key's hash says so), so
     // it answers with the same status as the first run.
     let status = if created {
@@ -179,14 +209,16 @@ macro_rules! order_command {
             responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
         pub async fn $name(
             State(state): State<AppState>,
+            principal: Principal,
             Path(id): Path<String>,
             headers: CommandHeaders,
             body: JsonBody<$body>,
         ) -> Result<Response, Problem> {
+            let caller = Caller::of(principal, stringify!($name))?;
             let order_id = parse_order_id(&id)?;
             let $b = &body.value;
             let command: Result<OrderCommand, Problem> = $command;
-            run(&state, order_id, command?, headers, &body.bytes, false).await
+            run(&state, caller, order_id, command?, headers, &body.bytes, false).await
         }
     };
     ($(#[doc = $doc:tt])* $method:ident $path:literal, $name:ident => $command:expr) => {
@@ -196,11 +228,13 @@ macro_rules! order_command {
             responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
         pub async fn $name(
             State(state): State<AppState>,
+            principal: Principal,
             Path(id): Path<String>,
             headers: CommandHeaders,
         ) -> Result<Response, Problem> {
+            let caller = Caller::of(principal, stringify!($name))?;
             let order_id = parse_order_id(&id)?;
-            run(&state, order_id, $command, headers, b"", false).await
+            run(&state, caller, order_id, $command, headers, b"", false).await
         }
     };
 }
@@ -217,12 +251,26 @@ macro_rules! order_command {
         CommandErrors))]
 pub async fn create_order(
     State(state): State<AppState>,
+    principal: Principal,
     headers: CommandHeaders,
     body: JsonBody<CreateOrderRequest>,
 ) -> Result<Response, Problem> {
+    let caller = Caller::of(principal, "create_order")?;
     let order_id = OrderId::new(uuid::Uuid::now_v7());
     let command = body.value.command(order_id)?;
-    run(&state, order_id, command, headers, &body.bytes, true).await
+    if let OrderCommand::CreateOrder { customer_id, .. } = &command {
+        check_new_order_customer(&caller.scope, customer_id)?;
+    }
+    run(
+        &state,
+        caller,
+        order_id,
+        command,
+        headers,
+        &body.bytes,
+        true,
+    )
+    .await
 }
 
 order_command! {
@@ -237,13 +285,24 @@ order_command! {
     responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
 pub async fn change_item_quantity(
     State(state): State<AppState>,
+    principal: Principal,
     Path((id, sku)): Path<(String, String)>,
     headers: CommandHeaders,
     body: JsonBody<ChangeQuantityRequest>,
 ) -> Result<Response, Problem> {
+    let caller = Caller::of(principal, "change_item_quantity")?;
     let order_id = parse_order_id(&id)?;
     let command = body.value.command(sku_from_path(&sku)?)?;
-    run(&state, order_id, command, headers, &body.bytes, false).await
+    run(
+        &state,
+        caller,
+        order_id,
+        command,
+        headers,
+        &body.bytes,
+        false,
+    )
+    .await
 }
 
 /// Remove one line.
@@ -252,13 +311,16 @@ pub async fn change_item_quantity(
     responses((status = 200, description = "Applied", body = OrderView), CommandErrors))]
 pub async fn remove_item(
     State(state): State<AppState>,
+    principal: Principal,
     Path((id, sku)): Path<(String, String)>,
     headers: CommandHeaders,
 ) -> Result<Response, Problem> {
+    let caller = Caller::of(principal, "remove_item")?;
     let order_id = parse_order_id(&id)?;
     let sku = sku_from_path(&sku)?;
     run(
         &state,
+        caller,
         order_id,
         OrderCommand::RemoveItem { sku },
         headers,
@@ -320,11 +382,16 @@ order_command! {
         headers(("ETag" = String, description = "Stream version"))), ReadErrors))]
 pub async fn get_order(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
+    let scope = guard(&principal, "get_order")?;
     let order_id = parse_order_id(&id)?;
     let (order, events) = state.handler.load(order_id).await?;
-    let view = OrderView::from_state(&order).ok_or_else(|| not_found(&id))?;
+    if !scope.admits(&order) {
+        return Err(order_not_found(&id));
+    }
+    let view = OrderView::from_state(&order).ok_or_else(|| order_not_found(&id))?;
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag(order.version));
     if let Some((last, _)) = events.last() {
@@ -346,13 +413,15 @@ pub async fn get_order(
         HistoryErrors))]
 pub async fn get_order_events(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     page: EventsPage,
 ) -> Result<Response, Problem> {
+    let scope = guard(&principal, "get_order_events")?;
     let order_id = parse_order_id(&id)?;
     let (order, events) = state.handler.load(order_id).await?;
-    if events.is_empty() {
-        return Err(not_found(&id));
+    if events.is_empty() || !scope.admits(&order) {
+        return Err(order_not_found(&id));
     }
     // The whole stream was read: it is bounded by the domain's cap of
     // events per order, and the fold needs all of it for `version` anyway.
@@ -372,6 +441,8 @@ pub async fn get_order_events(
                 correlation_id: r.metadata.correlation_id,
                 causation_id: r.metadata.causation_id,
                 actor: r.metadata.actor,
+                actor_roles: r.metadata.actor_roles,
+                actor_client_id: r.metadata.actor_client_id,
                 traceparent: r.metadata.traceparent,
                 idempotency_key: r.metadata.idempotency_key,
             },
@@ -396,8 +467,4 @@ pub async fn get_order_events(
         events,
     };
     Ok((headers, Json(history)).into_response())
-}
-
-fn not_found(id: &str) -> Problem {
-    Problem::new(ProblemKind::NotFound, format!("no order {id}")).with_code("order.not_found")
 }

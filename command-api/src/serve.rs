@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use orderflow_auth::{RateLimitConfig, RateLimiter};
+use orderflow_auth::{RateLimitConfig, RateLimiter, Verifier};
 use orderflow_event_store::EventStore;
 use tokio::net::TcpListener;
 
@@ -40,9 +40,10 @@ pub async fn serve_on(
     listener: TcpListener,
     store: Arc<dyn EventStore>,
     config: CommandApiConfig,
+    verifier: Arc<Verifier>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut app = router(store, config.body_limit);
+    let mut app = router(store, config.body_limit, verifier);
     // Outermost: a refused request costs no body read, metric or log line.
     if let Some(limiter) = RateLimiter::new(&config.rate_limit) {
         app = limiter.wrap(app);
@@ -58,9 +59,10 @@ pub async fn serve_on(
 pub async fn serve(
     store: Arc<dyn EventStore>,
     config: CommandApiConfig,
+    verifier: Arc<Verifier>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = bind(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, "command API listening");
-    serve_on(listener, store, config, shutdown).await
+    serve_on(listener, store, config, verifier, shutdown).await
 }

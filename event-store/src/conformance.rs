@@ -111,6 +111,8 @@ fn event(n: u64) -> NewEvent {
             correlation_id: Some(format!("corr-{n}")),
             causation_id: Some("cause".into()),
             actor: Some("tester".into()),
+            actor_roles: vec!["staff".into(), "finance".into()],
+            actor_client_id: Some("back-office".into()),
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
             idempotency_key: None,
         },

@@ -98,8 +98,17 @@ pub struct EventMetadata {
     pub correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
+    /// Who asked: the bearer token's subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The actor's orderflow roles when it acted (the audit trail should not
+    /// depend on what the identity provider says later).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actor_roles: Vec<String>,
+    /// The OAuth client the actor's token was issued to (`azp`/`client_id`),
+    /// which names the service for client-credentials tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_client_id: Option<String>,
     /// W3C trace context, so one trace can follow an event across services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,

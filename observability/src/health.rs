@@ -18,20 +18,39 @@ pub fn health_routes<S>(ready: ReadinessCheck) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    health_routes_noting(ready, &[])
+}
+
+/// [`health_routes`] whose `/readyz` body also carries `notes`, facts an
+/// operator must not miss (e.g. `"auth": "development"`).
+pub fn health_routes_noting<S>(ready: ReadinessCheck, notes: &[(&str, &str)]) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let notes: serde_json::Map<String, serde_json::Value> = notes
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
     let metrics = crate::prometheus_handle();
     Router::new()
         .route(
             "/healthz",
-            get(|| async { json(StatusCode::OK, "ok", None) }),
+            get(|| async { json(StatusCode::OK, "ok", None, serde_json::Map::new()) }),
         )
         .route(
             "/readyz",
             get(move || {
                 let ready = ready.clone();
+                let notes = notes.clone();
                 async move {
                     match ready().await {
-                        Ok(()) => json(StatusCode::OK, "ready", None),
-                        Err(why) => json(StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(why)),
+                        Ok(()) => json(StatusCode::OK, "ready", None, notes),
+                        Err(why) => json(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            Some(why),
+                            notes,
+                        ),
                     }
                 }
             }),
@@ -50,10 +69,15 @@ where
         )
 }
 
-fn json(status: StatusCode, state: &str, detail: Option<String>) -> Response {
-    let body = match detail {
-        Some(detail) => serde_json::json!({ "status": state, "detail": detail }),
-        None => serde_json::json!({ "status": state }),
-    };
+fn json(
+    status: StatusCode,
+    state: &str,
+    detail: Option<String>,
+    mut body: serde_json::Map<String, serde_json::Value>,
+) -> Response {
+    body.insert("status".to_owned(), state.into());
+    if let Some(detail) = detail {
+        body.insert("detail".to_owned(), detail.into());
+    }
     (status, axum::Json(body)).into_response()
 }

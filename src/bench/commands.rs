@@ -46,6 +46,7 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
         ..CommandApiConfig::default()
     };
     let listener = orderflow_command_api::bind(&config).await?;
+    let (verifier, tokens) = super::auth::bench_auth().await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server_store: Arc<dyn EventStore> = Arc::new(store.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -53,12 +54,13 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
         listener,
         server_store,
         config,
+        verifier,
         async {
             let _ = stopped.await;
         },
     ));
 
-    let client = OrderClient::new(&base)?;
+    let client = OrderClient::new(&base, tokens)?;
     let retries_before = conflict_retries_total();
     let workers = (0..args.concurrency)
         .map(|_| CommandWorker {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use hdrhistogram::Histogram;
-use orderflow::{EventStores, Pipeline, Services};
+use orderflow::{CommandApiService, EventStores, Pipeline, Services};
 use orderflow_command_api::CommandApiConfig;
 use orderflow_event_store::{PgEventStore, PgStoreConfig};
 use orderflow_projections::{ProjectorConfig, connect_read_db};
@@ -64,6 +64,7 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
     let stream_name = prefix.to_uppercase();
 
     let store = PgEventStore::connect(PgStoreConfig::new(&url)).await?;
+    let (verifier, tokens) = super::auth::bench_auth().await?;
     let running = Pipeline::start_on(
         EventStores::on_postgres(store.clone()),
         Services {
@@ -80,11 +81,14 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
                 subject_prefix: prefix.clone(),
                 ..ProjectorConfig::default()
             }),
-            command_api: Some(CommandApiConfig {
-                addr: "127.0.0.1:0".parse()?,
-                // Load from one address is what is measured, not the limiter.
-                rate_limit: orderflow_auth::RateLimitConfig::disabled(),
-                ..CommandApiConfig::default()
+            command_api: Some(CommandApiService {
+                config: CommandApiConfig {
+                    addr: "127.0.0.1:0".parse()?,
+                    // Load from one address is what is measured, not the limiter.
+                    rate_limit: orderflow_auth::RateLimitConfig::disabled(),
+                    ..CommandApiConfig::default()
+                },
+                verifier,
             }),
             query_api: None,
         },
@@ -98,7 +102,7 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
     );
 
     let read = connect_read_db(&read_url, 4).await?;
-    let client = OrderClient::new(&base)?;
+    let client = OrderClient::new(&base, tokens)?;
     wait_until_projecting(&client, &read).await?;
 
     let commands = drive_commands(&client, &read, rate, warmup, measure).await?;

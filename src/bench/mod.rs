@@ -5,6 +5,7 @@
 use clap::Args;
 
 pub mod append;
+mod auth;
 pub mod commands;
 pub mod lag;
 mod load;

@@ -1,8 +1,16 @@
 //! A running command API on a fresh database, and a small client for it.
+//! The server trusts a key generated for the test; [`TestApp::send`] signs
+//! each request that has no `Authorization` header as the order's owner
+//! (with the staff and finance roles too), so tests about other things
+//! see the API as before; auth tests set their own header.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use orderflow_auth::{
+    AuthConfig, DEV_AUDIENCE, DEV_ISSUER, KeySource, Role, SigningKey, TokenClaims, Verifier, mint,
+};
 use orderflow_command_api::{CommandApiConfig, bind, serve_on};
 use orderflow_event_store::{PgEventStore, PgStoreConfig};
 use orderflow_testkit::TestDb;
@@ -15,7 +23,78 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: PgEventStore,
     pub db: TestDb,
+    pub auth: TestAuth,
+    /// A client without default headers, for [`TestApp::send_exactly`].
+    plain: reqwest::Client,
+    /// Order id → customer, learned from answers (see [`TestApp::send`]).
+    owners: Mutex<HashMap<String, String>>,
     _shutdown: oneshot::Sender<()>,
+}
+
+/// The key the test server trusts, and tokens signed with it.
+#[derive(Debug, Clone)]
+pub struct TestAuth {
+    pub key: SigningKey,
+    /// Fetch the keys from this JWKS URL instead of trusting `key` alone.
+    pub jwks_url: Option<String>,
+}
+
+/// The customer of `new_order()`, and whom a request with no owner to
+/// look up is signed as.
+pub const DEFAULT_CUSTOMER: &str = "customer-1";
+
+impl TestAuth {
+    pub fn new() -> TestAuth {
+        TestAuth {
+            key: SigningKey::generate_ed25519().expect("test key"),
+            jwks_url: None,
+        }
+    }
+
+    /// What the server is configured with: the test key, the development
+    /// issuer and audience.
+    pub fn config(&self) -> AuthConfig {
+        let source = match &self.jwks_url {
+            Some(url) => KeySource::Url(url.clone()),
+            None => KeySource::Static(self.key.jwks()),
+        };
+        AuthConfig::jwks(source, DEV_ISSUER, DEV_AUDIENCE)
+    }
+
+    pub async fn verifier(&self) -> Arc<Verifier> {
+        Arc::new(Verifier::new(self.config()).await.expect("verifier"))
+    }
+
+    /// A valid token for `sub` with `roles` (the customer id is `sub`).
+    pub fn token(&self, sub: &str, roles: &[Role]) -> String {
+        self.sign(&TokenClaims::development(
+            sub,
+            roles,
+            Duration::from_secs(600),
+        ))
+    }
+
+    pub fn sign(&self, claims: &TokenClaims) -> String {
+        mint(&self.key, claims).expect("sign")
+    }
+
+    /// A client whose requests carry [`Self::everything_for`] the default
+    /// customer unless they set their own `Authorization`.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = HeaderMap::new();
+        let value = format!("Bearer {}", self.everything_for(DEFAULT_CUSTOMER));
+        headers.insert("authorization", value.parse().expect("header"));
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client")
+    }
+
+    /// What tests not about auth send: the owner, who may also do
+    /// everything staff and finance may.
+    pub fn everything_for(&self, customer: &str) -> String {
+        self.token(customer, &[Role::Customer, Role::Staff, Role::Finance])
+    }
 }
 
 #[derive(Debug)]
@@ -62,7 +141,11 @@ impl TestApp {
         Self::start_with(CommandApiConfig::default()).await
     }
 
-    pub async fn start_with(mut config: CommandApiConfig) -> TestApp {
+    pub async fn start_with(config: CommandApiConfig) -> TestApp {
+        Self::start_with_auth(config, TestAuth::new()).await
+    }
+
+    pub async fn start_with_auth(mut config: CommandApiConfig, auth: TestAuth) -> TestApp {
         let db = TestDb::new().await;
         let mut store_config = PgStoreConfig::new(db.url());
         store_config.connect_timeout = Duration::from_secs(1);
@@ -71,20 +154,47 @@ impl TestApp {
         let listener = bind(&config).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(serve_on(listener, Arc::new(store.clone()), config, async {
-            let _ = rx.await;
-        }));
+        let verifier = auth.verifier().await;
+        tokio::spawn(serve_on(
+            listener,
+            Arc::new(store.clone()),
+            config,
+            verifier,
+            async {
+                let _ = rx.await;
+            },
+        ));
         TestApp {
             base,
-            client: reqwest::Client::new(),
+            client: auth.client(),
+            plain: reqwest::Client::new(),
             store,
             db,
+            auth,
+            owners: Mutex::new(HashMap::new()),
             _shutdown: tx,
         }
     }
 
+    /// Sends `req`; without an `Authorization` header it is signed as the
+    /// customer it concerns: the body's `customer_id` for a create, the
+    /// order's owner for a request on an order (asked with a staff token
+    /// if this app has not seen the order yet).
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
-        let resp = req.send().await.expect("request");
+        let mut request = req.build().expect("request");
+        if !request.headers().contains_key("authorization") {
+            let customer = self.customer_of(&request).await;
+            let value = format!("Bearer {}", self.auth.everything_for(&customer));
+            request
+                .headers_mut()
+                .insert("authorization", value.parse().expect("header"));
+        }
+        self.send_exactly(request).await
+    }
+
+    /// Sends `request` as it is: with no `Authorization`, with none.
+    pub async fn send_exactly(&self, request: reqwest::Request) -> Resp {
+        let resp = self.plain.execute(request).await.expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body");
@@ -94,11 +204,54 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
+        if let (Some(id), Some(customer)) = (body["id"].as_str(), body["customer_id"].as_str()) {
+            self.owners
+                .lock()
+                .unwrap()
+                .insert(id.to_owned(), customer.to_owned());
+        }
         Resp {
             status,
             headers,
             body,
         }
+    }
+
+    async fn customer_of(&self, request: &reqwest::Request) -> String {
+        let path = request.url().path().to_owned();
+        let mut segments = path.trim_start_matches('/').split('/');
+        let (Some("orders"), id) = (segments.next(), segments.next()) else {
+            return DEFAULT_CUSTOMER.to_owned();
+        };
+        let Some(id) = id.filter(|id| !id.is_empty()) else {
+            let body = request.body().and_then(|b| b.as_bytes());
+            let body: Option<Value> = body.and_then(|b| serde_json::from_slice(b).ok());
+            return body
+                .and_then(|b| b["customer_id"].as_str().map(str::to_owned))
+                // A body with an invalid one is refused for that; sign it
+                // as a valid customer so that is what the test sees.
+                .filter(|c| orderflow_domain::CustomerId::new(c.as_str()).is_ok())
+                .unwrap_or_else(|| DEFAULT_CUSTOMER.to_owned());
+        };
+        if let Some(owner) = self.owners.lock().unwrap().get(id) {
+            return owner.clone();
+        }
+        let staff = self.auth.token("test-staff", &[Role::Staff]);
+        let order: Option<Value> = async {
+            let r = self
+                .client
+                .get(self.url(&format!("/orders/{id}")))
+                .bearer_auth(staff)
+                .send()
+                .await
+                .ok()?;
+            r.status().is_success().then_some(())?;
+            r.json().await.ok()
+        }
+        .await;
+        order
+            .and_then(|o| o["customer_id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| DEFAULT_CUSTOMER.to_owned())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -17,6 +17,7 @@ async fn concurrent_updates_to_one_order_all_apply() {
             let req = app
                 .client
                 .post(app.url(&format!("/orders/{id}/items")))
+                .bearer_auth(app.auth.everything_for("c"))
                 .json(&json!({ "sku": format!("SKU-{i}"), "name": "n", "quantity": 1, "unit_price": money(100) }));
             tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
         })

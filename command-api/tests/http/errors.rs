@@ -361,10 +361,18 @@ async fn a_commit_whose_answer_was_lost_is_reported_as_done() {
     let listener = bind(&config).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve_on(listener, Arc::new(store.clone()), config, async {
-        let _ = stopped.await;
-    }));
-    let client = reqwest::Client::new();
+    let auth = crate::app::TestAuth::new();
+    let verifier = auth.verifier().await;
+    tokio::spawn(serve_on(
+        listener,
+        Arc::new(store.clone()),
+        config,
+        verifier,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = auth.client();
     let r = client
         .post(format!("{base}/orders"))
         .json(&new_order())

@@ -105,11 +105,12 @@ async fn racing_identical_requests_append_once() {
 /// database, served on a free port.
 struct Instance {
     base: String,
+    client: reqwest::Client,
     handler: orderflow_command_api::CommandHandler,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn instance(db_url: &str) -> Instance {
+async fn instance(db_url: &str, auth: &crate::app::TestAuth) -> Instance {
     use std::sync::Arc;
 
     use orderflow_command_api::{CommandHandler, DEFAULT_BODY_LIMIT, router_with_handler};
@@ -119,7 +120,7 @@ async fn instance(db_url: &str) -> Instance {
         .await
         .unwrap();
     let handler = CommandHandler::new(Arc::new(store));
-    let app = router_with_handler(handler.clone(), DEFAULT_BODY_LIMIT);
+    let app = router_with_handler(handler.clone(), DEFAULT_BODY_LIMIT, auth.verifier().await);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -132,6 +133,7 @@ async fn instance(db_url: &str) -> Instance {
     });
     Instance {
         base,
+        client: auth.client(),
         handler,
         _shutdown: tx,
     }
@@ -144,7 +146,8 @@ async fn race(
     per_instance: usize,
     request: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
 ) -> Vec<crate::app::Resp> {
-    let client = reqwest::Client::new();
+    // Signed with the key both instances trust (see `instance`).
+    let client = instances[0].client.clone();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(instances.len() * per_instance));
     let mut tasks = Vec::new();
     for instance in instances {
@@ -179,7 +182,10 @@ async fn race(
 #[tokio::test]
 async fn racing_creates_across_processes_create_one_order() {
     let app = TestApp::start().await;
-    let (a, b) = (instance(app.db.url()).await, instance(app.db.url()).await);
+    let (a, b) = (
+        instance(app.db.url(), &app.auth).await,
+        instance(app.db.url(), &app.auth).await,
+    );
     for round in 0..3 {
         let key = format!("create-race-{round}");
         let answers = race(&[&a, &b], 6, |client, base| {
@@ -225,7 +231,10 @@ async fn racing_creates_across_processes_create_one_order() {
 async fn racing_identical_commands_across_processes_apply_once() {
     let app = TestApp::start().await;
     let id = app.create_order().await;
-    let (a, b) = (instance(app.db.url()).await, instance(app.db.url()).await);
+    let (a, b) = (
+        instance(app.db.url(), &app.auth).await,
+        instance(app.db.url(), &app.auth).await,
+    );
     let answers = race(&[&a, &b], 6, |client, base| {
         client
             .post(format!("{base}/orders/{id}/items"))

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
+mod auth;
 mod commands;
 mod concurrency;
 mod errors;

@@ -7,7 +7,7 @@
 //!
 //! ```json
 //! { "$correlationId": "…", "$causationId": "…", "actor": "…",
-//!   "traceparent": "00-…", "idempotencyKey": "…",
+//!   "actorRoles": ["staff"], "actorClientId": "…", "traceparent": "00-…", "idempotencyKey": "…",
 //!   "schemaVersion": 2, "eventType": "OrderPlaced" }
 //! ```
 //!
@@ -37,6 +37,14 @@ pub(crate) struct CustomMetadata {
     pub causation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    #[serde(rename = "actorRoles", default, skip_serializing_if = "Vec::is_empty")]
+    pub actor_roles: Vec<String>,
+    #[serde(
+        rename = "actorClientId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub actor_client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
     #[serde(
@@ -64,6 +72,8 @@ impl CustomMetadata {
             correlation_id: m.correlation_id.clone(),
             causation_id: m.causation_id.clone(),
             actor: m.actor.clone(),
+            actor_roles: m.actor_roles.clone(),
+            actor_client_id: m.actor_client_id.clone(),
             traceparent: m.traceparent.clone(),
             idempotency_key: m.idempotency_key.clone(),
             schema_version: e.schema_version,
@@ -77,6 +87,8 @@ impl CustomMetadata {
             correlation_id: None,
             causation_id: None,
             actor: None,
+            actor_roles: Vec::new(),
+            actor_client_id: None,
             traceparent: None,
             idempotency_key: None,
             schema_version: first_version(),
@@ -89,6 +101,8 @@ impl CustomMetadata {
             correlation_id: self.correlation_id,
             causation_id: self.causation_id,
             actor: self.actor,
+            actor_roles: self.actor_roles,
+            actor_client_id: self.actor_client_id,
             traceparent: self.traceparent,
             idempotency_key: self.idempotency_key,
         }
@@ -223,6 +237,7 @@ mod tests {
                 actor: Some("user:42".into()),
                 traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
                 idempotency_key: Some("key-9".into()),
+                ..EventMetadata::default()
             },
         }
     }

@@ -1,0 +1,419 @@
+//! Bearer tokens and roles on the command API, over real HTTP with tokens
+//! signed by keys the tests generate.
+
+use std::time::Duration;
+
+use orderflow_auth::{Role, SigningKey, TokenClaims, jwks, unix_now};
+use orderflow_command_api::{CommandApiConfig, RULES, rule_for};
+use orderflow_testkit::JwksServer;
+use serde_json::{Value, json};
+
+use crate::app::{Resp, TestApp, TestAuth, money, new_order};
+
+/// A request with exactly this `Authorization` (or none).
+async fn send_as(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    // A client without the harness' default token.
+    let client = reqwest::Client::new();
+    let mut req = client.request(method, app.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    app.send_exactly(req.build().unwrap()).await
+}
+
+fn order_for(customer: &str) -> Value {
+    let mut body = new_order();
+    body["customer_id"] = json!(customer);
+    body
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_401_with_a_bearer_challenge() {
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    let now = unix_now();
+    let claims = |f: &dyn Fn(&mut TokenClaims)| {
+        let mut c =
+            TokenClaims::development("customer-1", &[Role::Customer], Duration::from_secs(600));
+        f(&mut c);
+        c
+    };
+    let expired = app.auth.sign(&claims(&|c| {
+        c.iat = now - 3600;
+        c.nbf = now - 3600;
+        c.exp = now - 600;
+    }));
+    let wrong_audience = app.auth.sign(&claims(&|c| c.aud = "someone-else".into()));
+    let wrong_issuer = app
+        .auth
+        .sign(&claims(&|c| c.iss = "https://evil.example".into()));
+    let other_key = TestAuth::new();
+    let bad_signature = other_key.sign(&claims(&|_| {}));
+    // The header and payload of a valid token with another's signature.
+    let valid = app.auth.token("customer-1", &[Role::Customer]);
+    let forged = {
+        let (head, _) = valid.rsplit_once('.').unwrap();
+        let (_, sig) = bad_signature.rsplit_once('.').unwrap();
+        format!("{head}.{sig}")
+    };
+    let cases: [(&str, Option<&str>); 6] = [
+        ("none", None),
+        ("expired", Some(&expired)),
+        ("wrong audience", Some(&wrong_audience)),
+        ("wrong issuer", Some(&wrong_issuer)),
+        ("another key", Some(&bad_signature)),
+        ("bad signature", Some(&forged)),
+    ];
+    let routes = [
+        (
+            reqwest::Method::POST,
+            "/orders".to_owned(),
+            Some(new_order()),
+        ),
+        (reqwest::Method::GET, format!("/orders/{id}"), None),
+        (reqwest::Method::GET, format!("/orders/{id}/events"), None),
+        (reqwest::Method::POST, format!("/orders/{id}/submit"), None),
+    ];
+    for (what, token) in cases {
+        for (method, path, body) in &routes {
+            let r = send_as(&app, method.clone(), path, token, body.clone()).await;
+            assert_eq!(r.status, 401, "{what} on {method} {path}: {}", r.body);
+            assert_eq!(
+                r.header("content-type").as_deref(),
+                Some("application/problem+json")
+            );
+            let challenge = r.header("www-authenticate").expect("a challenge");
+            assert!(challenge.starts_with("Bearer "), "{challenge}");
+            if token.is_some() {
+                assert!(
+                    challenge.contains("error=\"invalid_token\""),
+                    "{what}: {challenge}"
+                );
+            }
+        }
+    }
+    // Nothing was written by any of them.
+    assert_eq!(app.event_count(&id).await, 3);
+}
+
+#[tokio::test]
+async fn health_metrics_and_the_openapi_document_need_no_token() {
+    let app = TestApp::start().await;
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let r = send_as(&app, reqwest::Method::GET, path, None, None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
+    let ready = send_as(&app, reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.body["auth"], "jwks", "{}", ready.body);
+}
+
+#[tokio::test]
+async fn customers_reach_only_their_own_orders() {
+    let app = TestApp::start().await;
+    let alice = app.auth.token("alice", &[Role::Customer]);
+    let bob = app.auth.token("bob", &[Role::Customer]);
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        "/orders",
+        Some(&alice),
+        Some(order_for("alice")),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+
+    // Creating for someone else is refused outright.
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        "/orders",
+        Some(&bob),
+        Some(order_for("alice")),
+    )
+    .await;
+    r.assert_problem(403, "forbidden");
+
+    // Bob cannot see or change Alice's order: it is a 404, as if missing.
+    let missing = format!("/orders/{}", uuid::Uuid::now_v7());
+    let unknown = send_as(&app, reqwest::Method::GET, &missing, Some(&bob), None).await;
+    unknown.assert_problem(404, "order.not_found");
+    for (method, path, body) in [
+        (reqwest::Method::GET, format!("/orders/{id}"), None),
+        (reqwest::Method::GET, format!("/orders/{id}/events"), None),
+        (reqwest::Method::POST, format!("/orders/{id}/submit"), None),
+        (
+            reqwest::Method::POST,
+            format!("/orders/{id}/cancel"),
+            Some(json!({ "reason": "mine now" })),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/orders/{id}/items"),
+            Some(json!({ "sku": "X-1", "name": "x", "quantity": 1, "unit_price": money(100) })),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/orders/{id}/items/SKU-1"),
+            None,
+        ),
+    ] {
+        let r = send_as(&app, method.clone(), &path, Some(&bob), body).await;
+        r.assert_problem(404, "order.not_found");
+        assert_eq!(r.body["type"], unknown.body["type"], "{method} {path}");
+    }
+    // Alice can; and she cannot do staff's work on her own order.
+    let r = send_as(
+        &app,
+        reqwest::Method::GET,
+        &format!("/orders/{id}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        &format!("/orders/{id}/submit"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        &format!("/orders/{id}/confirm"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    r.assert_problem(403, "forbidden");
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(app.event_count(&id).await, 4, "Bob wrote nothing");
+}
+
+#[tokio::test]
+async fn staff_and_finance_do_their_own_work_only() {
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    app.post_empty(&format!("/orders/{id}/submit")).await;
+    let staff = app.auth.token("clerk-7", &[Role::Staff]);
+    let finance = app.auth.token("accountant-3", &[Role::Finance]);
+    let operator = app.auth.token("ops-1", &[Role::Operator]);
+    let payment = json!({ "payment_id": "pay-1", "amount": money(2500) });
+
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        &format!("/orders/{id}/confirm"),
+        Some(&finance),
+        None,
+    )
+    .await;
+    r.assert_problem(403, "forbidden");
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        &format!("/orders/{id}/confirm"),
+        Some(&staff),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let path = format!("/orders/{id}/payments");
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&staff),
+        Some(payment.clone()),
+    )
+    .await;
+    r.assert_problem(403, "forbidden");
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&operator),
+        Some(payment.clone()),
+    )
+    .await;
+    r.assert_problem(403, "forbidden");
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&finance),
+        Some(payment),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "paid");
+    // Both read every order; staff may not create one.
+    for token in [&staff, &finance] {
+        let r = send_as(
+            &app,
+            reqwest::Method::GET,
+            &format!("/orders/{id}"),
+            Some(token),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = send_as(
+        &app,
+        reqwest::Method::POST,
+        "/orders",
+        Some(&staff),
+        Some(new_order()),
+    )
+    .await;
+    r.assert_problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn the_audit_trail_names_the_token_subject_not_x_actor() {
+    let app = TestApp::start().await;
+    let id = app.create_order().await;
+    app.post_empty(&format!("/orders/{id}/submit")).await;
+    let mut claims = TokenClaims::development("clerk-7", &[Role::Staff], Duration::from_secs(600));
+    claims.client_id = Some("back-office-app".into());
+    let staff = app.auth.sign(&claims);
+    let r = app
+        .send(
+            reqwest::Client::new()
+                .post(app.url(&format!("/orders/{id}/confirm")))
+                .bearer_auth(&staff)
+                .header("x-actor", "the-ceo"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let history = app.get(&format!("/orders/{id}/events")).await;
+    let events = history.body["events"].as_array().unwrap();
+    let confirmed = events.last().unwrap();
+    assert_eq!(confirmed["event_type"], "OrderConfirmed");
+    assert_eq!(confirmed["metadata"]["actor"], "clerk-7");
+    assert_eq!(confirmed["metadata"]["actor_roles"], json!(["staff"]));
+    assert_eq!(confirmed["metadata"]["actor_client_id"], "back-office-app");
+    assert_eq!(events[0]["metadata"]["actor"], crate::app::DEFAULT_CUSTOMER);
+    assert!(!history.body.to_string().contains("the-ceo"));
+}
+
+/// Keys come from a real JWKS endpoint; a token signed by a key published
+/// after start-up is accepted after one refetch, and unknown `kid`s do not
+/// make the API hammer the provider.
+#[tokio::test]
+async fn keys_rotate_through_a_jwks_endpoint_with_one_refetch() {
+    let old = SigningKey::generate_ed25519().unwrap();
+    let server = JwksServer::start(jwks(&[&old])).await;
+    let auth = TestAuth {
+        key: old.clone(),
+        jwks_url: Some(server.url()),
+    };
+    let app = TestApp::start_with_auth(CommandApiConfig::default(), auth).await;
+    assert_eq!(server.requests(), 1, "keys loaded at start-up");
+    let id = app.create_order().await;
+
+    let new = SigningKey::generate_ed25519().unwrap();
+    server.set_jwks(jwks(&[&old, &new]));
+    let rotated = TestAuth {
+        key: new.clone(),
+        jwks_url: None,
+    };
+    let token = rotated.token("clerk-9", &[Role::Staff]);
+    let r = send_as(
+        &app,
+        reqwest::Method::GET,
+        &format!("/orders/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(server.requests(), 2, "one refetch for the new kid");
+    let r = send_as(
+        &app,
+        reqwest::Method::GET,
+        &format!("/orders/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(server.requests(), 2, "the new key is cached");
+
+    // A kid the provider never published: refused, and refetched at most
+    // once per interval however often it is tried.
+    let stranger = SigningKey::generate_ed25519()
+        .unwrap()
+        .with_kid("nobody")
+        .unwrap();
+    let stranger = TestAuth {
+        key: stranger,
+        jwks_url: None,
+    };
+    for _ in 0..3 {
+        let token = stranger.token("clerk-9", &[Role::Staff]);
+        let r = send_as(
+            &app,
+            reqwest::Method::GET,
+            &format!("/orders/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    assert!(server.requests() <= 3, "{} fetches", server.requests());
+}
+
+/// The document and the table agree: every operation has a rule, its
+/// `x-roles` are the rule's, and it declares the bearer scheme and 401/403.
+#[tokio::test]
+async fn every_documented_operation_has_a_rule_and_says_so() {
+    let doc = orderflow_command_api::openapi();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let mut seen = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            let rule = rule_for(id);
+            assert_ne!(rule.operation, "unlisted", "{method} {path} has no rule");
+            let roles: Vec<&str> = rule.roles().iter().map(|r| r.as_str()).collect();
+            assert_eq!(op["x-roles"], json!(roles), "{id}");
+            assert_eq!(op["security"], json!([{ "bearer": [] }]), "{id}");
+            for status in ["401", "403"] {
+                assert!(op["responses"][status].is_object(), "{id} {status}");
+            }
+            seen.push(id.to_owned());
+        }
+    }
+    for rule in RULES {
+        assert!(
+            seen.iter().any(|s| s == rule.operation),
+            "{} is in the table but not served",
+            rule.operation
+        );
+    }
+}
