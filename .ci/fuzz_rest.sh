@@ -46,6 +46,7 @@ cleanup() {
     wait "$server_pid" 2>/dev/null || true
   fi
   psql "$admin_url" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  if [ -n "${AUTH_DEV_KEY_FILE:-}" ]; then rm -f "$AUTH_DEV_KEY_FILE"; fi
 }
 trap cleanup EXIT
 
@@ -53,6 +54,11 @@ log "starting the command API on 127.0.0.1:$port (database $db)"
 mkdir -p "$report_dir"
 # Rate limits off: the fuzzer sends from one address faster than a client
 # would, and the document does not declare the 429 yet (issue #14, part 8).
+# A development key of its own, and one token with all four roles: every
+# operation is reachable. The token's customer is the one the hooks put in
+# creates (a customer creates orders for themselves only).
+export AUTH_DEV_KEY_FILE="$report_dir/dev-signing-key-$$.pem"
+export FUZZ_CUSTOMER="fuzz-customer"
 DATABASE_URL="$db_url" COMMAND_API_ADDR="127.0.0.1:$port" NO_RELAY=true RUST_LOG=warn RATE_LIMIT_ENABLED=false \
   "$bin" command-api >"$report_dir/server.log" 2>&1 &
 server_pid=$!
@@ -73,6 +79,9 @@ if ! python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1],
   exit 1
 fi
 
+token=$("$bin" token --role customer --role staff --role finance --role operator \
+  --sub "$FUZZ_CUSTOMER" --ttl 1h)
+
 log "schemathesis run"
 seed_args=()
 if [ -n "${FUZZ_SEED:-}" ]; then seed_args=(--seed "$FUZZ_SEED"); fi
@@ -83,6 +92,7 @@ st=$(realpath "$venv/bin/st")
 cd "$report_dir"
 SCHEMATHESIS_HOOKS="$root/.ci/fuzz_rest_hooks.py" "$st" --config-file "$root/.ci/schemathesis.toml" \
   run "http://127.0.0.1:$port/openapi.json" \
+  -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,positive_data_acceptance,negative_data_rejection \
   --max-examples "${FUZZ_MAX_EXAMPLES:-60}" \
   --max-time "${FUZZ_MAX_TIME:-120}" \

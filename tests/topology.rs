@@ -56,9 +56,13 @@ struct Unanswered {
     error: String,
 }
 
+fn customer_of(worker: usize, n: usize) -> String {
+    format!("customer-{}", (worker * 7 + n) % 23)
+}
+
 fn new_order(worker: usize, n: usize) -> Value {
     json!({
-        "customer_id": format!("customer-{}", (worker * 7 + n) % 23),
+        "customer_id": customer_of(worker, n),
         "currency": "EUR",
         "items": [{
             "sku": format!("SKU-{}", n % 5), "name": "Thing", "quantity": 1 + n % 3,
@@ -119,6 +123,7 @@ async fn worker(
                 let correlation_id = format!("{key}.{attempt}");
                 let mut req = http
                     .post(format!("{}/{path}", apis[api]))
+                    .bearer_auth(support::process::token_for(&customer_of(id, n)))
                     .header("Idempotency-Key", &key)
                     .header("X-Correlation-Id", &correlation_id);
                 if let Some(b) = &body {

@@ -20,9 +20,13 @@ use support::Service;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+fn customer_of(n: usize) -> String {
+    format!("customer-{}", n % 3)
+}
+
 fn order_body(n: usize) -> Value {
     json!({
-        "customer_id": format!("customer-{}", n % 3),
+        "customer_id": customer_of(n),
         "currency": "EUR",
         "channel": "web",
         "items": [{ "sku": "MUG", "name": "Mug", "quantity": 2,
@@ -33,8 +37,13 @@ fn order_body(n: usize) -> Value {
 }
 
 /// POSTs a command; the body and the position token of the response.
-async fn command(http: &reqwest::Client, url: String, body: Option<Value>) -> (Value, String) {
-    let mut req = http.post(url);
+async fn command(
+    http: &reqwest::Client,
+    url: String,
+    customer: &str,
+    body: Option<Value>,
+) -> (Value, String) {
+    let mut req = http.post(url).bearer_auth(support::process::token_for(customer));
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -119,7 +128,13 @@ async fn up_serves_commands_queries_and_subscriptions() {
     // Read-your-writes: a query sent with the command's token sees the
     // write, fresh, every time.
     for n in 0..20 {
-        let (order, token) = command(&http, format!("{api}/orders"), Some(order_body(n))).await;
+        let (order, token) = command(
+            &http,
+            format!("{api}/orders"),
+            &customer_of(n),
+            Some(order_body(n)),
+        )
+        .await;
         let id = order["id"].as_str().unwrap();
         let v = graphql(
             &http,
@@ -140,7 +155,13 @@ async fn up_serves_commands_queries_and_subscriptions() {
     }
 
     // A subscription over WebSocket delivers the order's next state.
-    let (order, _) = command(&http, format!("{api}/orders"), Some(order_body(99))).await;
+    let (order, _) = command(
+        &http,
+        format!("{api}/orders"),
+        &customer_of(99),
+        Some(order_body(99)),
+    )
+    .await;
     let id = order["id"].as_str().unwrap().to_owned();
     let mut req = graphql_url
         .replace("http://", "ws://")
@@ -162,7 +183,13 @@ async fn up_serves_commands_queries_and_subscriptions() {
     .await;
     // The subscription attaches to the change notices on its first poll.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (submitted, token) = command(&http, format!("{api}/orders/{id}/submit"), None).await;
+    let (submitted, token) = command(
+        &http,
+        format!("{api}/orders/{id}/submit"),
+        &customer_of(99),
+        None,
+    )
+    .await;
     loop {
         let m = ws_recv(&mut ws).await;
         assert_eq!(m["type"], "next", "{m}");

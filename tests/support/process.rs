@@ -6,6 +6,30 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The development signing key of this test process's services (they run
+/// without a JWKS), kept out of the repository's `.orderflow/`.
+pub fn dev_key_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "orderflow-tests-{}/dev-signing-key.pem",
+        std::process::id()
+    ))
+}
+
+/// A token the services of this test process accept: `sub` is also the
+/// customer id.
+pub fn token(sub: &str, roles: &[orderflow_auth::Role]) -> String {
+    let key = orderflow_auth::DevKey::load_or_create(&dev_key_file()).unwrap();
+    let claims = orderflow_auth::TokenClaims::development(sub, roles, Duration::from_secs(3600));
+    orderflow_auth::mint(&key.key, &claims).unwrap()
+}
+
+/// What the end-to-end tests send: the customer's own token, which may
+/// also do staff's and finance's steps.
+pub fn token_for(customer: &str) -> String {
+    use orderflow_auth::Role;
+    token(customer, &[Role::Customer, Role::Staff, Role::Finance])
+}
+
 /// Every line a process printed (stdout and stderr), with when it came.
 type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
 
@@ -22,6 +46,7 @@ impl Service {
             .env_remove("RUST_LOG")
             .env("LOG", "info,sqlx=warn")
             .env("LOG_FORMAT", "text")
+            .env("AUTH_DEV_KEY_FILE", dev_key_file())
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -3,9 +3,13 @@
 //! database → query API, on the test's own [`Env`].
 
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow::{Pipeline, Services};
+use orderflow::{CommandApiService, Pipeline, Services};
+use orderflow_auth::{
+    AuthConfig, DEV_AUDIENCE, DEV_ISSUER, KeySource, Role, SigningKey, TokenClaims, Verifier, mint,
+};
 use orderflow_event_store::Position;
 use orderflow_projections::PROJECTIONS;
 use orderflow_query_api::{QueryApi, QueryApiConfig};
@@ -26,6 +30,8 @@ pub struct Stack {
     pub ws: String,
     pub api: QueryApi,
     pub client: reqwest::Client,
+    /// The key the command API trusts; [`Stack::rest`] signs with it.
+    pub key: SigningKey,
 }
 
 impl Deref for Stack {
@@ -112,13 +118,20 @@ impl Stack {
         let env = Env::new().await;
         let mut query = env.query_config();
         configure(&mut query);
+        // The command API trusts a key made for this test.
+        let key = SigningKey::generate_ed25519().unwrap();
+        let auth = AuthConfig::jwks(KeySource::Static(key.jwks()), DEV_ISSUER, DEV_AUDIENCE);
+        let verifier = Arc::new(Verifier::new(auth).await.unwrap());
         let running = env
             .start(Services {
                 relay: Some(env.relay.clone()),
                 projector: Some(env.config.clone()),
-                command_api: Some(orderflow_command_api::CommandApiConfig {
-                    addr: "127.0.0.1:0".parse().unwrap(),
-                    ..Default::default()
+                command_api: Some(CommandApiService {
+                    config: orderflow_command_api::CommandApiConfig {
+                        addr: "127.0.0.1:0".parse().unwrap(),
+                        ..Default::default()
+                    },
+                    verifier: verifier.clone(),
                 }),
                 query_api: Some(query),
             })
@@ -135,6 +148,7 @@ impl Stack {
             ws: format!("ws://{addr}/graphql"),
             api,
             client: reqwest::Client::new(),
+            key,
         };
         stack.wait_built().await;
         stack
@@ -215,8 +229,47 @@ impl Stack {
         Gql { status, body }
     }
 
+    /// A token for `sub` with `roles`, signed with the key the command
+    /// API trusts (`sub` is also the customer id).
+    pub fn token(&self, sub: &str, roles: &[Role]) -> String {
+        let claims = TokenClaims::development(sub, roles, Duration::from_secs(3600));
+        mint(&self.key, &claims).unwrap()
+    }
+
+    /// A staff token, for reading any order.
+    pub fn staff_token(&self) -> String {
+        self.token("test-staff", &[Role::Staff])
+    }
+
+    /// The customer of an order, as staff sees it (`None` if missing).
+    async fn owner_of(&self, id: &str) -> Option<String> {
+        let r = self
+            .client
+            .get(format!("{}/orders/{id}", self.rest))
+            .bearer_auth(self.staff_token())
+            .send()
+            .await
+            .ok()?;
+        let body: Value = r.json().await.ok()?;
+        body["customer_id"].as_str().map(str::to_owned)
+    }
+
+    /// POSTs a command, signed as the customer it concerns (the body's for
+    /// a create, the order's owner otherwise) who may also act as staff and
+    /// finance, so each step of an order's life goes through.
     pub async fn rest(&self, path: &str, body: Option<Value>) -> Rest {
-        let mut req = self.client.post(format!("{}{path}", self.rest));
+        let customer = match path.trim_start_matches("/orders").split('/').nth(1) {
+            Some(id) => self.owner_of(id).await,
+            None => body
+                .as_ref()
+                .and_then(|b| b["customer_id"].as_str().map(str::to_owned)),
+        }
+        .unwrap_or_else(|| "customer-1".to_owned());
+        let token = self.token(&customer, &[Role::Customer, Role::Staff, Role::Finance]);
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.rest))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -272,6 +325,7 @@ impl Stack {
                 let r = self
                     .client
                     .get(format!("{}/orders/{id}", self.rest))
+                    .bearer_auth(self.staff_token())
                     .send()
                     .await
                     .unwrap();
@@ -320,6 +374,7 @@ impl Stack {
         let mut request = self
             .client
             .post(format!("{}/orders", self.rest))
+            .bearer_auth(self.token("customer-1", &[Role::Customer]))
             .json(&json!({
                 "customer_id": "customer-1",
                 "currency": "EUR",

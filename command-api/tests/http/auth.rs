@@ -417,3 +417,45 @@ async fn every_documented_operation_has_a_rule_and_says_so() {
         );
     }
 }
+
+/// The README's roles table is the code's, row for row.
+#[test]
+fn the_readme_roles_table_is_the_code_table() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let table = readme
+        .split("<!-- roles table: checked against command-api/src/access.rs -->")
+        .nth(1)
+        .expect("the roles table marker");
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(3)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let doc = orderflow_command_api::openapi();
+    let mut expected = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let rule = rule_for(op["operationId"].as_str().unwrap());
+            let roles: Vec<String> = rule
+                .roles()
+                .iter()
+                .map(|r| match r {
+                    Role::Customer => "customer (own)".to_owned(),
+                    other => other.as_str().to_owned(),
+                })
+                .collect();
+            expected.push(format!(
+                "| `{} {path}` | {} |",
+                method.to_uppercase(),
+                roles.join(", ")
+            ));
+        }
+    }
+    let mut found: Vec<String> = rows.iter().map(|r| (*r).to_owned()).collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected);
+}
