@@ -43,7 +43,9 @@ async fn command(
     customer: &str,
     body: Option<Value>,
 ) -> (Value, String) {
-    let mut req = http.post(url).bearer_auth(support::process::token_for(customer));
+    let mut req = http
+        .post(url)
+        .bearer_auth(support::process::token_for(customer));
     if let Some(b) = body {
         req = req.json(&b);
     }
