@@ -265,7 +265,8 @@ pub struct EventMetadataView {
     /// The OAuth client of that token (`azp`), for service tokens.
     pub actor_client_id: Option<String>,
     pub traceparent: Option<String>,
-    pub idempotency_key: Option<String>,
+    // The Idempotency-Key is not shown: it is the caller's secret-ish
+    // handle on its retries, not part of the audit trail.
 }
 
 /// One entry of an order's audit trail.

@@ -145,6 +145,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
                     Ok(IdempotencyInput {
                         key,
                         request_hash: String::new(),
+                        // Set from the bearer token in `routes::run`.
+                        owner: None,
                     })
                 }
             })

@@ -50,6 +50,20 @@ pub struct CommandContext {
 pub struct IdempotencyInput {
     pub key: String,
     pub request_hash: String,
+    /// Whose key it is (the token's subject): two callers picking the same
+    /// key never see each other's responses. `None` outside HTTP.
+    pub owner: Option<String>,
+}
+
+impl IdempotencyInput {
+    /// The key as the store records it: the owner's length and name before
+    /// the caller's key, so no two (owner, key) pairs can collide.
+    pub fn store_key(&self) -> String {
+        match &self.owner {
+            Some(owner) => format!("{}:{owner}:{}", owner.len(), self.key),
+            None => self.key.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -264,7 +278,7 @@ impl CommandHandler {
                     .map(|e| to_new_event(e, ctx, traceparent.clone()))
                     .collect(),
                 idempotency: ctx.idempotency.as_ref().map(|i| IdempotencyClaim {
-                    key: i.key.clone(),
+                    key: i.store_key(),
                     request_hash: i.request_hash.clone(),
                     // Only a note for whoever reads the table: a replay
                     // folds the stream up to the recorded version instead.
@@ -305,7 +319,7 @@ impl CommandHandler {
         let Some(idem) = &ctx.idempotency else {
             return Ok(None);
         };
-        match self.store.find_idempotency(&idem.key).await? {
+        match self.store.find_idempotency(&idem.store_key()).await? {
             Some(record) => self.replay_or_reject(ctx, record).await.map(Some),
             None => Ok(None),
         }

@@ -120,6 +120,9 @@ async fn run(
     let mut ctx = headers.with_body(body);
     // The audit trail names the token's subject, never a header's claim.
     let principal = caller.principal;
+    if let Some(idem) = &mut ctx.idempotency {
+        idem.owner = Some(principal.subject.clone());
+    }
     ctx.actor = Some(principal.subject);
     ctx.actor_roles = principal
         .roles
@@ -444,7 +447,6 @@ pub async fn get_order_events(
                 actor_roles: r.metadata.actor_roles,
                 actor_client_id: r.metadata.actor_client_id,
                 traceparent: r.metadata.traceparent,
-                idempotency_key: r.metadata.idempotency_key,
             },
         })
         .collect();

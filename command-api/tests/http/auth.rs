@@ -459,3 +459,45 @@ fn the_readme_roles_table_is_the_code_table() {
     expected.sort();
     assert_eq!(found, expected);
 }
+
+/// Idempotency keys belong to their caller: the same key from two subjects
+/// makes two orders, and each retry replays its own caller's.
+#[tokio::test]
+async fn idempotency_keys_of_two_subjects_do_not_collide() {
+    let app = TestApp::start().await;
+    let mut ids = Vec::new();
+    for who in ["alice", "bob"] {
+        let token = app.auth.token(who, &[Role::Customer]);
+        let send = || {
+            reqwest::Client::new()
+                .post(app.url("/orders"))
+                .bearer_auth(&token)
+                .header("idempotency-key", "same-key")
+                .json(&order_for(who))
+                .build()
+                .unwrap()
+        };
+        let first = app.send_exactly(send()).await;
+        assert_eq!(first.status, 201, "{who}: {}", first.body);
+        assert_eq!(first.header("idempotency-replayed"), None, "{who}");
+        assert_eq!(first.body["customer_id"], who);
+        let retry = app.send_exactly(send()).await;
+        assert_eq!(retry.status, 201, "{}", retry.body);
+        assert_eq!(
+            retry.header("idempotency-replayed").as_deref(),
+            Some("true")
+        );
+        assert_eq!(retry.body["id"], first.body["id"], "{who}'s own order");
+        ids.push(first.body["id"].clone());
+    }
+    assert_ne!(ids[0], ids[1]);
+    // And the key is not shown in the audit trail.
+    let id = ids[0].as_str().unwrap();
+    let history = app.get(&format!("/orders/{id}/events")).await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    assert!(
+        !history.body.to_string().contains("same-key"),
+        "{}",
+        history.body
+    );
+}

@@ -53,8 +53,9 @@ async fn a_retry_replays_the_first_response_and_appends_nothing() {
     );
     assert_eq!(app.event_count(id).await, 3);
 
+    // Another body from the same caller (keys are per caller, see auth.rs).
     let mut other = new_order();
-    other["customer_id"] = json!("someone-else");
+    other["items"][0]["quantity"] = json!(3);
     app.send(post("key-1", other))
         .await
         .assert_problem(422, "idempotency-key-reused");
