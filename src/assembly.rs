@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use orderflow_auth::Verifier;
 use orderflow_command_api::CommandApiConfig;
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, StoreError};
