@@ -27,9 +27,35 @@ fn tight() -> RateLimitConfig {
     })
 }
 
+/// The key the command API of these tests trusts; the clients carry a
+/// staff token signed with it, so an unknown order is a 404.
+static KEY: std::sync::LazyLock<orderflow_auth::SigningKey> =
+    std::sync::LazyLock::new(|| orderflow_auth::SigningKey::generate_ed25519().unwrap());
+
+async fn verifier() -> Arc<orderflow_auth::Verifier> {
+    let config = orderflow_auth::AuthConfig::jwks(
+        orderflow_auth::KeySource::Static(KEY.jwks()),
+        orderflow_auth::DEV_ISSUER,
+        orderflow_auth::DEV_AUDIENCE,
+    );
+    Arc::new(orderflow_auth::Verifier::new(config).await.unwrap())
+}
+
 fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    let claims = orderflow_auth::TokenClaims::development(
+        "staff-1",
+        &[orderflow_auth::Role::Staff],
+        Duration::from_secs(600),
+    );
+    let token = orderflow_auth::mint(&KEY, &claims).unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
     reqwest::Client::builder()
         .local_address(IpAddr::from(ip))
+        .default_headers(headers)
         .build()
         .unwrap()
 }
@@ -95,6 +121,7 @@ async fn the_command_api_limits_each_address_but_not_its_probes() {
         listener,
         Arc::new(store),
         config,
+        verifier().await,
         async {
             let _ = stopped.await;
         },
