@@ -171,7 +171,7 @@ impl Pipeline {
                         url: config.read_database_url.clone(),
                         source,
                     })?;
-                let api = QueryApi::connect(&config)
+                let api = QueryApi::connect(&config, Some(stores.events()))
                     .await
                     .map_err(PipelineError::QueryApi)?;
                 Some((bind(config.addr).await?, api))

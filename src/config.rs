@@ -230,14 +230,12 @@ pub struct QueryApiArgs {
 pub fn query_api_config(
     api: &QueryApiArgs,
     read_database_url: &str,
-    database_url: Option<String>,
     nats_url: &str,
     subject_prefix: &str,
 ) -> QueryApiConfig {
     QueryApiConfig {
         addr: api.query_api_addr,
         read_database_url: read_database_url.to_owned(),
-        events_database_url: database_url,
         nats_url: nats_url.to_owned(),
         subject_prefix: subject_prefix.to_owned(),
         position_wait: Duration::from_millis(api.position_wait_ms),

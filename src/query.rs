@@ -1,12 +1,16 @@
 //! The query side: `orderflow query-api`.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Args;
+use orderflow::{EventStores, EventsIn, StoreConfig};
+use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
 use orderflow_observability::shutdown_signal;
 use orderflow_query_api::QueryApiConfig;
 
 use crate::config::{QueryApiArgs, default_read_database_url, query_api_config};
-use crate::event_store_choice::EventStoreKind;
+use crate::event_store_choice::{EventStoreArgs, events_in};
 
 #[derive(Debug, Clone, Args)]
 pub struct QueryApiCommand {
@@ -19,10 +23,9 @@ pub struct QueryApiCommand {
     /// The event store, only for the `projections` field's head and lag.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// With `kurrentdb` the Postgres events database holds no events, so
-    /// `projections` reports no head or lag rather than false zeros.
-    #[arg(long, env = "EVENT_STORE", value_enum, default_value_t = EventStoreKind::Postgres)]
-    pub event_store: EventStoreKind,
+    /// Which store holds the events (`EVENT_STORE`, `KURRENTDB_URL`).
+    #[command(flatten)]
+    pub choice: EventStoreArgs,
     #[arg(long, env = "NATS_URL", hide_env_values = true,
         default_value_t = QueryApiConfig::default().nats_url)]
     pub nats_url: String,
@@ -36,9 +39,6 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
     let mut config = query_api_config(
         &args.api,
         &args.read_database_url,
-        args.database_url
-            .clone()
-            .filter(|_| args.event_store == EventStoreKind::Postgres),
         &args.nats_url,
         &args.subject_prefix,
     );
@@ -48,6 +48,34 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     println!("query API     http://{}/graphql", listener.local_addr()?);
-    orderflow_query_api::serve_on(listener, config, shutdown_signal()).await?;
+    let events = status_store(&args).await?;
+    orderflow_query_api::serve_on(listener, config, events, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The store `projections { head lag }` asks, whichever it is: on Postgres
+/// two connections made on first use (a query replica never writes there),
+/// none without `DATABASE_URL`; KurrentDB when it holds the events.
+async fn status_store(args: &QueryApiCommand) -> anyhow::Result<Option<Arc<dyn EventStore>>> {
+    match events_in(&args.choice)? {
+        EventsIn::Postgres => {
+            let Some(url) = &args.database_url else {
+                return Ok(None);
+            };
+            let mut config = PgStoreConfig::new(url);
+            config.max_connections = 2;
+            config.writers = 1;
+            Ok(Some(Arc::new(PgEventStore::connect_lazy(config)?)))
+        }
+        events @ EventsIn::KurrentDb(_) => {
+            let config = StoreConfig {
+                events,
+                postgres: None,
+            };
+            let stores = EventStores::open(&config)
+                .await
+                .map_err(crate::services::explain)?;
+            Ok(Some(stores.events()))
+        }
+    }
 }

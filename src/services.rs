@@ -15,7 +15,7 @@ use crate::config::{
     CommandApiArgs, ProjectorArgs, RelayArgs, StoreArgs, auth_settings, command_api_config,
     default_retention_hours, pg_store_config, projector_config, query_api_config, relay_config,
 };
-use crate::event_store_choice::{EventStoreKind, events_in};
+use crate::event_store_choice::events_in;
 
 /// The store as `args` name it: the Postgres events database always (it
 /// holds the relay's checkpoint and lock even when events are elsewhere).
@@ -110,13 +110,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         read_database_url: args.read_database_url.clone(),
         projections: None,
     };
-    let on_postgres = api.store.choice.event_store == EventStoreKind::Postgres;
     let mut query_config = query_api_config(
         &args.query_api,
         &args.read_database_url,
-        // The GraphQL `projections` head and lag come from the Postgres
-        // events table; on another store they stay null, not a false 0.
-        on_postgres.then(|| api.store.database_url.clone()),
         &api.nats.nats_url,
         &api.nats.subject_prefix,
     );

@@ -7,7 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use orderflow_auth::RateLimiter;
-use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
+use orderflow_event_store::EventStore;
 use orderflow_observability::{
     ReadinessCheck, correlation_layer, health_routes, http_metrics_layer,
 };
@@ -25,15 +25,6 @@ use crate::persisted::PersistedQueries;
 use crate::schema::{AppSchema, build_schema};
 use crate::services::Services;
 use crate::ws_clients::WsClients;
-
-/// The event store as `projections { head lag }` reads it: two connections,
-/// made on first use, one writer that never writes.
-fn events_store(url: &str) -> Result<Arc<dyn EventStore>, QueryApiError> {
-    let mut config = PgStoreConfig::new(url);
-    config.max_connections = 2;
-    config.writers = 1;
-    Ok(Arc::new(PgEventStore::connect_lazy(config)?))
-}
 
 /// A ready-to-serve query API.
 #[derive(Clone)]
@@ -65,17 +56,18 @@ impl std::fmt::Debug for QueryApi {
 impl QueryApi {
     /// Connects as `config` says. The databases are connected lazily and
     /// NATS in the background, so this succeeds while they are away
-    /// (`/readyz` tells).
-    pub async fn connect(config: &QueryApiConfig) -> Result<QueryApi, QueryApiError> {
+    /// (`/readyz` tells). `events`, any store, answers `projections { head
+    /// lag }` (unless `config.store_status` is off).
+    pub async fn connect(
+        config: &QueryApiConfig,
+        events: Option<Arc<dyn EventStore>>,
+    ) -> Result<QueryApi, QueryApiError> {
         let db = ReadDb::connect_lazy(
             &config.read_database_url,
             config.max_connections,
             config.limits.statement_timeout,
         )?;
-        let events = match &config.events_database_url {
-            Some(url) => Some(events_store(url)?),
-            None => None,
-        };
+        let events = events.filter(|_| config.store_status);
         let feed = ChangeFeed::connect(&config.nats_url, &config.subject_prefix).await;
         Ok(QueryApi::from_parts(db, feed, events, config.clone()))
     }

@@ -17,10 +17,11 @@ pub struct QueryApiConfig {
     /// The read models (`READ_DATABASE_URL`); may be a read replica. Never
     /// created or migrated from here.
     pub read_database_url: String,
-    /// The event store (`DATABASE_URL`), optional and used only for the
-    /// `head` and `lag` of the `projections` field: the read database does
-    /// not know how far the store has got. Without it those fields are null.
-    pub events_database_url: Option<String>,
+    /// Whether the `projections` field's `head` and `lag` ask the event
+    /// store (handed to [`crate::QueryApi::connect`] through its trait, so
+    /// any store): the read database does not know how far the store has
+    /// got. Off, or without a store, those fields are null.
+    pub store_status: bool,
     /// Change notices from the projectors (read-your-writes, subscriptions).
     pub nats_url: String,
     /// Subject prefix shared with the projectors: notices arrive on
@@ -45,7 +46,7 @@ impl Default for QueryApiConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             // It reads what the projector writes and hears what it announces.
             read_database_url: projector.read_database_url,
-            events_database_url: None,
+            store_status: true,
             nats_url: projector.nats_url,
             subject_prefix: projector.subject_prefix,
             position_wait: Duration::from_secs(2),

@@ -1,6 +1,9 @@
 //! Running the query API as a service.
 
 use std::future::Future;
+use std::sync::Arc;
+
+use orderflow_event_store::EventStore;
 
 use tokio::net::TcpListener;
 
@@ -19,9 +22,10 @@ pub async fn bind(config: &QueryApiConfig) -> std::io::Result<TcpListener> {
 pub async fn serve_on(
     listener: TcpListener,
     config: QueryApiConfig,
+    events: Option<Arc<dyn EventStore>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), QueryApiError> {
-    let api = QueryApi::connect(&config).await?;
+    let api = QueryApi::connect(&config, events).await?;
     serve_api(listener, api, shutdown).await
 }
 
@@ -44,9 +48,10 @@ pub async fn serve_api(
 /// Binds `config.addr` and serves until `shutdown`.
 pub async fn serve(
     config: QueryApiConfig,
+    events: Option<Arc<dyn EventStore>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), QueryApiError> {
     let listener = bind(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, "query API listening");
-    serve_on(listener, config, shutdown).await
+    serve_on(listener, config, events, shutdown).await
 }

@@ -59,5 +59,5 @@ async fn check(env: Stack) {
 #[tokio::test]
 async fn a_projection_backing_off_shows_why_and_when() {
     check(Stack::start().await).await;
-    check(Stack::start_with(|c| c.events_database_url = None).await).await;
+    check(Stack::start_with(|c| c.store_status = false).await).await;
 }

@@ -205,7 +205,7 @@ async fn projections_report_position_head_and_lag() {
     env.finish().await;
 
     // Without the event store's URL: no head or lag, the rest the same.
-    let env = Stack::start_with(|c| c.events_database_url = None).await;
+    let env = Stack::start_with(|c| c.store_status = false).await;
     let (_, last) = env
         .create_order(&Uuid::now_v7().to_string(), "EUR", &[("A", 1, 100)])
         .await;

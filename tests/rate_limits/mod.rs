@@ -152,9 +152,14 @@ async fn the_query_api_limits_each_address_but_not_its_probes() {
     let listener = orderflow_query_api::bind(&config).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(orderflow_query_api::serve_on(listener, config, async {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(orderflow_query_api::serve_on(
+        listener,
+        config,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let graphql = format!("{base}/graphql");
     let query = json!({ "query": "{ __typename }" });
 

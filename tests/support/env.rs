@@ -101,7 +101,6 @@ impl Env {
         QueryApiConfig {
             addr: "127.0.0.1:0".parse().unwrap(),
             read_database_url: self.read_db.url().to_owned(),
-            events_database_url: Some(self.events_db.url().to_owned()),
             nats_url: nats_url(),
             subject_prefix: self.prefix.clone(),
             ..QueryApiConfig::default()
