@@ -16,6 +16,10 @@ use crate::validation::{ValidationError, Violation, check_line};
 /// Stream category of orders: streams are named `order-<uuid>`.
 pub const ORDER_CATEGORY: &str = "order";
 
+/// Stream category of a sku's stock: streams are named `product-<sku>`.
+/// A sku may itself hold `-`; the category is the part before the first.
+pub const PRODUCT_CATEGORY: &str = "product";
+
 /// Identifies an order and, through [`OrderId::stream_id`], its stream.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
@@ -219,6 +223,25 @@ string_id! {
     }
 }
 
+impl Sku {
+    /// The stream of this sku's stock: `product-<sku>`. Always a valid
+    /// stream id: at most 72 printable ASCII characters.
+    pub fn stream_id(&self) -> String {
+        format!("{PRODUCT_CATEGORY}-{}", self.0)
+    }
+
+    /// Parses a stream id produced by [`Sku::stream_id`].
+    pub fn from_stream_id(stream_id: &str) -> Result<Self, ValidationError> {
+        let rest = stream_id
+            .strip_prefix(PRODUCT_CATEGORY)
+            .and_then(|r| r.strip_prefix('-'))
+            .ok_or(ValidationError::Sku(Violation::Format {
+                expected: "a stream id of the form product-<sku>",
+            }))?;
+        Self::new(rest)
+    }
+}
+
 fn validate_customer_id(value: &str) -> Result<(), ValidationError> {
     check_line(value, MAX_ID_LEN).map_err(ValidationError::CustomerId)
 }
@@ -323,6 +346,24 @@ mod tests {
         ] {
             let code = Sku::new(bad.clone()).err().map(|e| e.code());
             assert_eq!(code, Some("sku.invalid"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sku_stream_id_round_trips_with_dashes_inside() {
+        let sku = Sku::new("ABC-12-x.y").ok();
+        let stream = sku.as_ref().map(Sku::stream_id);
+        assert_eq!(stream.as_deref(), Some("product-ABC-12-x.y"));
+        assert_eq!(stream.map(|s| Sku::from_stream_id(&s).ok()), Some(sku));
+        for bad in [
+            "product-",
+            "product",
+            "productABC",
+            "order-ABC",
+            "product-a b",
+        ] {
+            let err = Sku::from_stream_id(bad).err().map(|e| e.code());
+            assert_eq!(err, Some("sku.invalid"), "{bad}");
         }
     }
 

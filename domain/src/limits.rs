@@ -48,3 +48,13 @@ pub const MAX_EVENTS_PER_ORDER: u64 = 1_000;
 /// [`MAX_EVENTS_PER_ORDER`], so an order edited to the limit can still be
 /// submitted, paid, shipped, cancelled and refunded.
 pub const EVENTS_RESERVED_AFTER_DRAFT: u64 = 100;
+
+/// Ceiling of a sku's units on hand (and so of a receipt, a counted stock
+/// and what is reserved). Far above any real warehouse bin, and within a
+/// GraphQL `Int` (a signed 32-bit number), so every read model and every
+/// API can hold the counts as they are.
+pub const MAX_STOCK: u32 = 1_000_000_000;
+
+/// Largest quantity one order may reserve of one sku: what one order line
+/// may hold.
+pub const MAX_RESERVATION: u32 = MAX_QUANTITY;

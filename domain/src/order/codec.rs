@@ -40,11 +40,12 @@ pub const SCHEMA_VERSIONS: &[(&str, u32)] = &[
     ("RefundIssued", 1),
 ];
 
-/// A stored event could not be turned back into an [`OrderEvent`].
+/// A stored event could not be turned back into an aggregate's event
+/// ([`OrderEvent`], or an inventory event: the same three ways to fail).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EventDecodeError {
-    /// Not an order event type.
-    #[error("unknown order event type {0:?}")]
+    /// Not an event type of the aggregate that read it.
+    #[error("unknown event type {0:?}")]
     UnknownEventType(String),
     /// A known type at a version this code cannot read (nor upcast).
     #[error("unsupported schema version {schema_version} of event type {event_type}")]
