@@ -4,11 +4,13 @@
 //! tests can run in parallel against one real server without seeing each
 //! other's rows. The database is dropped when the [`TestDb`] goes out of scope.
 
+mod fake_payment_provider;
 mod insert_gate;
 mod jwks_server;
 mod pg_proxy;
 mod private_nats;
 
+pub use fake_payment_provider::{FakePaymentProvider, ProviderBehaviour, RequestCheck};
 pub use insert_gate::InsertGate;
 pub use jwks_server::JwksServer;
 pub use pg_proxy::PgProxy;
