@@ -60,6 +60,9 @@ mkdir -p "$report_dir"
 # OpenAPI example names, which some phases send without the hooks.
 export AUTH_DEV_KEY_FILE="$report_dir/dev-signing-key-$$.pem"
 export FUZZ_CUSTOMER="customer-42"
+# The hooks sign payment notifications with it (see .ci/fuzz_rest_hooks.py).
+export FUZZ_WEBHOOK_SECRET="fuzz-webhook-secret-$$"
+PAYMENT_WEBHOOK_SECRET="$FUZZ_WEBHOOK_SECRET" \
 DATABASE_URL="$db_url" COMMAND_API_ADDR="127.0.0.1:$port" NO_RELAY=true RUST_LOG=warn RATE_LIMIT_ENABLED=false \
   "$bin" command-api >"$report_dir/server.log" 2>&1 &
 server_pid=$!

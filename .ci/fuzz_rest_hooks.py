@@ -8,13 +8,17 @@ unique to the request; invalid keys are sent as drawn, to check they are
 refused.
 """
 
+import hashlib
+import hmac
 import itertools
 import json
 import os
 import pathlib
 import re
+import time
 
 import schemathesis
+from requests.compat import json as requests_json
 
 # The fuzz's token is a customer's too (FUZZ_CUSTOMER, see fuzz_rest.sh), and
 # a customer may only create orders for themselves (a 403 otherwise). So a
@@ -60,3 +64,38 @@ def map_case(context, case):
     ):
         body["customer_id"] = _CUSTOMER
     return case
+
+
+# The payment webhook takes no token but a signature with the webhook secret
+# the fuzzed server runs with (FUZZ_WEBHOOK_SECRET, see fuzz_rest.sh). Each
+# webhook request is signed over the exact bytes `requests` will send, so a
+# schema-valid notification gets past the signature and is judged on its
+# content (an unknown order is a 404); the signature checks themselves are
+# the Rust tests' (command-api/tests/http/webhooks.rs).
+_WEBHOOK_SECRET = os.environ.get("FUZZ_WEBHOOK_SECRET", "").encode()
+
+
+def _body_bytes(body):
+    if isinstance(body, bytes):
+        return body
+    if body is None:
+        return b"null"
+    text = requests_json.dumps(body, allow_nan=False)
+    return text if isinstance(text, bytes) else text.encode("utf-8")
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.operation.path != "/webhooks/payments" or not _WEBHOOK_SECRET:
+        return
+    try:
+        body = _body_bytes(case.body)
+    except (TypeError, ValueError):
+        return  # not JSON-serialisable: sent unsigned, refused with a 401
+    t = str(int(time.time()))
+    tag = hmac.new(_WEBHOOK_SECRET, t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = case.headers if case.headers is not None else {}
+    for name in [n for n in headers if n.lower() == "orderflow-signature"]:
+        del headers[name]
+    headers["Orderflow-Signature"] = f"t={t},v1={tag}"
+    case.headers = headers

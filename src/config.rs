@@ -140,6 +140,8 @@ pub struct CommandApiArgs {
     pub nats: NatsArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub payments: crate::payment_args::PaymentArgs,
 }
 
 /// Who the APIs trust to sign bearer tokens. With neither a JWKS URL nor
@@ -193,6 +195,7 @@ pub fn command_api_config(args: &CommandApiArgs) -> CommandApiConfig {
         addr: args.command_api_addr,
         body_limit: args.body_limit,
         rate_limit: args.rate_limit.config(),
+        payment_webhook: args.payments.config().webhook,
     }
 }
 

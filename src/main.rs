@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod event_store_choice;
 mod ops_server;
+mod payment_args;
 mod persisted_args;
 mod pipeline;
 mod query;

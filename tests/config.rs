@@ -22,6 +22,12 @@ fn with_secrets(command: &mut Command) -> &mut Command {
         .env("NATS_URL", format!("nats://u:{SECRET}@nats:4222"))
         .env("KURRENTDB_URL", format!("kurrentdb://u:{SECRET}@kdb:2113"))
         .env("COMMAND_API_URL", format!("http://u:{SECRET}@api:8080"))
+        .env("PAYMENT_WEBHOOK_SECRET", SECRET)
+        .env("PAYMENT_PROVIDER_SECRET", SECRET)
+        .env(
+            "PAYMENT_PROVIDER_URL",
+            format!("https://u:{SECRET}@psp.example"),
+        )
 }
 
 fn orderflow(args: &[&str], env: &[(&str, &str)]) -> Output {

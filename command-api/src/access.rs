@@ -9,11 +9,23 @@ use serde_json::{Value, json};
 
 use crate::problem::{Problem, ProblemKind};
 
+/// How a caller of an operation proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authn {
+    /// A bearer JWT; the roles in [`Rule`] decide.
+    Bearer,
+    /// An HMAC signature with the payment provider's shared secret
+    /// (`Orderflow-Signature`); no token, no roles: holding the secret is
+    /// the permission. A bearer token alone never runs such an operation.
+    PaymentSignature,
+}
+
 /// How an operation reaches orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
     /// The OpenAPI `operationId` (the handler's name).
     pub operation: &'static str,
+    pub authn: Authn,
     /// Roles that may run it on any order.
     pub any_order: &'static [Role],
     /// Whether a `customer` may run it on their own orders. Another
@@ -29,8 +41,19 @@ const NONE: &[Role] = &[];
 const fn rule(operation: &'static str, any_order: &'static [Role], own_order: bool) -> Rule {
     Rule {
         operation,
+        authn: Authn::Bearer,
         any_order,
         own_order,
+    }
+}
+
+/// An operation only the payment provider's signature opens.
+const fn signed_by_provider(operation: &'static str) -> Rule {
+    Rule {
+        operation,
+        authn: Authn::PaymentSignature,
+        any_order: NONE,
+        own_order: false,
     }
 }
 
@@ -53,6 +76,7 @@ pub const RULES: &[Rule] = &[
     rule("issue_refund", FINANCE, false),
     rule("get_order", READERS, true),
     rule("get_order_events", READERS, true),
+    signed_by_provider("payment_webhook"),
 ];
 
 /// The rule of `operation`; an unlisted one allows nobody.
@@ -138,9 +162,20 @@ pub fn order_not_found(id: &str) -> Problem {
     Problem::new(ProblemKind::NotFound, format!("no order {id}")).with_code("order.not_found")
 }
 
-/// Adds the bearer scheme, each operation's `security`, `x-roles` and its
-/// 401/403 answers to the document.
+/// The OpenAPI security scheme of [`Authn::PaymentSignature`].
+pub const PAYMENT_SIGNATURE_SCHEME: &str = "paymentSignature";
+
+/// Adds the security schemes, each operation's `security`, `x-roles` and
+/// its 401/403 answers to the document.
 pub fn document(doc: &mut Value) {
+    doc["components"]["securitySchemes"][PAYMENT_SIGNATURE_SCHEME] = json!({
+        "type": "apiKey",
+        "in": "header",
+        "name": "Orderflow-Signature",
+        "description": "The payment provider's HMAC-SHA256 signature with the shared webhook \
+                        secret: `t=<unix seconds>,v1=<hex HMAC of \"<t>.<raw body>\">`, at most \
+                        `PAYMENT_WEBHOOK_TOLERANCE_SECS` old."
+    });
     doc["components"]["securitySchemes"]["bearer"] = json!({
         "type": "http",
         "scheme": "bearer",
@@ -161,6 +196,17 @@ pub fn document(doc: &mut Value) {
             };
             let rule = rule_for(id);
             let roles: Vec<&str> = rule.roles().iter().map(|r| r.as_str()).collect();
+            if rule.authn == Authn::PaymentSignature {
+                // Its 401 (`bad-signature`) is the problem table's; with no
+                // roles there is no 403.
+                op["security"] = json!([{ PAYMENT_SIGNATURE_SCHEME: [] }]);
+                op["x-roles"] = json!(roles);
+                op["responses"]["401"]["headers"]["WWW-Authenticate"] = json!({
+                    "schema": { "type": "string" },
+                    "description": "How to authenticate: sign the body (`HMAC-SHA256 …, header=\"Orderflow-Signature\"`)"
+                });
+                continue;
+            }
             op["security"] = json!([{ "bearer": [] }]);
             op["x-roles"] = json!(roles);
             let mut own = String::new();
@@ -224,5 +270,15 @@ mod tests {
         assert_eq!(guard(&operator, "not_in_table").unwrap_err().0.status, 403);
         let no_id = principal(&[Role::Customer], None);
         assert_eq!(guard(&no_id, "submit").unwrap_err().0.status, 403);
+        // A signed route is nobody's by token, whatever the roles.
+        let everyone = principal(
+            &[Role::Customer, Role::Staff, Role::Finance, Role::Operator],
+            Some("c-1"),
+        );
+        assert_eq!(
+            guard(&everyone, "payment_webhook").unwrap_err().0.status,
+            403
+        );
+        assert_eq!(rule_for("payment_webhook").authn, Authn::PaymentSignature);
     }
 }

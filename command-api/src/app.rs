@@ -14,6 +14,7 @@ use orderflow_event_store::EventStore;
 use orderflow_observability::{
     ReadinessCheck, correlation_layer, health_routes_noting, http_metrics_layer,
 };
+use orderflow_payments::WebhookConfig;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,7 +27,8 @@ use crate::routes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "orderflow command API", description = "Commands on orders. Errors are application/problem+json (RFC 9457) with a stable `type` and `code`."),
-    tags((name = "orders", description = "Order commands and the write-side view")),
+    tags((name = "orders", description = "Order commands and the write-side view"),
+        (name = "webhooks", description = "Notifications from the payment provider, signed with a shared secret instead of a bearer token")),
     components(schemas(ProblemDetails, FieldError))
 )]
 struct ApiDoc;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub handler: CommandHandler,
     /// Checks every request's bearer token (the `Principal` extractor).
     pub verifier: Arc<Verifier>,
+    /// Checks the payment provider's signed notifications.
+    pub payment_webhook: Arc<WebhookConfig>,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -49,8 +53,10 @@ impl FromRef<AppState> for Arc<Verifier> {
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The full application: API routes, `/openapi.json`, health and metrics.
-/// Every API route needs a bearer token that `verifier` accepts; health,
-/// metrics and the OpenAPI document (public documentation) do not.
+/// Every API route needs a bearer token that `verifier` accepts, except the
+/// payment webhook, which needs the provider's signature (and refuses
+/// everything here, where no webhook secret is configured); health,
+/// metrics and the OpenAPI document (public documentation) need neither.
 pub fn router(store: Arc<dyn EventStore>, body_limit: usize, verifier: Arc<Verifier>) -> Router {
     router_with_handler(CommandHandler::new(store), body_limit, verifier)
 }
@@ -61,6 +67,17 @@ pub fn router_with_handler(
     body_limit: usize,
     verifier: Arc<Verifier>,
 ) -> Router {
+    router_with_webhook(handler, body_limit, verifier, WebhookConfig::default())
+}
+
+/// [`router_with_handler`] whose payment webhook accepts notifications
+/// signed as `payment_webhook` says.
+pub fn router_with_webhook(
+    handler: CommandHandler,
+    body_limit: usize,
+    verifier: Arc<Verifier>,
+    payment_webhook: WebhookConfig,
+) -> Router {
     let (api, _) = api_router().split_for_parts();
     let openapi_json = openapi_json();
     let ready_store = handler.store().clone();
@@ -69,7 +86,11 @@ pub fn router_with_handler(
         Box::pin(async move { store.head().await.map(|_| ()).map_err(|e| e.to_string()) })
     });
     let auth_mode = verifier.mode().as_str();
-    let state = AppState { handler, verifier };
+    let state = AppState {
+        handler,
+        verifier,
+        payment_webhook: Arc::new(payment_webhook),
+    };
     let app = api
         .route(
             "/openapi.json",
@@ -124,6 +145,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::deliver))
         .routes(routes!(routes::cancel))
         .routes(routes!(routes::issue_refund))
+        .routes(routes!(crate::webhooks::payment_webhook))
 }
 
 /// Fallbacks and layers shared by the app and by tests of the layers.

@@ -163,6 +163,8 @@ pub fn tighten(doc: &mut Value) {
         ],
     );
 
+    crate::webhooks::tighten(schemas);
+
     if let Some(paths) = doc["paths"].as_object_mut() {
         for operation in paths.values_mut().filter_map(Value::as_object_mut) {
             for op in operation.values_mut() {

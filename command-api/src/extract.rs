@@ -38,33 +38,41 @@ where
                 "send the body as Content-Type: application/json",
             ));
         }
-        // `Bytes` enforces the router's DefaultBodyLimit.
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(ProblemKind::PayloadTooLarge, e.body_text())
-            } else {
-                Problem::new(ProblemKind::InvalidRequest, e.body_text())
-            }
-        })?;
-        // Syntax first (400 malformed-json), then shape (400 invalid-body),
-        // so `{} trailing` is malformed rather than "missing field".
-        let json: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Problem::new(ProblemKind::MalformedJson, e.to_string()))?;
-        let value = serde_path_to_error::deserialize(json).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let detail = if path == "." {
-                inner.to_string()
-            } else {
-                format!("{path}: {inner}")
-            };
-            Problem::new(ProblemKind::InvalidBody, detail)
-        })?;
+        let bytes = read_body(req, state).await?;
+        let value = parse_json(&bytes)?;
         Ok(JsonBody { value, bytes })
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// The raw body, within the router's `DefaultBodyLimit` (413 beyond it).
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(ProblemKind::PayloadTooLarge, e.body_text())
+        } else {
+            Problem::new(ProblemKind::InvalidRequest, e.body_text())
+        }
+    })
+}
+
+/// A JSON body's value: syntax first (400 malformed-json), then shape (400
+/// invalid-body), so `{} trailing` is malformed rather than "missing field".
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let json: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Problem::new(ProblemKind::MalformedJson, e.to_string()))?;
+    serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
+        Problem::new(ProblemKind::InvalidBody, detail)
+    })
+}
+
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -14,11 +14,12 @@ mod paging;
 mod problem;
 mod routes;
 mod serve;
+mod webhooks;
 
-pub use access::{RULES, Rule, rule_for};
+pub use access::{Authn, RULES, Rule, rule_for};
 pub use app::{
     AppState, DEFAULT_BODY_LIMIT, openapi, openapi_json, router, router_with_handler,
-    with_common_layers,
+    router_with_webhook, with_common_layers,
 };
 pub use contract::{ContractPatterns, contract_patterns};
 pub use dto::*;
@@ -30,3 +31,7 @@ pub use paging::{DEFAULT_EVENTS_PAGE, EventsPage, MAX_EVENTS_PAGE};
 pub use problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemKind, ProblemType};
 pub use routes::POSITION_HEADER;
 pub use serve::{CommandApiConfig, bind, serve, serve_on};
+pub use webhooks::{
+    MAX_NOTIFICATION_ID_LEN, NotificationOutcome, NotificationReceipt, PAYMENT_PROVIDER_ACTOR,
+    PaymentNotification, SIGNATURE_CHALLENGE,
+};

@@ -18,6 +18,9 @@ pub enum ProblemKind {
     InvalidBody,
     InvalidRequest,
     Validation,
+    /// A signed request (the payment webhook) whose signature is missing,
+    /// wrong or stale.
+    BadSignature,
     /// A valid token whose roles may not do this.
     Forbidden,
     NotFound,
@@ -89,6 +92,12 @@ impl ProblemKind {
                 "validation",
                 "Some fields are invalid",
                 "invalid field values (per-field `errors`), or a value the event store refused (`code` `store.rejected`; only this request fails)",
+            ),
+            Self::BadSignature => row(
+                S::UNAUTHORIZED,
+                "bad-signature",
+                "The request's signature is missing, invalid or stale",
+                "the `Orderflow-Signature` header is missing or malformed, matches no signature of the body with the webhook secret, or is older than the tolerance; `code` says which (`signature.missing`, `signature.malformed`, `signature.mismatch`, `signature.stale`, `signature.not_configured`)",
             ),
             Self::Forbidden => row(
                 S::FORBIDDEN,

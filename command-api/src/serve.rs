@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use orderflow_auth::{RateLimitConfig, RateLimiter, Verifier};
 use orderflow_event_store::EventStore;
+use orderflow_payments::WebhookConfig;
 use tokio::net::TcpListener;
 
-use crate::app::{DEFAULT_BODY_LIMIT, router};
+use crate::app::{DEFAULT_BODY_LIMIT, router_with_webhook};
+use crate::handler::CommandHandler;
 
 #[derive(Debug, Clone)]
 pub struct CommandApiConfig {
@@ -16,6 +18,8 @@ pub struct CommandApiConfig {
     pub body_limit: usize,
     /// Per subject / client IP; on by default.
     pub rate_limit: RateLimitConfig,
+    /// Who may sign `POST /webhooks/payments` (no secret: nobody).
+    pub payment_webhook: WebhookConfig,
 }
 
 impl Default for CommandApiConfig {
@@ -24,6 +28,7 @@ impl Default for CommandApiConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: DEFAULT_BODY_LIMIT,
             rate_limit: RateLimitConfig::default(),
+            payment_webhook: WebhookConfig::default(),
         }
     }
 }
@@ -43,7 +48,12 @@ pub async fn serve_on(
     verifier: Arc<Verifier>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut app = router(store, config.body_limit, verifier);
+    let mut app = router_with_webhook(
+        CommandHandler::new(store),
+        config.body_limit,
+        verifier,
+        config.payment_webhook,
+    );
     // Outermost: a refused request costs no body read, metric or log line.
     if let Some(limiter) = RateLimiter::new(&config.rate_limit) {
         app = limiter.wrap(app);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orderflow_auth::{Role, SigningKey, TokenClaims, jwks, unix_now};
-use orderflow_command_api::{CommandApiConfig, RULES, rule_for};
+use orderflow_command_api::{Authn, CommandApiConfig, RULES, rule_for};
 use orderflow_testkit::JwksServer;
 use serde_json::{Value, json};
 
@@ -386,14 +386,15 @@ async fn keys_rotate_through_a_jwks_endpoint_with_one_refetch() {
 }
 
 /// The document and the table agree: every operation has a rule, its
-/// `x-roles` are the rule's, and it declares the bearer scheme and 401/403.
+/// `x-roles` are the rule's, and it declares its scheme (bearer, or the
+/// payment provider's signature) and 401 (and 403 where roles decide).
 #[tokio::test]
 async fn every_documented_operation_has_a_rule_and_says_so() {
     let doc = orderflow_command_api::openapi();
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearer"]["scheme"],
-        "bearer"
-    );
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["paymentSignature"]["in"], "header");
+    assert_eq!(schemes["paymentSignature"]["name"], "Orderflow-Signature");
     let mut seen = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -402,9 +403,19 @@ async fn every_documented_operation_has_a_rule_and_says_so() {
             assert_ne!(rule.operation, "unlisted", "{method} {path} has no rule");
             let roles: Vec<&str> = rule.roles().iter().map(|r| r.as_str()).collect();
             assert_eq!(op["x-roles"], json!(roles), "{id}");
-            assert_eq!(op["security"], json!([{ "bearer": [] }]), "{id}");
-            for status in ["401", "403"] {
-                assert!(op["responses"][status].is_object(), "{id} {status}");
+            match rule.authn {
+                Authn::Bearer => {
+                    assert_eq!(op["security"], json!([{ "bearer": [] }]), "{id}");
+                    for status in ["401", "403"] {
+                        assert!(op["responses"][status].is_object(), "{id} {status}");
+                    }
+                }
+                Authn::PaymentSignature => {
+                    assert!(roles.is_empty(), "{id}: no token opens it");
+                    assert_eq!(op["security"], json!([{ "paymentSignature": [] }]), "{id}");
+                    assert!(op["responses"]["401"].is_object(), "{id} 401");
+                    assert!(op["responses"]["403"].is_null(), "{id}: no roles, no 403");
+                }
             }
             seen.push(id.to_owned());
         }
@@ -439,7 +450,7 @@ fn the_readme_roles_table_is_the_code_table() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let rule = rule_for(op["operationId"].as_str().unwrap());
-            let roles: Vec<String> = rule
+            let mut roles: Vec<String> = rule
                 .roles()
                 .iter()
                 .map(|r| match r {
@@ -447,6 +458,9 @@ fn the_readme_roles_table_is_the_code_table() {
                     other => other.as_str().to_owned(),
                 })
                 .collect();
+            if rule.authn == Authn::PaymentSignature {
+                roles = vec!["none: the payment provider's signature".to_owned()];
+            }
             expected.push(format!(
                 "| `{} {path}` | {} |",
                 method.to_uppercase(),

@@ -11,3 +11,4 @@ mod idempotency;
 mod limits;
 mod openapi;
 mod openapi_file;
+mod webhooks;

@@ -63,10 +63,23 @@ async fn openapi_documents_every_route_and_status() {
             assert!(statuses.contains(&status), "get {path} lacks {status}");
         }
     }
+    let webhook = &paths["/webhooks/payments"]["post"];
+    for status in [
+        "200", "400", "401", "404", "409", "413", "415", "422", "500", "503",
+    ] {
+        assert!(
+            webhook["responses"][status].is_object(),
+            "the payment webhook lacks {status}"
+        );
+    }
+    assert_eq!(
+        webhook["responses"]["401"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/ProblemDetails"
+    );
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
         documented,
-        commands.len() + 2,
+        commands.len() + 3,
         "no undocumented extras, none missing"
     );
     for schema in [
@@ -74,6 +87,8 @@ async fn openapi_documents_every_route_and_status() {
         "OrderView",
         "ProblemDetails",
         "EventHistory",
+        "PaymentNotification",
+        "NotificationReceipt",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
