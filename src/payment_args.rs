@@ -96,3 +96,86 @@ impl PaymentArgs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        payments: PaymentArgs,
+    }
+
+    fn parse(args: &[&str]) -> PaymentsConfig {
+        let mut argv = vec!["orderflow"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .expect("arguments")
+            .payments
+            .config()
+    }
+
+    #[test]
+    fn the_defaults_are_the_librarys() {
+        let config = parse(&[
+            "--payment-provider-url",
+            "http://psp",
+            "--payment-provider-secret",
+            "s",
+        ]);
+        assert!(config.webhook.secret.is_none());
+        assert_eq!(config.webhook.tolerance, DEFAULT_TOLERANCE);
+        let provider = config.provider.expect("a provider");
+        let library = ProviderConfig::new("http://psp", SharedSecret::new("s").expect("secret"));
+        assert_eq!(provider.url, library.url);
+        assert_eq!(provider.call_timeout, library.call_timeout);
+        assert_eq!(provider.retry, library.retry);
+        assert_eq!(provider.breaker, library.breaker);
+    }
+
+    #[test]
+    fn the_provider_signs_with_the_webhook_secret_unless_told_otherwise() {
+        let shared = parse(&[
+            "--payment-webhook-secret",
+            "w",
+            "--payment-provider-url",
+            "http://psp",
+        ]);
+        assert_eq!(
+            shared.provider.expect("a provider").secret,
+            SharedSecret::new("w").expect("secret")
+        );
+        let own = parse(&[
+            "--payment-webhook-secret",
+            "w",
+            "--payment-provider-secret",
+            "p",
+            "--payment-provider-url",
+            "http://psp",
+        ]);
+        assert_eq!(
+            own.provider.expect("a provider").secret,
+            SharedSecret::new("p").expect("secret")
+        );
+    }
+
+    #[test]
+    fn without_a_url_or_any_secret_there_is_no_provider() {
+        assert!(parse(&["--payment-webhook-secret", "w"]).provider.is_none());
+        assert!(
+            parse(&["--payment-provider-url", "http://psp"])
+                .provider
+                .is_none()
+        );
+        assert!(
+            parse(&["--payment-webhook-secret", ""])
+                .webhook
+                .secret
+                .is_none(),
+            "empty is unset"
+        );
+    }
+}

@@ -3,6 +3,8 @@
 //! refunds. Durations are milliseconds; assertions are on states and
 //! counts, never on tight wall-clock bounds.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
