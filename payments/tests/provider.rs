@@ -241,9 +241,9 @@ async fn half_open_lets_exactly_one_probe_through() {
     .unwrap();
     client.refund(&refund("rf-7")).await.unwrap_err();
     assert_eq!(client.breaker_state(), BreakerState::Open);
-    // The probe will take a while to answer; everyone else arriving
-    // meanwhile is refused.
-    provider.set_behaviour(ProviderBehaviour::Hang(Duration::from_millis(400)));
+    // The probe takes a while to answer (long enough for every other call
+    // to arrive meanwhile, even on a loaded machine); they are refused.
+    provider.set_behaviour(ProviderBehaviour::Hang(Duration::from_millis(1500)));
     tokio::time::sleep(COOL_DOWN + Duration::from_millis(50)).await;
     let calls: Vec<_> = (0..5)
         .map(|i| {
