@@ -209,6 +209,7 @@ mod tests {
             key: "k".into(),
             request_hash: "h".into(),
             response: serde_json::json!({}),
+            ttl: IdempotencyClaim::DEFAULT_TTL,
         };
         a.idempotency = Some(claim.clone());
         c.idempotency = Some(claim);

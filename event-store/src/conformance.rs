@@ -50,7 +50,8 @@ impl<S> std::fmt::Debug for Fixture<S> {
 /// `Result<Fixture, String>`; an `Err` fails the test, since whoever asked
 /// for the ignored tests asked for the server. Adding `, per_stream_event_ids`
 /// leaves out the cross-stream event id check, for a store that cannot see
-/// event ids in other streams (KurrentDB).
+/// event ids in other streams and deletes no idempotency keys itself
+/// (KurrentDB: its key streams are truncated for a scavenge instead).
 #[macro_export]
 macro_rules! conformance_tests {
     (@suite $arm:ident $make:path $(, $why:literal)?) => {
@@ -61,7 +62,7 @@ macro_rules! conformance_tests {
             a_stale_append_fails_alone_in_a_busy_batch, read_all_orders_and_resumes,
             tailing_reader_sees_every_committed_event_once, raw_reads_match_read_all,
             count_after_counts_what_read_all_returns, watermark_is_absent_or_plausible,
-            relay_checkpoints_are_kept_per_name);
+            relay_checkpoints_are_kept_per_name, an_expired_idempotency_key_is_treated_as_new);
     };
     (@each $make:path; $($name:ident),*) => {
         $(
@@ -89,11 +90,15 @@ macro_rules! conformance_tests {
     };
     (optional $make:path, $why:literal) => {
         $crate::conformance_tests!(@suite optional $make, $why);
-        $crate::conformance_tests!(@optional $make, $why; event_ids_are_unique_across_streams);
+        $crate::conformance_tests!(@optional $make, $why; event_ids_are_unique_across_streams,
+            cleanup_removes_only_expired_idempotency_keys,
+            cleanup_runs_beside_appends_that_reuse_expired_keys);
     };
     ($make:path) => {
         $crate::conformance_tests!(@suite each $make);
-        $crate::conformance_tests!(@each $make; event_ids_are_unique_across_streams);
+        $crate::conformance_tests!(@each $make; event_ids_are_unique_across_streams,
+            cleanup_removes_only_expired_idempotency_keys,
+            cleanup_runs_beside_appends_that_reuse_expired_keys);
     };
 }
 
@@ -295,6 +300,7 @@ pub async fn idempotency_keys_keep_the_first_response<S: EventStore>(f: &Fixture
         key: "key-1".into(),
         request_hash: hash.into(),
         response: serde_json::json!({ "status": 201, "hash": hash }),
+        ttl: IdempotencyClaim::DEFAULT_TTL,
     };
     // Eight identical requests race; exactly one appends.
     let mut tasks = Vec::new();
@@ -339,6 +345,192 @@ pub async fn idempotency_keys_keep_the_first_response<S: EventStore>(f: &Fixture
             .expect("lookup")
             .is_none()
     );
+}
+
+/// A claim on `key` for a one-event append to a new stream `s`.
+fn keyed(s: &str, key: &str, hash: &str, ttl: Duration) -> AppendRequest {
+    let mut req = request(&stream(s), ExpectedVersion::NoStream, events(1));
+    req.idempotency = Some(IdempotencyClaim {
+        key: key.into(),
+        request_hash: hash.into(),
+        response: serde_json::json!({ "hash": hash }),
+        ttl,
+    });
+    req
+}
+
+/// Long enough for a slow test machine to look the key up while it lives.
+const SHORT_TTL: Duration = Duration::from_millis(1200);
+
+pub async fn an_expired_idempotency_key_is_treated_as_new<S: EventStore>(f: &Fixture<S>) {
+    let store = &f.store;
+    let first = store
+        .append(keyed("exp-1", "exp-key", "h1", SHORT_TTL))
+        .await
+        .expect("first claim");
+    // While it lives, the key is taken.
+    match store.append(keyed("exp-2", "exp-key", "h2", SHORT_TTL)).await {
+        Err(StoreError::IdempotencyKeyUsed(rec)) => assert_eq!(rec.request_hash, "h1"),
+        other => panic!("a live key must be refused, got {other:?}"),
+    }
+    let live = store.find_idempotency("exp-key").await.expect("lookup");
+    assert_eq!(live.map(|r| r.result), Some(first));
+    // A key with the default TTL beside it stays.
+    store
+        .append(keyed("exp-3", "kept-key", "h1", IdempotencyClaim::DEFAULT_TTL))
+        .await
+        .expect("long-lived claim");
+
+    tokio::time::sleep(SHORT_TTL + Duration::from_millis(300)).await;
+    assert!(
+        store
+            .find_idempotency("exp-key")
+            .await
+            .expect("lookup")
+            .is_none(),
+        "an expired key is not found"
+    );
+    let again = store
+        .append(keyed("exp-4", "exp-key", "h2", IdempotencyClaim::DEFAULT_TTL))
+        .await
+        .expect("an expired key is claimed again, with another request");
+    let rec = store
+        .find_idempotency("exp-key")
+        .await
+        .expect("lookup")
+        .expect("the new claim is remembered");
+    assert_eq!(rec.request_hash, "h2");
+    assert_eq!(rec.stream_id, stream("exp-4"));
+    assert_eq!(rec.result, again);
+    assert!(
+        store
+            .find_idempotency("kept-key")
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    // And it is live again: a third request with it is refused.
+    assert!(matches!(
+        store.append(keyed("exp-5", "exp-key", "h3", SHORT_TTL)).await,
+        Err(StoreError::IdempotencyKeyUsed(_))
+    ));
+}
+
+/// Calls the cleanup until it finds less than a batch; returns the total.
+async fn clean_up<S: EventStore>(store: &S, batch: usize) -> u64 {
+    let mut total = 0;
+    loop {
+        let removed = store
+            .delete_expired_idempotency(batch)
+            .await
+            .expect("cleanup");
+        assert!(removed <= batch as u64, "at most a batch at a time");
+        total += removed;
+        if removed < batch as u64 {
+            return total;
+        }
+    }
+}
+
+pub async fn cleanup_removes_only_expired_idempotency_keys<S: EventStore>(f: &Fixture<S>) {
+    let store = &f.store;
+    for i in 0..5 {
+        store
+            .append(keyed(&format!("short-{i}"), &format!("short-{i}"), "h", SHORT_TTL))
+            .await
+            .expect("short claim");
+    }
+    for i in 0..3 {
+        let key = format!("long-{i}");
+        store
+            .append(keyed(&key, &key, "h", IdempotencyClaim::DEFAULT_TTL))
+            .await
+            .expect("long claim");
+    }
+    assert_eq!(clean_up(store.as_ref(), 2).await, 0, "nothing expired yet");
+    tokio::time::sleep(SHORT_TTL + Duration::from_millis(300)).await;
+    assert_eq!(
+        store.delete_expired_idempotency(2).await.expect("cleanup"),
+        2,
+        "a batch is bounded"
+    );
+    assert_eq!(clean_up(store.as_ref(), 2).await, 3, "the rest of the expired");
+    for i in 0..3 {
+        assert!(
+            store
+                .find_idempotency(&format!("long-{i}"))
+                .await
+                .expect("lookup")
+                .is_some(),
+            "live keys stay"
+        );
+    }
+    assert_eq!(clean_up(store.as_ref(), 2).await, 0);
+    // The events stay too: only the keys are forgotten.
+    assert_eq!(
+        store.read_stream(&stream("short-0")).await.expect("read").len(),
+        1
+    );
+}
+
+/// The cleanup deletes batches while appends reuse the same expired keys:
+/// both finish, and no key an append just claimed again is deleted.
+pub async fn cleanup_runs_beside_appends_that_reuse_expired_keys<S: EventStore>(f: &Fixture<S>) {
+    const KEYS: usize = 120;
+    let store = f.store.clone();
+    let tiny = Duration::from_millis(1);
+    for i in 0..KEYS {
+        store
+            .append(keyed(&format!("old-{i}"), &format!("busy-{i}"), "old", tiny))
+            .await
+            .expect("claim");
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cleaner = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut total = 0;
+            for _ in 0..20 {
+                total += clean_up(store.as_ref(), 7).await;
+                tokio::task::yield_now().await;
+            }
+            total
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in (w..KEYS).step_by(4) {
+                    let req = keyed(
+                        &format!("new-{i}"),
+                        &format!("busy-{i}"),
+                        "new",
+                        IdempotencyClaim::DEFAULT_TTL,
+                    );
+                    store.append(req).await.expect("an expired key is reclaimed");
+                }
+            })
+        })
+        .collect();
+    let finished = tokio::time::timeout(Duration::from_secs(30), async {
+        for w in writers {
+            w.await.expect("writer");
+        }
+        cleaner.await.expect("cleaner")
+    })
+    .await
+    .expect("cleanup and appends both finish");
+    assert!(finished <= KEYS as u64);
+    for i in 0..KEYS {
+        let rec = store
+            .find_idempotency(&format!("busy-{i}"))
+            .await
+            .expect("lookup")
+            .expect("a reclaimed key survives the cleanup");
+        assert_eq!(rec.request_hash, "new");
+        assert_eq!(rec.stream_id, stream(&format!("new-{i}")));
+    }
 }
 
 pub async fn concurrent_exact_appends_to_one_stream_have_one_winner<S: EventStore>(f: &Fixture<S>) {

@@ -1,6 +1,7 @@
 //! What goes into the store and what comes out of it.
 
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,15 @@ pub struct IdempotencyClaim {
     /// Hash of what the client sent, to tell a retry from a reused key.
     pub request_hash: String,
     pub response: serde_json::Value,
+    /// How long the key is remembered, from its append's commit by the
+    /// store's clock. An expired key is new again: lookups ignore it and
+    /// the next append with it replaces it in its own transaction.
+    pub ttl: Duration,
+}
+
+impl IdempotencyClaim {
+    /// How long an `Idempotency-Key` is remembered unless configured.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
 }
 
 /// A remembered response, as found by a later request with the same key.

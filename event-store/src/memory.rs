@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -13,6 +14,9 @@ use crate::{
     AppendRequest, AppendResult, EventStore, IdempotencyRecord, Position, RecordedEvent,
     StoreError, StreamId,
 };
+
+/// Stands in for "never" when a TTL is too long to add to an `Instant`.
+const YEARS: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
 
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
@@ -26,7 +30,8 @@ struct Inner {
     log: Vec<RecordedEvent>,
     streams: HashMap<StreamId, Vec<usize>>,
     ids: HashMap<Uuid, usize>,
-    keys: HashMap<String, IdempotencyRecord>,
+    /// Each key's record and when it expires.
+    keys: HashMap<String, (IdempotencyRecord, Instant)>,
     relay_checkpoints: HashMap<String, Position>,
 }
 
@@ -64,11 +69,20 @@ impl Inner {
             }
         }
         if let Some(claim) = &req.idempotency
-            && let Some(rec) = self.keys.get(&claim.key)
+            && let Some(rec) = self.live_key(&claim.key)
         {
             view.keys.insert(claim.key.clone(), rec.clone());
         }
         view
+    }
+
+    /// The key's record unless it expired (an expired one is replaced by
+    /// the next append with the key, under the same lock).
+    fn live_key(&self, key: &str) -> Option<&IdempotencyRecord> {
+        self.keys
+            .get(key)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(rec, _)| rec)
     }
 }
 
@@ -112,16 +126,17 @@ impl EventStore for InMemoryStore {
                     });
                 }
                 if let Some(claim) = request.idempotency {
-                    inner.keys.insert(
-                        claim.key.clone(),
-                        IdempotencyRecord {
-                            key: claim.key,
-                            request_hash: claim.request_hash,
-                            response: claim.response,
-                            stream_id: request.stream_id,
-                            result,
-                        },
-                    );
+                    // A far-future TTL saturates rather than overflowing.
+                    let now = Instant::now();
+                    let expires = now.checked_add(claim.ttl).unwrap_or(now + YEARS);
+                    let record = IdempotencyRecord {
+                        key: claim.key.clone(),
+                        request_hash: claim.request_hash,
+                        response: claim.response,
+                        stream_id: request.stream_id,
+                        result,
+                    };
+                    inner.keys.insert(claim.key, (record, expires));
                 }
                 Ok(result)
             }
@@ -162,7 +177,23 @@ impl EventStore for InMemoryStore {
     }
 
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        Ok(self.lock().keys.get(key).cloned())
+        Ok(self.lock().live_key(key).cloned())
+    }
+
+    async fn delete_expired_idempotency(&self, limit: usize) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let expired: Vec<String> = inner
+            .keys
+            .iter()
+            .filter(|(_, (_, expires))| *expires <= now)
+            .map(|(key, _)| key.clone())
+            .take(limit)
+            .collect();
+        for key in &expired {
+            inner.keys.remove(key);
+        }
+        Ok(expired.len() as u64)
     }
 
     async fn relay_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {

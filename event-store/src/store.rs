@@ -36,8 +36,16 @@ pub trait EventStore: Send + Sync + 'static {
     /// ([`Position::START`] when there is none).
     async fn head(&self) -> Result<Position, StoreError>;
 
-    /// The response remembered under an idempotency key, if any.
+    /// The response remembered under an idempotency key, if any and not
+    /// expired (see [`IdempotencyClaim::ttl`](crate::IdempotencyClaim::ttl)).
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Forgets up to `limit` expired idempotency keys and returns how many
+    /// it removed; callers repeat while it returns `limit`. It never waits
+    /// for an append, nor makes one wait: keys an append is replacing are
+    /// left for the next round. Expiry does not depend on this running
+    /// (lookups ignore expired keys); it only keeps the table small.
+    async fn delete_expired_idempotency(&self, limit: usize) -> Result<u64, StoreError>;
 
     /// [`read_all`](EventStore::read_all) as [`RawEvent`]s, for bulk readers
     /// (rebuilds): same order, same watermark, same positions. The default

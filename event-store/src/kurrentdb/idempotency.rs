@@ -31,6 +31,15 @@
 //! (recovering a stale claim the same way); a claim still in flight is not
 //! found, as an uncommitted Postgres row is not.
 //!
+//! Keys expire like Postgres rows: the claim carries its TTL, and a
+//! completed claim older than that (by the server's clock) folds to a free
+//! key at the stream's last revision, so the next request with the key
+//! claims it again in the same stream, with the same optimistic check.
+//! Nothing is deleted by `delete_expired_idempotency`: a key stream holds a
+//! handful of small events, and KurrentDB removes data only by scavenging;
+//! a reclaimed stream gets `$tb` (truncate before) at its new claim, so a
+//! scavenge drops the expired generation.
+//!
 //! What this does not give: the Postgres store's atomicity. Between steps 2
 //! and 3 the events are visible while the key still reads as pending, and an
 //! owner that stalls for longer than the lease after claiming and then
@@ -39,7 +48,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use kurrentdb::{AppendToStreamOptions, EventData, ReadStreamOptions, StreamState};
+use kurrentdb::{
+    AppendToStreamOptions, EventData, ReadStreamOptions, StreamMetadata, StreamState,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -96,6 +107,23 @@ pub(crate) struct Claimed {
     pub response: serde_json::Value,
     pub stream_id: StreamId,
     pub event_ids: Vec<Uuid>,
+    /// How long the key is remembered after the claim (absent in claims
+    /// written before keys expired: those get the default TTL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+}
+
+impl Claimed {
+    /// When a claim made at `claimed_at` stops counting.
+    fn expires(&self, claimed_at: DateTime<Utc>) -> DateTime<Utc> {
+        let ttl = self
+            .ttl_ms
+            .map_or(IdempotencyClaim::DEFAULT_TTL, Duration::from_millis);
+        chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| claimed_at.checked_add_signed(ttl))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -132,8 +160,9 @@ pub(crate) enum KeyState {
     Done(IdempotencyRecord),
 }
 
-/// Folds a key stream (in revision order) into its state.
-pub(crate) fn fold(events: &[KeyEvent]) -> Result<KeyState, StoreError> {
+/// Folds a key stream (in revision order) into its state at `now`: a
+/// completed claim that expired by then is a free key again.
+pub(crate) fn fold(events: &[KeyEvent], now: DateTime<Utc>) -> Result<KeyState, StoreError> {
     let corrupt = |e: &KeyEvent, what: String| {
         StoreError::Corrupt(format!(
             "idempotency key stream event {} ({}): {what}",
@@ -141,17 +170,27 @@ pub(crate) fn fold(events: &[KeyEvent]) -> Result<KeyState, StoreError> {
         ))
     };
     let mut state = KeyState::Free(StreamState::NoStream);
+    // When the completed claim in `state` expires.
+    let mut expires = DateTime::<Utc>::MAX_UTC;
     for e in events {
         state = match (e.event_type.as_str(), state) {
-            (CLAIMED, KeyState::Free(_)) => KeyState::Pending {
+            // A claim after a completion: the completed key had expired
+            // (a claim is only written expecting the revision folded here).
+            (CLAIMED, KeyState::Free(_) | KeyState::Done(_)) => KeyState::Pending {
                 claim: serde_json::from_slice(&e.data).map_err(|x| corrupt(e, x.to_string()))?,
                 claim_id: e.id,
                 revision: e.revision,
                 claimed_at: e.created,
             },
-            (COMPLETED, KeyState::Pending { claim, .. }) => {
+            (
+                COMPLETED,
+                KeyState::Pending {
+                    claim, claimed_at, ..
+                },
+            ) => {
                 let done: Completed =
                     serde_json::from_slice(&e.data).map_err(|x| corrupt(e, x.to_string()))?;
+                expires = claim.expires(claimed_at);
                 KeyState::Done(IdempotencyRecord {
                     key: claim.key,
                     request_hash: claim.request_hash,
@@ -171,7 +210,12 @@ pub(crate) fn fold(events: &[KeyEvent]) -> Result<KeyState, StoreError> {
             (_, _) => return Err(corrupt(e, "out of order".into())),
         };
     }
-    Ok(state)
+    Ok(match (state, events.last()) {
+        (KeyState::Done(_), Some(last)) if expires <= now => {
+            KeyState::Free(StreamState::StreamRevision(last.revision))
+        }
+        (state, _) => state,
+    })
 }
 
 fn key_event(event_type: &str, id: Uuid, body: &impl Serialize) -> Result<EventData, StoreError> {
@@ -194,7 +238,7 @@ async fn read_key(store: &KurrentDbStore, stream: &str) -> Result<KeyState, Stor
             data: e.data.to_vec(),
         })
         .collect();
-    fold(&events)
+    fold(&events, Utc::now())
 }
 
 /// Appends one event to a key stream; `Ok(false)` on a version conflict.
@@ -278,6 +322,20 @@ async fn recover(
     read_key(store, stream).await.map(Some)
 }
 
+/// Lets a scavenge drop the events before a new claim at `revision` (an
+/// expired or released generation of the key). Best effort: left in
+/// place, they cost space, not correctness, since the fold skips them.
+async fn forget_before(store: &KurrentDbStore, stream: &str, revision: u64) {
+    let metadata = StreamMetadata::builder().truncate_before(revision).build();
+    if let Err(e) = store
+        .client()
+        .set_stream_metadata(stream, &AppendToStreamOptions::default(), &metadata)
+        .await
+    {
+        tracing::warn!(error = %e, key_stream = %stream, "could not truncate an idempotency key stream");
+    }
+}
+
 /// `EventStore::append` for a request with an idempotency key.
 pub(crate) async fn append_with_key(
     store: &KurrentDbStore,
@@ -306,9 +364,13 @@ pub(crate) async fn append_with_key(
                     response: claim.response.clone(),
                     stream_id: req.stream_id.clone(),
                     event_ids: req.events.iter().map(|e| e.event_id).collect(),
+                    ttl_ms: Some(u64::try_from(claim.ttl.as_millis()).unwrap_or(u64::MAX)),
                 };
                 let event = key_event(CLAIMED, ours, &body)?;
                 if let Some(revision) = write_key(store, &stream, expected, event).await? {
+                    if matches!(expected, StreamState::StreamRevision(_)) {
+                        forget_before(store, &stream, revision).await;
+                    }
                     break revision;
                 }
                 // Another request claimed it first: look again.
@@ -376,6 +438,7 @@ mod tests {
             response: serde_json::json!({ "status": 201 }),
             stream_id: StreamId::new("order-1").unwrap(),
             event_ids: vec![Uuid::now_v7()],
+            ttl_ms: Some(60_000),
         }
     }
 
@@ -417,9 +480,9 @@ mod tests {
     fn folds_claim_complete_release() {
         let c = claimed();
         let claim = ev(0, CLAIMED, serde_json::to_value(&c).unwrap());
-        assert_eq!(fold(&[]).unwrap(), KeyState::Free(StreamState::NoStream));
+        assert_eq!(fold(&[], Utc::now()).unwrap(), KeyState::Free(StreamState::NoStream));
         assert!(matches!(
-            fold(std::slice::from_ref(&claim)).unwrap(),
+            fold(std::slice::from_ref(&claim), Utc::now()).unwrap(),
             KeyState::Pending { revision: 0, ref claim, .. } if *claim == c
         ));
         let done = ev(
@@ -427,7 +490,7 @@ mod tests {
             COMPLETED,
             serde_json::json!({ "streamVersion": 3, "position": "7433.1042" }),
         );
-        match fold(&[claim.clone(), done]).unwrap() {
+        match fold(&[claim.clone(), done], Utc::now()).unwrap() {
             KeyState::Done(r) => {
                 assert_eq!(r.key, "key-1");
                 assert_eq!(r.request_hash, "h1");
@@ -445,14 +508,46 @@ mod tests {
         }
         let released = ev(1, RELEASED, serde_json::json!({}));
         assert_eq!(
-            fold(&[claim.clone(), released.clone()]).unwrap(),
+            fold(&[claim.clone(), released.clone()], Utc::now()).unwrap(),
             KeyState::Free(StreamState::StreamRevision(1))
         );
         let again = ev(2, CLAIMED, serde_json::to_value(&c).unwrap());
         assert!(matches!(
-            fold(&[claim, released, again]).unwrap(),
+            fold(&[claim, released, again], Utc::now()).unwrap(),
             KeyState::Pending { revision: 2, .. }
         ));
+    }
+
+    #[test]
+    fn an_expired_completion_frees_the_key_for_a_new_claim() {
+        let c = claimed();
+        let claim = ev(0, CLAIMED, serde_json::to_value(&c).unwrap());
+        let done = ev(
+            1,
+            COMPLETED,
+            serde_json::json!({ "streamVersion": 1, "position": "1.1" }),
+        );
+        let events = [claim, done];
+        let within = events[0].created + chrono::Duration::seconds(59);
+        assert!(matches!(fold(&events, within).unwrap(), KeyState::Done(_)));
+        let after = events[0].created + chrono::Duration::seconds(60);
+        assert_eq!(
+            fold(&events, after).unwrap(),
+            KeyState::Free(StreamState::StreamRevision(1))
+        );
+        let again = ev(2, CLAIMED, serde_json::to_value(&c).unwrap());
+        let reclaimed = [events[0].clone(), events[1].clone(), again];
+        assert!(matches!(
+            fold(&reclaimed, after).unwrap(),
+            KeyState::Pending { revision: 2, .. }
+        ));
+        // A claim written before keys expired gets the default window.
+        let old = Claimed { ttl_ms: None, ..c };
+        let at = Utc::now();
+        assert_eq!(
+            old.expires(at),
+            at + chrono::Duration::from_std(IdempotencyClaim::DEFAULT_TTL).unwrap()
+        );
     }
 
     #[test]
@@ -462,9 +557,9 @@ mod tests {
             COMPLETED,
             serde_json::json!({ "streamVersion": 1, "position": "1.1" }),
         );
-        assert!(matches!(fold(&[done]), Err(StoreError::Corrupt(_))));
+        assert!(matches!(fold(&[done], Utc::now()), Err(StoreError::Corrupt(_))));
         let bad = ev(0, CLAIMED, serde_json::json!({ "key": 1 }));
-        assert!(matches!(fold(&[bad]), Err(StoreError::Corrupt(_))));
+        assert!(matches!(fold(&[bad], Utc::now()), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

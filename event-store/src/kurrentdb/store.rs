@@ -363,6 +363,12 @@ impl EventStore for KurrentDbStore {
         idempotency::find(self, key).await
     }
 
+    /// Expired keys are free again without this (see `idempotency.rs`);
+    /// KurrentDB frees space only by scavenging, so nothing is deleted here.
+    async fn delete_expired_idempotency(&self, _limit: usize) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     async fn relay_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
         relay_checkpoint::load(self, name).await
     }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod in_doubt;
+mod key_expiry;
 pub mod pg_admin;
 mod read;
 mod relay_checkpoint;
@@ -163,6 +164,10 @@ impl EventStore for PgEventStore {
 
     async fn find_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         read::find_idempotency(&self.pool, key).await
+    }
+
+    async fn delete_expired_idempotency(&self, limit: usize) -> Result<u64, StoreError> {
+        key_expiry::delete_expired(&self.pool, limit).await
     }
 
     async fn read_all_raw(

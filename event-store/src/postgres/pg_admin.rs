@@ -148,6 +148,15 @@ pub async fn streams_with_idempotency_key(
         .collect()
 }
 
+/// How many idempotency keys the store holds, expired ones included (the
+/// cleanup's yardstick).
+pub async fn count_idempotency_keys(store: &PgEventStore) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(store.pool())
+        .await?;
+    to_u64(n)
+}
+
 /// Deletes every relay checkpoint, so a relay started next publishes the
 /// whole log again. Returns how many there were.
 pub async fn forget_relay_checkpoints(store: &PgEventStore) -> Result<u64, StoreError> {

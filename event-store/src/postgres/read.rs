@@ -116,6 +116,7 @@ pub(super) async fn find_idempotency(
     Ok(rows.into_iter().next())
 }
 
+/// The live (unexpired) records of `keys`.
 pub(super) async fn find_idempotency_keys<'e, E>(
     executor: E,
     keys: &[String],
@@ -125,7 +126,7 @@ where
 {
     let rows = sqlx::query(
         "SELECT key, request_hash, response, stream_id, stream_version, position \
-         FROM idempotency_keys WHERE key = ANY($1)",
+         FROM idempotency_keys WHERE key = ANY($1) AND expires_at > now()",
     )
     .bind(keys)
     .fetch_all(executor)

@@ -408,18 +408,23 @@ fn claims<'a>(
         .filter_map(|r| r.idempotency.as_ref().map(|c| (c.key.clone(), *r)))
 }
 
+/// Records the keys of the written appends. A key whose row has expired is
+/// replaced in place (its row lock orders this against a concurrent
+/// replacer or cleanup); a key whose row is live was claimed by another
+/// transaction since the look-up, so the batch is retried with look-ups.
 async fn insert_claims(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&AppendRequest],
     plans: &[Plan],
     positions: &HashMap<Uuid, crate::Position>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), CommitError> {
     let mut key = Vec::new();
     let mut hash = Vec::new();
     let mut response = Vec::new();
     let mut stream = Vec::new();
     let mut version = Vec::new();
     let mut position = Vec::new();
+    let mut ttl_ms = Vec::new();
     let mut claimed: Vec<(&IdempotencyClaim, &AppendRequest, AppendResult)> = requests
         .iter()
         .zip(plans)
@@ -439,15 +444,29 @@ async fn insert_claims(
         stream.push(req.stream_id.as_str().to_owned());
         version.push(i64::try_from(result.stream_version).unwrap_or(i64::MAX));
         position.push(result.position.to_string());
+        ttl_ms.push(i64::try_from(claim.ttl.as_millis()).unwrap_or(i64::MAX));
     }
     if key.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    let wanted = key.len();
+    // Postgres caps a timestamp in the year 294276: a huge TTL is "never"
+    // (`infinity`), not an out-of-range error for this batch.
+    let written = sqlx::query(
         "INSERT INTO idempotency_keys \
-             (key, request_hash, response, stream_id, stream_version, position) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], \
-                              $5::int8[], $6::text[])",
+             (key, request_hash, response, stream_id, stream_version, position, expires_at) \
+         SELECT k, h, r, s, v, p, \
+                CASE WHEN ms >= 3153600000000 THEN 'infinity'::timestamptz \
+                     ELSE now() + ms * interval '1 millisecond' END \
+         FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::int8[], \
+                     $6::text[], $7::int8[]) AS t(k, h, r, s, v, p, ms) \
+         ON CONFLICT (key) DO UPDATE SET \
+             request_hash = EXCLUDED.request_hash, response = EXCLUDED.response, \
+             stream_id = EXCLUDED.stream_id, stream_version = EXCLUDED.stream_version, \
+             position = EXCLUDED.position, created_at = now(), \
+             expires_at = EXCLUDED.expires_at \
+         WHERE idempotency_keys.expires_at <= now() \
+         RETURNING key",
     )
     .bind(key)
     .bind(hash)
@@ -455,8 +474,14 @@ async fn insert_claims(
     .bind(stream)
     .bind(version)
     .bind(position)
-    .execute(&mut **tx)
+    .bind(ttl_ms)
+    .fetch_all(&mut **tx)
     .await?;
+    if written.len() < wanted {
+        return Err(CommitError::Collision(
+            "an idempotency key was claimed by a concurrent append".into(),
+        ));
+    }
     Ok(())
 }
 
