@@ -1,7 +1,8 @@
 //! Who may do what: the one table of the command API's operations and the
 //! roles allowed to run them, the guard every handler calls, and the
-//! OpenAPI decoration (`security`, `x-roles`, 401/403) made from the same
-//! table, so code, contract and README cannot drift apart.
+//! OpenAPI decoration (`security`, `x-roles`, 401/403, and the 429 of the
+//! rate limiter in front of every route) made from the same table, so
+//! code, contract and README cannot drift apart.
 
 use orderflow_auth::{Principal, Role};
 use orderflow_domain::{CustomerId, OrderState};
@@ -166,7 +167,7 @@ pub fn order_not_found(id: &str) -> Problem {
 pub const PAYMENT_SIGNATURE_SCHEME: &str = "paymentSignature";
 
 /// Adds the security schemes, each operation's `security`, `x-roles` and
-/// its 401/403 answers to the document.
+/// its 401/403/429 answers to the document.
 pub fn document(doc: &mut Value) {
     doc["components"]["securitySchemes"][PAYMENT_SIGNATURE_SCHEME] = json!({
         "type": "apiKey",
@@ -205,6 +206,8 @@ pub fn document(doc: &mut Value) {
                     "schema": { "type": "string" },
                     "description": "How to authenticate: sign the body (`HMAC-SHA256 …, header=\"Orderflow-Signature\"`)"
                 });
+                // Without a token the limiter keys it by the client address.
+                op["responses"]["429"] = rate_limited_response();
                 continue;
             }
             op["security"] = json!([{ "bearer": [] }]);
@@ -224,8 +227,30 @@ pub fn document(doc: &mut Value) {
                 "`forbidden`: the token's roles may not do this (allowed: {}).{own}",
                 roles.join(", ")
             ));
+            responses["429"] = rate_limited_response();
         }
     }
+}
+
+/// The rate limiter's refusal (auth crate, `RATE_LIMITED_TYPE`): limits
+/// are per token subject, per client address without a valid token.
+fn rate_limited_response() -> Value {
+    let field = |description: &str| json!({ "schema": { "type": "string" }, "description": description });
+    json!({
+        "description": format!(
+            "`rate_limited` (`{}`): the caller's limit is used up; limits are per token \
+             subject and role, per client address without a valid token, per replica.",
+            orderflow_auth::RATE_LIMITED_TYPE
+        ),
+        "headers": {
+            "Retry-After": { "schema": { "type": "integer", "minimum": 1 },
+                "description": "Seconds until the next request is served" },
+            "RateLimit": field("The caller's remaining quota and reset (draft-ietf-httpapi-ratelimit-headers), e.g. `\"customer\";r=0;t=3`"),
+            "RateLimit-Policy": field("The limit applied, e.g. `\"customer\";q=50;w=10`")
+        },
+        "content": { crate::problem::PROBLEM_JSON: {
+            "schema": { "$ref": "#/components/schemas/ProblemDetails" } } }
+    })
 }
 
 fn problem_response(description: &str) -> Value {

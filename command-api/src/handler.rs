@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::Utc;
 use orderflow_domain::{
@@ -113,6 +114,8 @@ type StripeCache = std::collections::HashMap<OrderId, OrderState>;
 pub struct CommandHandler {
     store: Arc<dyn EventStore>,
     max_attempts: usize,
+    /// How long an `Idempotency-Key` is remembered.
+    idempotency_ttl: Duration,
     /// Commands on the same order from one process take turns, so they
     /// never race each other into a version conflict (with group commit,
     /// N racers would need N rounds). Conflicts with other processes are
@@ -146,12 +149,20 @@ impl CommandHandler {
         CommandHandler {
             store,
             max_attempts: 10,
+            idempotency_ttl: IdempotencyClaim::DEFAULT_TTL,
             order_locks: (0..ORDER_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(StripeCache::new()))
                 .collect(),
             conflict_retries: Arc::new(AtomicU64::new(0)),
             claims_lost: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Remembers idempotency keys for `ttl` (from their append's commit);
+    /// after that a key is new again.
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
     }
 
     /// Requests of this handler whose idempotency key was claimed by a
@@ -283,6 +294,7 @@ impl CommandHandler {
                     // Only a note for whoever reads the table: a replay
                     // folds the stream up to the recorded version instead.
                     response: serde_json::json!({ "command": command.name() }),
+                    ttl: self.idempotency_ttl,
                 }),
             };
             match self.store.append(request).instrument(append_span).await {

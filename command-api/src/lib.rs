@@ -10,6 +10,7 @@ mod dto;
 mod errors;
 mod extract;
 mod handler;
+pub mod key_cleanup;
 mod paging;
 mod problem;
 mod routes;

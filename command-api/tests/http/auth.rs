@@ -387,7 +387,8 @@ async fn keys_rotate_through_a_jwks_endpoint_with_one_refetch() {
 
 /// The document and the table agree: every operation has a rule, its
 /// `x-roles` are the rule's, and it declares its scheme (bearer, or the
-/// payment provider's signature) and 401 (and 403 where roles decide).
+/// payment provider's signature), 401 (and 403 where roles decide) and 429
+/// (with its `Retry-After` and `RateLimit` fields).
 #[tokio::test]
 async fn every_documented_operation_has_a_rule_and_says_so() {
     let doc = orderflow_command_api::openapi();
@@ -407,7 +408,12 @@ async fn every_documented_operation_has_a_rule_and_says_so() {
                 Authn::Bearer => {
                     assert_eq!(op["security"], json!([{ "bearer": [] }]), "{id}");
                     for status in ["401", "403"] {
-                        assert!(op["responses"][status].is_object(), "{id} {status}");
+                        let problem = &op["responses"][status]["content"]
+                            ["application/problem+json"]["schema"];
+                        assert_eq!(
+                            problem["$ref"], "#/components/schemas/ProblemDetails",
+                            "{id} {status}"
+                        );
                     }
                 }
                 Authn::PaymentSignature => {
@@ -416,6 +422,15 @@ async fn every_documented_operation_has_a_rule_and_says_so() {
                     assert!(op["responses"]["401"].is_object(), "{id} 401");
                     assert!(op["responses"]["403"].is_null(), "{id}: no roles, no 403");
                 }
+            }
+            let limited = &op["responses"]["429"];
+            assert_eq!(
+                limited["content"]["application/problem+json"]["schema"]["$ref"],
+                "#/components/schemas/ProblemDetails",
+                "{id} 429"
+            );
+            for header in ["Retry-After", "RateLimit", "RateLimit-Policy"] {
+                assert!(limited["headers"][header]["schema"].is_object(), "{id} 429 {header}");
             }
             seen.push(id.to_owned());
         }

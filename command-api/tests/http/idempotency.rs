@@ -1,6 +1,9 @@
 //! Idempotency-Key: a retry replays the first response; a reused key with
 //! another request is refused; racing twins append once.
 
+use std::time::Duration;
+
+use orderflow_command_api::CommandApiConfig;
 use serde_json::json;
 
 use crate::app::{TestApp, money, new_order};
@@ -67,6 +70,47 @@ async fn a_retry_replays_the_first_response_and_appends_nothing() {
     )
     .await
     .assert_problem(422, "idempotency-key-reused");
+}
+
+/// Past `IDEMPOTENCY_TTL` a key is new: the same key with the same body
+/// creates a second order instead of replaying the first, and the
+/// background cleanup deletes the expired row.
+#[tokio::test]
+async fn an_expired_key_is_treated_as_new_and_cleaned_up() {
+    let ttl = Duration::from_millis(1500);
+    let app = TestApp::start_with(CommandApiConfig {
+        idempotency_ttl: ttl,
+        idempotency_cleanup_every: Duration::from_millis(200),
+        ..CommandApiConfig::default()
+    })
+    .await;
+    let post = || {
+        app.client
+            .post(app.url("/orders"))
+            .header("idempotency-key", "short-lived")
+            .json(&new_order())
+    };
+    let first = app.send(post()).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let replay = app.send(post()).await;
+    assert_eq!(
+        replay.header("idempotency-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(replay.body["id"], first.body["id"]);
+
+    tokio::time::sleep(ttl + Duration::from_millis(500)).await;
+    let count = || orderflow_event_store::pg_admin::count_idempotency_keys(&app.store);
+    assert_eq!(count().await.unwrap(), 0, "the cleanup deleted the expired key");
+    let fresh = app.send(post()).await;
+    assert_eq!(fresh.status, 201, "{}", fresh.body);
+    assert_eq!(fresh.header("idempotency-replayed"), None);
+    assert_ne!(fresh.body["id"], first.body["id"], "a new order");
+    assert_eq!(count().await.unwrap(), 1);
+    // The new claim is live: its retry replays it.
+    let again = app.send(post()).await;
+    assert_eq!(again.body["id"], fresh.body["id"]);
+    assert_eq!(again.header("idempotency-replayed").as_deref(), Some("true"));
 }
 
 #[tokio::test]
