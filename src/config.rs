@@ -133,6 +133,15 @@ pub struct CommandApiArgs {
         action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
         default_missing_value = "true", default_value = "false", hide_possible_values = true)]
     pub no_relay: bool,
+    /// How long an Idempotency-Key is remembered (`24h`, `90m`, `30s`);
+    /// after that the key is new again.
+    #[arg(long, env = "IDEMPOTENCY_TTL", value_parser = parse_duration,
+        default_value_t = CommandApiConfig::default().idempotency_ttl.into())]
+    pub idempotency_ttl: humantime::Duration,
+    /// How often expired idempotency keys are deleted, in small batches.
+    #[arg(long, env = "IDEMPOTENCY_CLEANUP_INTERVAL", value_parser = parse_duration,
+        default_value_t = CommandApiConfig::DEFAULT_IDEMPOTENCY_CLEANUP_EVERY.into())]
+    pub idempotency_cleanup_interval: humantime::Duration,
     /// In `up`, the query API takes these limits too.
     #[command(flatten)]
     pub rate_limit: crate::rate_limit_args::RateLimitArgs,
@@ -196,7 +205,20 @@ pub fn command_api_config(args: &CommandApiArgs) -> CommandApiConfig {
         body_limit: args.body_limit,
         rate_limit: args.rate_limit.config(),
         payment_webhook: args.payments.config().webhook,
+        idempotency_ttl: args.idempotency_ttl.into(),
+        idempotency_cleanup_every: args.idempotency_cleanup_interval.into(),
     }
+}
+
+/// A duration setting such as `24h`, `15m`, `1h 30m` or `500ms`; zero is
+/// refused (a key that expires at once would make retries unsafe).
+fn parse_duration(text: &str) -> Result<humantime::Duration, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration like 24h, 15m or 30s: {e}"))?;
+    if d.is_zero() {
+        return Err(format!("`{text}` must be longer than zero"));
+    }
+    Ok(d.into())
 }
 
 /// Milliseconds of a library default, for a `*_ms` argument.
@@ -257,6 +279,31 @@ mod tests {
     use clap::Parser;
 
     use crate::cli::{Cli, Command};
+
+    fn ttl(args: &[&str]) -> Option<std::time::Duration> {
+        let mut all = vec!["orderflow", "command-api"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).ok()?.command {
+            Command::CommandApi(api) => Some(super::command_api_config(&api).idempotency_ttl),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn idempotency_ttl_reads_human_durations() {
+        use std::time::Duration;
+        assert_eq!(ttl(&[]), Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(
+            ttl(&["--idempotency-ttl", "90m"]),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(
+            ttl(&["--idempotency-ttl", "1h 30s"]),
+            Some(Duration::from_secs(3630))
+        );
+        assert_eq!(ttl(&["--idempotency-ttl", "0s"]), None);
+        assert_eq!(ttl(&["--idempotency-ttl", "soon"]), None);
+    }
 
     fn no_relay(args: &[&str]) -> Option<bool> {
         let mut all = vec!["orderflow", "command-api"];

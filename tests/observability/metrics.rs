@@ -43,6 +43,8 @@ async fn metrics_name_every_promised_series() {
             &[("command", "CreateOrder"), ("outcome", "applied")],
         ),
         ("orderflow_events_appended_total", &[]),
+        // The idempotency cleanup's first round runs at start.
+        ("orderflow_idempotency_keys_expired_total", &[]),
         ("orderflow_store_batch_size_bucket", &[]),
         ("orderflow_store_batch_seconds_bucket", &[]),
         ("orderflow_relay_leader", &[]),

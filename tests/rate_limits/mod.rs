@@ -1,7 +1,9 @@
 //! Both APIs as served (`serve_on`, real Postgres, real HTTP on a free
 //! port) behind their rate limits: a burst past the limit is a 429 problem
-//! with `Retry-After` and the `RateLimit` fields, another address is
-//! unaffected, and health and metrics are never limited. The limiter's own
+//! with `Retry-After` and the `RateLimit` fields, another caller is
+//! unaffected (on the command API: another token subject at the same
+//! address; without a valid token: another address), and health and
+//! metrics are never limited. The limiter's own
 //! cases (subjects, roles, proxies, eviction) are in auth/tests/rate_limit.rs.
 
 use std::net::IpAddr;
@@ -42,17 +44,29 @@ async fn verifier() -> Arc<orderflow_auth::Verifier> {
 }
 
 fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    client_as("staff-1", ip)
+}
+
+/// A client at `ip` whose requests carry a staff token for `subject`.
+fn client_as(subject: &str, ip: [u8; 4]) -> reqwest::Client {
     let claims = orderflow_auth::TokenClaims::development(
-        "staff-1",
+        subject,
         &[orderflow_auth::Role::Staff],
         Duration::from_secs(600),
     );
     let token = orderflow_auth::mint(&KEY, &claims).unwrap();
+    client_with(&format!("Bearer {token}"), ip)
+}
+
+/// A client at `ip` sending this `Authorization` value (empty: none).
+fn client_with(authorization: &str, ip: [u8; 4]) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
+    if !authorization.is_empty() {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            authorization.parse().unwrap(),
+        );
+    }
     reqwest::Client::builder()
         .local_address(IpAddr::from(ip))
         .default_headers(headers)
@@ -71,17 +85,25 @@ async fn exhaust(request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Resp
 }
 
 async fn assert_rate_limited(r: reqwest::Response) {
+    assert_rate_limited_under(r, "anonymous").await;
+}
+
+/// A 429 problem under the named policy (the caller's role, or
+/// `anonymous` for a caller counted by address).
+async fn assert_rate_limited_under(r: reqwest::Response, policy: &str) {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let h = r.headers().clone();
     assert_eq!(h["content-type"], "application/problem+json");
     let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
-    assert_eq!(h["ratelimit-policy"], "\"anonymous\";q=3;w=180");
+    assert_eq!(h["ratelimit-policy"], format!("\"{policy}\";q=3;w=180"));
     assert!(
         h["ratelimit"]
             .to_str()
             .unwrap()
-            .starts_with("\"anonymous\";r=0;t=")
+            .starts_with(&format!("\"{policy}\";r=0;t=")),
+        "{:?}",
+        h["ratelimit"]
     );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["type"], RATE_LIMITED_TYPE);
@@ -103,9 +125,8 @@ fn limits_are_on_by_default() {
     assert!(QueryApiConfig::default().rate_limit.enabled);
 }
 
-#[tokio::test]
-async fn the_command_api_limits_each_address_but_not_its_probes() {
-    let db = TestDb::new().await;
+/// The command API as served, with `tight()` limits and the test verifier.
+async fn command_api(db: &TestDb) -> (String, oneshot::Sender<()>) {
     let store = PgEventStore::connect(PgStoreConfig::new(db.url()))
         .await
         .unwrap();
@@ -116,7 +137,7 @@ async fn the_command_api_limits_each_address_but_not_its_probes() {
     };
     let listener = orderflow_command_api::bind(&config).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let (_stop, stopped) = oneshot::channel::<()>();
+    let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(orderflow_command_api::serve_on(
         listener,
         Arc::new(store),
@@ -126,18 +147,65 @@ async fn the_command_api_limits_each_address_but_not_its_probes() {
             let _ = stopped.await;
         },
     ));
-    let order = format!("{base}/orders/0190f1a2-0000-7000-8000-000000000001");
+    (base, stop)
+}
 
-    let hostile = client_from([127, 0, 0, 1]);
-    assert_rate_limited(exhaust(|| hostile.get(&order)).await).await;
+const UNKNOWN_ORDER: &str = "/orders/0190f1a2-0000-7000-8000-000000000001";
+
+#[tokio::test]
+async fn the_command_api_limits_each_subject_not_the_address_it_shares() {
+    let db = TestDb::new().await;
+    let (base, _stop) = command_api(&db).await;
+    let order = format!("{base}{UNKNOWN_ORDER}");
+
+    let hostile = client_as("staff-1", [127, 0, 0, 1]);
+    assert_rate_limited_under(exhaust(|| hostile.get(&order)).await, "staff").await;
     assert_unlimited(&hostile, &base).await;
-    let other = client_from([127, 0, 0, 2]);
-    let r = other.get(&order).send().await.unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::NOT_FOUND,
-        "another address is served"
-    );
+    // Another subject behind the same address (one NAT, one gateway) is
+    // served in full.
+    let neighbour = client_as("staff-2", [127, 0, 0, 1]);
+    for i in 0..BURST {
+        let r = neighbour.get(&order).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "request {i}");
+        assert_eq!(r.headers()["ratelimit-policy"], "\"staff\";q=3;w=180");
+    }
+    // And the subject is still refused from another address.
+    let moved = client_as("staff-1", [127, 0, 0, 2]);
+    assert_rate_limited_under(moved.get(&order).send().await.unwrap(), "staff").await;
+}
+
+#[tokio::test]
+async fn the_command_api_limits_callers_without_a_valid_token_by_address() {
+    let db = TestDb::new().await;
+    let (base, _stop) = command_api(&db).await;
+    let order = format!("{base}{UNKNOWN_ORDER}");
+
+    // No token and a forged one count against the same address.
+    let anonymous = client_with("", [127, 0, 0, 1]);
+    for i in 0..BURST - 1 {
+        let r = anonymous.get(&order).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "request {i}");
+    }
+    let forged = client_with("Bearer not.a.token", [127, 0, 0, 1]);
+    let r = forged.get(&order).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_rate_limited(forged.get(&order).send().await.unwrap()).await;
+    assert_rate_limited(anonymous.get(&order).send().await.unwrap()).await;
+    assert_unlimited(&anonymous, &base).await;
+    // A valid token at that address has its own bucket; another address
+    // without one has its own too.
+    let r = client_as("staff-3", [127, 0, 0, 1])
+        .get(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = client_with("", [127, 0, 0, 2])
+        .get(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
