@@ -235,7 +235,8 @@ pub fn document(doc: &mut Value) {
 /// The rate limiter's refusal (auth crate, `RATE_LIMITED_TYPE`): limits
 /// are per token subject, per client address without a valid token.
 fn rate_limited_response() -> Value {
-    let field = |description: &str| json!({ "schema": { "type": "string" }, "description": description });
+    let field =
+        |description: &str| json!({ "schema": { "type": "string" }, "description": description });
     json!({
         "description": format!(
             "`rate_limited` (`{}`): the caller's limit is used up; limits are per token \

@@ -369,7 +369,10 @@ pub async fn an_expired_idempotency_key_is_treated_as_new<S: EventStore>(f: &Fix
         .await
         .expect("first claim");
     // While it lives, the key is taken.
-    match store.append(keyed("exp-2", "exp-key", "h2", SHORT_TTL)).await {
+    match store
+        .append(keyed("exp-2", "exp-key", "h2", SHORT_TTL))
+        .await
+    {
         Err(StoreError::IdempotencyKeyUsed(rec)) => assert_eq!(rec.request_hash, "h1"),
         other => panic!("a live key must be refused, got {other:?}"),
     }
@@ -377,7 +380,12 @@ pub async fn an_expired_idempotency_key_is_treated_as_new<S: EventStore>(f: &Fix
     assert_eq!(live.map(|r| r.result), Some(first));
     // A key with the default TTL beside it stays.
     store
-        .append(keyed("exp-3", "kept-key", "h1", IdempotencyClaim::DEFAULT_TTL))
+        .append(keyed(
+            "exp-3",
+            "kept-key",
+            "h1",
+            IdempotencyClaim::DEFAULT_TTL,
+        ))
         .await
         .expect("long-lived claim");
 
@@ -391,7 +399,12 @@ pub async fn an_expired_idempotency_key_is_treated_as_new<S: EventStore>(f: &Fix
         "an expired key is not found"
     );
     let again = store
-        .append(keyed("exp-4", "exp-key", "h2", IdempotencyClaim::DEFAULT_TTL))
+        .append(keyed(
+            "exp-4",
+            "exp-key",
+            "h2",
+            IdempotencyClaim::DEFAULT_TTL,
+        ))
         .await
         .expect("an expired key is claimed again, with another request");
     let rec = store
@@ -411,7 +424,9 @@ pub async fn an_expired_idempotency_key_is_treated_as_new<S: EventStore>(f: &Fix
     );
     // And it is live again: a third request with it is refused.
     assert!(matches!(
-        store.append(keyed("exp-5", "exp-key", "h3", SHORT_TTL)).await,
+        store
+            .append(keyed("exp-5", "exp-key", "h3", SHORT_TTL))
+            .await,
         Err(StoreError::IdempotencyKeyUsed(_))
     ));
 }
@@ -436,7 +451,12 @@ pub async fn cleanup_removes_only_expired_idempotency_keys<S: EventStore>(f: &Fi
     let store = &f.store;
     for i in 0..5 {
         store
-            .append(keyed(&format!("short-{i}"), &format!("short-{i}"), "h", SHORT_TTL))
+            .append(keyed(
+                &format!("short-{i}"),
+                &format!("short-{i}"),
+                "h",
+                SHORT_TTL,
+            ))
             .await
             .expect("short claim");
     }
@@ -454,7 +474,11 @@ pub async fn cleanup_removes_only_expired_idempotency_keys<S: EventStore>(f: &Fi
         2,
         "a batch is bounded"
     );
-    assert_eq!(clean_up(store.as_ref(), 2).await, 3, "the rest of the expired");
+    assert_eq!(
+        clean_up(store.as_ref(), 2).await,
+        3,
+        "the rest of the expired"
+    );
     for i in 0..3 {
         assert!(
             store
@@ -468,7 +492,11 @@ pub async fn cleanup_removes_only_expired_idempotency_keys<S: EventStore>(f: &Fi
     assert_eq!(clean_up(store.as_ref(), 2).await, 0);
     // The events stay too: only the keys are forgotten.
     assert_eq!(
-        store.read_stream(&stream("short-0")).await.expect("read").len(),
+        store
+            .read_stream(&stream("short-0"))
+            .await
+            .expect("read")
+            .len(),
         1
     );
 }
@@ -481,7 +509,12 @@ pub async fn cleanup_runs_beside_appends_that_reuse_expired_keys<S: EventStore>(
     let tiny = Duration::from_millis(1);
     for i in 0..KEYS {
         store
-            .append(keyed(&format!("old-{i}"), &format!("busy-{i}"), "old", tiny))
+            .append(keyed(
+                &format!("old-{i}"),
+                &format!("busy-{i}"),
+                "old",
+                tiny,
+            ))
             .await
             .expect("claim");
     }
@@ -508,7 +541,10 @@ pub async fn cleanup_runs_beside_appends_that_reuse_expired_keys<S: EventStore>(
                         "new",
                         IdempotencyClaim::DEFAULT_TTL,
                     );
-                    store.append(req).await.expect("an expired key is reclaimed");
+                    store
+                        .append(req)
+                        .await
+                        .expect("an expired key is reclaimed");
                 }
             })
         })

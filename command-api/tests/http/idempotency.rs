@@ -101,7 +101,11 @@ async fn an_expired_key_is_treated_as_new_and_cleaned_up() {
 
     tokio::time::sleep(ttl + Duration::from_millis(500)).await;
     let count = || orderflow_event_store::pg_admin::count_idempotency_keys(&app.store);
-    assert_eq!(count().await.unwrap(), 0, "the cleanup deleted the expired key");
+    assert_eq!(
+        count().await.unwrap(),
+        0,
+        "the cleanup deleted the expired key"
+    );
     let fresh = app.send(post()).await;
     assert_eq!(fresh.status, 201, "{}", fresh.body);
     assert_eq!(fresh.header("idempotency-replayed"), None);
@@ -110,7 +114,10 @@ async fn an_expired_key_is_treated_as_new_and_cleaned_up() {
     // The new claim is live: its retry replays it.
     let again = app.send(post()).await;
     assert_eq!(again.body["id"], fresh.body["id"]);
-    assert_eq!(again.header("idempotency-replayed").as_deref(), Some("true"));
+    assert_eq!(
+        again.header("idempotency-replayed").as_deref(),
+        Some("true")
+    );
 }
 
 #[tokio::test]

@@ -48,9 +48,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use kurrentdb::{
-    AppendToStreamOptions, EventData, ReadStreamOptions, StreamMetadata, StreamState,
-};
+use kurrentdb::{AppendToStreamOptions, EventData, ReadStreamOptions, StreamMetadata, StreamState};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -480,7 +478,10 @@ mod tests {
     fn folds_claim_complete_release() {
         let c = claimed();
         let claim = ev(0, CLAIMED, serde_json::to_value(&c).unwrap());
-        assert_eq!(fold(&[], Utc::now()).unwrap(), KeyState::Free(StreamState::NoStream));
+        assert_eq!(
+            fold(&[], Utc::now()).unwrap(),
+            KeyState::Free(StreamState::NoStream)
+        );
         assert!(matches!(
             fold(std::slice::from_ref(&claim), Utc::now()).unwrap(),
             KeyState::Pending { revision: 0, ref claim, .. } if *claim == c
@@ -557,9 +558,15 @@ mod tests {
             COMPLETED,
             serde_json::json!({ "streamVersion": 1, "position": "1.1" }),
         );
-        assert!(matches!(fold(&[done], Utc::now()), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            fold(&[done], Utc::now()),
+            Err(StoreError::Corrupt(_))
+        ));
         let bad = ev(0, CLAIMED, serde_json::json!({ "key": 1 }));
-        assert!(matches!(fold(&[bad], Utc::now()), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            fold(&[bad], Utc::now()),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
