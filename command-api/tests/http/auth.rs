@@ -408,8 +408,8 @@ async fn every_documented_operation_has_a_rule_and_says_so() {
                 Authn::Bearer => {
                     assert_eq!(op["security"], json!([{ "bearer": [] }]), "{id}");
                     for status in ["401", "403"] {
-                        let problem = &op["responses"][status]["content"]
-                            ["application/problem+json"]["schema"];
+                        let problem = &op["responses"][status]["content"]["application/problem+json"]
+                            ["schema"];
                         assert_eq!(
                             problem["$ref"], "#/components/schemas/ProblemDetails",
                             "{id} {status}"
@@ -430,7 +430,10 @@ async fn every_documented_operation_has_a_rule_and_says_so() {
                 "{id} 429"
             );
             for header in ["Retry-After", "RateLimit", "RateLimit-Policy"] {
-                assert!(limited["headers"][header]["schema"].is_object(), "{id} 429 {header}");
+                assert!(
+                    limited["headers"][header]["schema"].is_object(),
+                    "{id} 429 {header}"
+                );
             }
             seen.push(id.to_owned());
         }
