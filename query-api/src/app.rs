@@ -6,10 +6,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use orderflow_auth::RateLimiter;
+use orderflow_auth::{RateLimiter, Verifier};
 use orderflow_event_store::EventStore;
 use orderflow_observability::{
-    ReadinessCheck, correlation_layer, health_routes, http_metrics_layer,
+    ReadinessCheck, correlation_layer, health_routes_noting, http_metrics_layer,
 };
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -43,6 +43,8 @@ pub struct QueryApi {
     persisted: Arc<PersistedQueries>,
     /// One per API, shared by its routers; `None` when limits are off.
     rate_limiter: Option<Arc<RateLimiter>>,
+    /// Checks every operation's bearer token.
+    verifier: Arc<Verifier>,
 }
 
 impl std::fmt::Debug for QueryApi {
@@ -57,10 +59,13 @@ impl QueryApi {
     /// Connects as `config` says. The databases are connected lazily and
     /// NATS in the background, so this succeeds while they are away
     /// (`/readyz` tells). `events`, any store, answers `projections { head
-    /// lag }` (unless `config.store_status` is off).
+    /// lag }` (unless `config.store_status` is off). `verifier` checks the
+    /// bearer token every operation needs (there is no query API without
+    /// one).
     pub async fn connect(
         config: &QueryApiConfig,
         events: Option<Arc<dyn EventStore>>,
+        verifier: Arc<Verifier>,
     ) -> Result<QueryApi, QueryApiError> {
         let db = ReadDb::connect_lazy(
             &config.read_database_url,
@@ -69,7 +74,13 @@ impl QueryApi {
         )?;
         let events = events.filter(|_| config.store_status);
         let feed = ChangeFeed::connect(&config.nats_url, &config.subject_prefix).await;
-        Ok(QueryApi::from_parts(db, feed, events, config.clone()))
+        Ok(QueryApi::from_parts(
+            db,
+            feed,
+            events,
+            config.clone(),
+            verifier,
+        ))
     }
 
     /// On existing connections (`orderflow up`, tests).
@@ -78,6 +89,7 @@ impl QueryApi {
         feed: ChangeFeed,
         events: Option<Arc<dyn EventStore>>,
         config: QueryApiConfig,
+        verifier: Arc<Verifier>,
     ) -> QueryApi {
         let services = Services {
             db: db.clone(),
@@ -97,7 +109,9 @@ impl QueryApi {
                     .min(Semaphore::MAX_PERMITS),
             )),
             ws_clients: WsClients::new(config.limits.max_ws_connections_per_client),
-            rate_limiter: RateLimiter::new(&config.rate_limit),
+            // Keyed by the verified subject (per IP without a valid token).
+            rate_limiter: RateLimiter::with_verifier(&config.rate_limit, Arc::clone(&verifier)),
+            verifier,
             persisted: Arc::new(PersistedQueries::new(&config.persisted)),
             config,
             docs: Arc::default(),
@@ -117,7 +131,9 @@ impl QueryApi {
         &self.schema
     }
 
-    /// `/graphql`, `/healthz`, `/readyz`, `/metrics`.
+    /// `/graphql` (every operation with a bearer token), and `/healthz`,
+    /// `/readyz` (which names the auth mode), `/metrics` without one, as on
+    /// the command API.
     pub fn router(&self) -> Router {
         let limits = &self.config.limits;
         let state = HttpState {
@@ -142,7 +158,9 @@ impl QueryApi {
             max_subscriptions: limits.max_subscriptions_per_connection,
             ws_clients: Arc::clone(&self.ws_clients),
             graphiql: HttpState::graphiql_page(),
+            verifier: Arc::clone(&self.verifier),
         };
+        let auth_mode = self.verifier.mode().as_str();
         let ready_db = self.db.clone();
         let ready: ReadinessCheck = Arc::new(move || {
             let db = ready_db.clone();
@@ -151,7 +169,7 @@ impl QueryApi {
         let app = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
             .with_state(state)
-            .merge(health_routes(ready))
+            .merge(health_routes_noting(ready, &[("auth", auth_mode)]))
             .layer(DefaultBodyLimit::max(limits.max_body_bytes))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(axum::middleware::from_fn(http_metrics_layer))

@@ -19,7 +19,11 @@ pub enum QueryApiError {
 /// The codes a client can rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
-    NotFound,
+    /// No valid bearer token (HTTP answers these with a 401 before any
+    /// operation runs; over WebSocket the connection is refused).
+    Unauthenticated,
+    /// The token's roles may not read this field.
+    Forbidden,
     BadUserInput,
     Timeout,
     Stale,
@@ -39,7 +43,8 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::Stale => "STALE",
@@ -68,10 +73,6 @@ impl ErrorCode {
 
 pub(crate) fn bad_input(message: impl Into<String>) -> async_graphql::Error {
     ErrorCode::BadUserInput.error(message)
-}
-
-pub(crate) fn not_found(message: impl Into<String>) -> async_graphql::Error {
-    ErrorCode::NotFound.error(message)
 }
 
 /// A failed read-database statement. Deliberately not `Display`: that keeps

@@ -10,15 +10,17 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRef, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use orderflow_auth::{Principal, Verifier};
 use orderflow_event_store::Position;
 use tokio::sync::Semaphore;
 
 use crate::consistency::PositionRequest;
 use crate::error::ErrorCode;
 use crate::executor::{QueryExecutor, SubscriptionSlots};
+use crate::ws_auth;
 use crate::ws_clients::WsClients;
 
 /// The token from a command response (the wire contract's header).
@@ -34,6 +36,14 @@ pub(crate) struct HttpState {
     pub max_subscriptions: usize,
     pub ws_clients: Arc<WsClients>,
     pub graphiql: Arc<str>,
+    /// Checks every operation's bearer token (the `Principal` extractor).
+    pub verifier: Arc<Verifier>,
+}
+
+impl FromRef<HttpState> for Arc<Verifier> {
+    fn from_ref(state: &HttpState) -> Arc<Verifier> {
+        Arc::clone(&state.verifier)
+    }
 }
 
 impl HttpState {
@@ -109,8 +119,12 @@ fn parse_body(body: &[u8], max_batch: usize) -> Result<BatchRequest, String> {
     }
 }
 
+/// Operations over HTTP: only with a valid bearer token (the extractor
+/// answers anything else with the 401 problem), which every operation of
+/// the request runs as.
 pub(crate) async fn graphql_post(
     State(state): State<HttpState>,
+    principal: Principal,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -123,9 +137,12 @@ pub(crate) async fn graphql_post(
         Ok(b) => b,
         Err(message) => return refused(StatusCode::BAD_REQUEST, message),
     };
-    let with_position = |r: async_graphql::Request| match wanted {
-        Some(w) => r.data(w),
-        None => r,
+    let with_position = |r: async_graphql::Request| {
+        let r = r.data(principal.clone());
+        match wanted {
+            Some(w) => r.data(w),
+            None => r,
+        }
     };
     let response = match batch {
         BatchRequest::Single(r) => {
@@ -143,11 +160,15 @@ pub(crate) async fn graphql_post(
     ([(header::CACHE_CONTROL, "no-store")], axum::Json(response)).into_response()
 }
 
-/// GraphiQL, or a WebSocket. `peer` is there when served through
-/// [`crate::serve_api`]; a router mounted without connection info has no
-/// per-client cap (only the per-process subscription cap).
+/// GraphiQL (a static page: its operations carry the token), or a
+/// WebSocket. The socket's caller is the upgrade request's bearer token or,
+/// without one, the token in `connection_init` (see [`ws_auth`]); a bad
+/// `Authorization` header is a 401 before any upgrade. `peer` is there when
+/// served through [`crate::serve_api`]; a router mounted without connection
+/// info has no per-client cap (only the per-process subscription cap).
 pub(crate) async fn graphql_get(
     State(state): State<HttpState>,
+    principal: Option<Principal>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     protocol: Result<GraphQLProtocol, StatusCode>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -182,14 +203,19 @@ pub(crate) async fn graphql_get(
     };
     let executor = state.executor.clone();
     let slots = state.max_subscriptions;
+    let verifier = Arc::clone(&state.verifier);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(state.max_ws_message)
         .on_upgrade(move |socket| async move {
             let mut data = Data::default();
             data.insert(SubscriptionSlots(Arc::new(Semaphore::new(slots))));
-            GraphQLWebSocket::new(socket, executor, protocol)
+            let (sink, stream) = ws_auth::split(socket);
+            GraphQLWebSocket::new_with_pair(sink, stream, executor, protocol)
                 .with_data(data)
+                .on_connection_init(move |payload| {
+                    ws_auth::connection_init(verifier, principal, payload)
+                })
                 .serve()
                 .await;
             // Counted until the socket is done.

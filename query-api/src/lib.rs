@@ -6,10 +6,14 @@
 //! - Read-your-writes: `X-Orderflow-Position` makes a query wait, bounded,
 //!   for the projections it reads ([`consistency`]).
 //! - Subscriptions over graphql-ws, fed by the projectors' NATS notices.
+//! - Every operation needs a bearer token (`orderflow-auth`); one table
+//!   (`access.rs`) says which roles read which root field, and customers
+//!   see only their own rows.
 //! - Limits checked before anything runs; errors carry `extensions.code`.
 //! - Automatic persisted queries, and optionally trusted documents only
 //!   (`persisted.rs`).
 
+mod access;
 mod app;
 mod config;
 pub mod consistency;
@@ -26,8 +30,10 @@ mod schema;
 mod serve;
 mod services;
 mod shape;
+mod ws_auth;
 mod ws_clients;
 
+pub use access::{FieldRule, RULES, Scope, rule_for};
 pub use app::QueryApi;
 pub use config::{QueryApiConfig, QueryLimits};
 pub use error::{ErrorCode, QueryApiError};
@@ -39,3 +45,4 @@ pub use persisted::{
 };
 pub use schema::{AppSchema, sdl};
 pub use serve::{bind, serve, serve_api, serve_on};
+pub use ws_auth::UNAUTHORIZED_CLOSE;

@@ -8,9 +8,11 @@
 //!   callers may only run those documents, by hash or by a text whose hash
 //!   is listed; anything else is `PERSISTED_QUERY_NOT_ALLOWED`. Who is
 //!   restricted: with [`TrustedEnforcement::Customers`] (the default) a
-//!   caller whose [`Principal`] (in the request or connection data) holds no
-//!   staff, finance or operator role — so nobody until issue #14 puts
-//!   principals there; with [`TrustedEnforcement::All`] every caller.
+//!   caller whose verified token ([`Principal`], in the request or
+//!   connection data) holds no staff, finance or operator role — customers,
+//!   and tokens without an orderflow role; with [`TrustedEnforcement::All`]
+//!   every caller. A request without a principal (none gets here: HTTP and
+//!   WebSocket refuse them first) is restricted too.
 //!
 //! Done in the executor, before the admission checks, rather than with
 //! async-graphql's `ApolloPersistedQueries` extension: any registered
@@ -113,9 +115,8 @@ impl TrustedDocuments {
 /// Whom a configured manifest restricts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TrustedEnforcement {
-    /// Callers whose principal is a customer (holds none of staff, finance,
-    /// operator). Callers without a principal are not restricted: every
-    /// route will need a token once issue #14's wiring lands.
+    /// Callers whose token holds none of staff, finance, operator: the
+    /// customer role (or no orderflow role at all).
     #[default]
     Customers,
     /// Every caller, with or without a principal.
@@ -216,7 +217,7 @@ impl PersistedQueries {
             TrustedEnforcement::All => true,
             TrustedEnforcement::Customers => principal_in(&request.data)
                 .or_else(|| session.and_then(principal_in))
-                .is_some_and(|p| !p.has_any_role(&[Role::Staff, Role::Finance, Role::Operator])),
+                .is_none_or(|p| !p.has_any_role(&[Role::Staff, Role::Finance, Role::Operator])),
         }
     }
 
@@ -361,7 +362,7 @@ mod tests {
         assert_eq!(run(Some(&[]), false), not_allowed, "no orderflow role");
         assert_eq!(run(Some(&[Role::Customer, Role::Staff]), false), Ok(()));
         assert_eq!(run(Some(&[Role::Finance]), false), Ok(()));
-        assert_eq!(run(None, false), Ok(()), "no principal yet");
+        assert_eq!(run(None, false), not_allowed, "no principal: fail closed");
         let mut listed_request = Request::new(listed).data(principal(&[Role::Customer]));
         assert!(queries.resolve(&mut listed_request, None).is_ok());
     }

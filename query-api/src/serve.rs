@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use orderflow_auth::Verifier;
 use orderflow_event_store::EventStore;
 
 use tokio::net::TcpListener;
@@ -23,9 +24,10 @@ pub async fn serve_on(
     listener: TcpListener,
     config: QueryApiConfig,
     events: Option<Arc<dyn EventStore>>,
+    verifier: Arc<Verifier>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), QueryApiError> {
-    let api = QueryApi::connect(&config, events).await?;
+    let api = QueryApi::connect(&config, events, verifier).await?;
     serve_api(listener, api, shutdown).await
 }
 
@@ -49,9 +51,10 @@ pub async fn serve_api(
 pub async fn serve(
     config: QueryApiConfig,
     events: Option<Arc<dyn EventStore>>,
+    verifier: Arc<Verifier>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), QueryApiError> {
     let listener = bind(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, "query API listening");
-    serve_on(listener, config, events, shutdown).await
+    serve_on(listener, config, events, verifier, shutdown).await
 }

@@ -5,6 +5,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use super::cost::DEFAULT_PAGE;
 use super::filter::OrderOrderBy;
 use super::order::Order;
+use crate::access::Scope;
 use crate::cursor::{self, CursorError};
 use crate::db::{Keyset, OrderFilter, PageQuery, SortKey};
 use crate::error::bad_input;
@@ -35,13 +36,19 @@ fn decode(
         .transpose()
 }
 
-/// One page of `filter` sorted by `order_by`.
+/// One page of `filter` sorted by `order_by`, of the orders `scope` sees:
+/// the scope's customer is a condition of the statement, so the page, its
+/// cursors and `totalCount` hold only those.
 pub async fn orders_connection(
     ctx: &Context<'_>,
-    filter: OrderFilter,
+    scope: &Scope,
+    mut filter: OrderFilter,
     order_by: Option<OrderOrderBy>,
     page: PageArgs,
 ) -> async_graphql::Result<OrderConnection> {
+    if let Some(me) = scope.customer() {
+        filter.customer_ids.push(me.to_owned());
+    }
     let services = services(ctx)?;
     let max = i32::try_from(services.max_page_size).unwrap_or(i32::MAX);
     let order_by = order_by.unwrap_or_default();

@@ -7,6 +7,7 @@ use super::connection::{OrderConnection, PageArgs, orders_connection};
 use super::filter::{OrderFilterInput, OrderOrderBy};
 use super::money::Money;
 use super::order::OrderStatus;
+use crate::access::row_scope;
 use crate::db::{CustomerStatsRow, LifetimeValueRow};
 use crate::services::loaders;
 
@@ -21,7 +22,9 @@ impl Customer {
     }
 }
 
-/// Someone who placed orders.
+/// Someone who placed orders. A customer only ever reaches themselves
+/// (through `customer(id)` or their own orders); staff and finance reach
+/// everyone.
 #[Object]
 impl Customer {
     async fn id(&self) -> &str {
@@ -30,6 +33,9 @@ impl Customer {
 
     /// Null until the customer's first order is in the read model.
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<CustomerStats>> {
+        if !row_scope(ctx)?.admits(&self.id) {
+            return Ok(None);
+        }
         Ok(loaders(ctx)?
             .customer_stats(&self.id)
             .await?
@@ -51,10 +57,12 @@ impl Customer {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<OrderConnection> {
+        let scope = row_scope(ctx)?;
         let mut f = filter.unwrap_or_default().to_db()?;
         f.customer_ids.push(self.id.clone());
         orders_connection(
             ctx,
+            &scope,
             f,
             order_by,
             PageArgs {

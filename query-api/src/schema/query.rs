@@ -12,9 +12,10 @@ use super::order::Order;
 use super::projections::{ProjectionInfo, projections};
 use super::sales::{DailySales, ProductRanking, ProductSales};
 use super::scalars::Date;
+use crate::access::guard;
 use crate::consistency::gate;
 use crate::db::TopProductsQuery;
-use crate::error::{bad_input, not_found};
+use crate::error::bad_input;
 use crate::services::{loaders, services};
 
 #[derive(Debug, Default)]
@@ -35,18 +36,26 @@ fn check_range(from: NaiveDate, to: NaiveDate) -> async_graphql::Result<()> {
 
 #[Object]
 impl QueryRoot {
-    /// One order; `NOT_FOUND` when the read model has no such order (yet:
-    /// send `X-Orderflow-Position` to wait for a write you made).
+    /// One order; null when the read model has no such order (yet: send
+    /// `X-Orderflow-Position` to wait for a write you made).
+    ///
+    /// Roles: staff, finance; customer (own orders only: another
+    /// customer's order is null, as a missing one).
     async fn order(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Order>> {
+        let scope = guard(ctx, "Query.order")?;
         gate(ctx).await?;
-        match loaders(ctx)?.order(id).await? {
-            Some(row) => Ok(Some(Order(row))),
-            None => Err(not_found(format!("no order {id}"))),
-        }
+        Ok(loaders(ctx)?
+            .order(id)
+            .await?
+            .filter(|row| scope.admits(&row.customer_id))
+            .map(Order))
     }
 
     /// Orders, newest first unless `orderBy` says otherwise. Relay
     /// pagination: `first`/`after` forwards, `last`/`before` backwards.
+    ///
+    /// Roles: staff, finance; customer (their own orders only, counts and
+    /// cursors included).
     #[graphql(complexity = "orders_cost(__field, order_by, first, last, child_complexity)")]
     #[allow(clippy::too_many_arguments)]
     async fn orders(
@@ -59,10 +68,12 @@ impl QueryRoot {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<OrderConnection> {
+        let scope = guard(ctx, "Query.orders")?;
         let f = filter.unwrap_or_default().to_db()?;
         gate(ctx).await?;
         orders_connection(
             ctx,
+            &scope,
             f,
             order_by,
             PageArgs {
@@ -75,21 +86,30 @@ impl QueryRoot {
         .await
     }
 
-    /// A customer with at least one order; `NOT_FOUND` otherwise.
+    /// A customer with at least one order; null otherwise.
+    ///
+    /// Roles: staff, finance; customer (themselves only: another customer
+    /// is null).
     async fn customer(
         &self,
         ctx: &Context<'_>,
         id: String,
     ) -> async_graphql::Result<Option<Customer>> {
-        gate(ctx).await?;
-        match loaders(ctx)?.customer_stats(&id).await? {
-            Some(_) => Ok(Some(Customer::new(id))),
-            None => Err(not_found(format!("no customer {id:?}"))),
+        let scope = guard(ctx, "Query.customer")?;
+        if !scope.admits(&id) {
+            return Ok(None);
         }
+        gate(ctx).await?;
+        Ok(loaders(ctx)?
+            .customer_stats(&id)
+            .await?
+            .map(|_| Customer::new(id)))
     }
 
     /// Sales per UTC day `from..=to` (at most 366 days), by day then
     /// currency; days without sales are absent.
+    ///
+    /// Roles: finance.
     #[graphql(complexity = "sales_by_day_cost(from, to, child_complexity)")]
     async fn sales_by_day(
         &self,
@@ -98,6 +118,7 @@ impl QueryRoot {
         to: Date,
         currency: Option<String>,
     ) -> async_graphql::Result<Vec<DailySales>> {
+        guard(ctx, "Query.salesByDay")?;
         check_range(from.0, to.0)?;
         gate(ctx).await?;
         let rows = services(ctx)?
@@ -109,6 +130,8 @@ impl QueryRoot {
 
     /// Best-selling products, all time or among the orders paid on UTC days
     /// `from..=to` (give both or neither).
+    ///
+    /// Roles: finance.
     #[graphql(complexity = "top_products_cost(from, to, first, child_complexity)")]
     async fn top_products(
         &self,
@@ -119,6 +142,7 @@ impl QueryRoot {
         currency: Option<String>,
         #[graphql(desc = "How many, 1 to 100 (default 10).")] first: Option<i32>,
     ) -> async_graphql::Result<Vec<ProductSales>> {
+        guard(ctx, "Query.topProducts")?;
         let by = by.unwrap_or(ProductRanking::Revenue);
         let first = first.unwrap_or(DEFAULT_TOP);
         let s = services(ctx)?;
@@ -157,7 +181,10 @@ impl QueryRoot {
 
     /// Every projection's progress. `head` and `lag` need the event
     /// store's URL in the service's configuration.
+    ///
+    /// Roles: operator.
     async fn projections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectionInfo>> {
+        guard(ctx, "Query.projections")?;
         projections(services(ctx)?).await
     }
 }

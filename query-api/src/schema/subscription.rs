@@ -3,6 +3,11 @@
 //! database, and an order is only delivered when its version is newer than
 //! the one delivered before, so a subscriber sees versions in order even if
 //! notices arrive late, twice or out of order.
+//!
+//! Access is checked twice: on subscribe (the role may subscribe at all,
+//! see `access.rs`) and per notice (a customer's stream only delivers
+//! orders of their own customer id, read with the order; notices carry no
+//! customer, so a customer following another's order id gets nothing).
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -16,6 +21,7 @@ use uuid::Uuid;
 
 use super::filter::OrderFilterInput;
 use super::order::Order;
+use crate::access::{Scope, guard};
 use crate::db::{OrderFilter, OrderRow, ReadDb};
 use crate::error::{DbError, ErrorCode};
 use crate::notices::OrderNotice;
@@ -34,27 +40,33 @@ pub struct SubscriptionRoot;
 #[Subscription]
 impl SubscriptionRoot {
     /// The order, each time it changes.
+    ///
+    /// Roles: staff, finance; customer (changes of their own orders only).
     async fn order_changed(
         &self,
         ctx: &Context<'_>,
         id: Uuid,
     ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<Order>>> {
+        let scope = guard(ctx, "Subscription.orderChanged")?;
         let s = services(ctx)?;
         let notices = s
             .feed
             .order_notices(Some(id))
             .await
             .map_err(|e| ErrorCode::Internal.error(e))?;
-        Ok(changed_orders(s.db.clone(), notices, OrderFilter::default()).boxed())
+        Ok(changed_orders(s.db.clone(), notices, OrderFilter::default(), scope).boxed())
     }
 
     /// Every order matching `filter` (after the change), each time one
     /// changes.
+    ///
+    /// Roles: staff, finance.
     async fn orders_changed(
         &self,
         ctx: &Context<'_>,
         filter: Option<OrderFilterInput>,
     ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<Order>>> {
+        let scope = guard(ctx, "Subscription.ordersChanged")?;
         let filter = filter.unwrap_or_default().to_db()?;
         let s = services(ctx)?;
         let notices = s
@@ -62,7 +74,7 @@ impl SubscriptionRoot {
             .order_notices(None)
             .await
             .map_err(|e| ErrorCode::Internal.error(e))?;
-        Ok(changed_orders(s.db.clone(), notices, filter).boxed())
+        Ok(changed_orders(s.db.clone(), notices, filter, scope).boxed())
     }
 }
 
@@ -88,6 +100,8 @@ struct State {
     notices: Notices,
     db: ReadDb,
     filter: OrderFilter,
+    /// Whose orders may be delivered, checked on every row read.
+    scope: Scope,
     /// Last version delivered per order.
     delivered: HashMap<Uuid, i64>,
     ready: VecDeque<async_graphql::Result<Order>>,
@@ -98,11 +112,13 @@ fn changed_orders(
     db: ReadDb,
     notices: impl Stream<Item = OrderNotice> + Send + 'static,
     filter: OrderFilter,
+    scope: Scope,
 ) -> impl Stream<Item = async_graphql::Result<Order>> + Send + 'static {
     let state = State {
         notices: Box::pin(notices.ready_chunks(BATCH)),
         db,
         filter,
+        scope,
         delivered: HashMap::new(),
         ready: VecDeque::new(),
         _active: Active::new(),
@@ -116,6 +132,9 @@ fn changed_orders(
             match load(&st.db, &st.filter, &batch).await {
                 Ok(rows) => {
                     for row in rows {
+                        if !st.scope.admits(&row.customer_id) {
+                            continue;
+                        }
                         let last = st.delivered.entry(row.order_id).or_insert(-1);
                         if row.stream_version > *last {
                             *last = row.stream_version;
