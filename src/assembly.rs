@@ -55,7 +55,7 @@ pub struct Services {
     pub relay: Option<RelayConfig>,
     pub projector: Option<ProjectorConfig>,
     pub command_api: Option<CommandApiService>,
-    pub query_api: Option<QueryApiConfig>,
+    pub query_api: Option<QueryApiService>,
 }
 
 /// The command API: where it listens, and who checks its bearer tokens
@@ -63,6 +63,14 @@ pub struct Services {
 #[derive(Debug, Clone)]
 pub struct CommandApiService {
     pub config: CommandApiConfig,
+    pub verifier: Arc<Verifier>,
+}
+
+/// The query API: its settings, and who checks its bearer tokens (in
+/// `orderflow up` the same verifier as the command API's).
+#[derive(Debug, Clone)]
+pub struct QueryApiService {
+    pub config: QueryApiConfig,
     pub verifier: Arc<Verifier>,
 }
 
@@ -162,7 +170,7 @@ impl Pipeline {
             None => None,
         };
         let query = match services.query_api {
-            Some(config) => {
+            Some(QueryApiService { config, verifier }) => {
                 // The API connects lazily, but to a database that exists: the
                 // projector, which would create it, may not have started.
                 orderflow_event_store::ensure_database(&config.read_database_url)
@@ -171,7 +179,7 @@ impl Pipeline {
                         url: config.read_database_url.clone(),
                         source,
                     })?;
-                let api = QueryApi::connect(&config, Some(stores.events()))
+                let api = QueryApi::connect(&config, Some(stores.events()), verifier)
                     .await
                     .map_err(PipelineError::QueryApi)?;
                 Some((bind(config.addr).await?, api))

@@ -10,5 +10,7 @@
 mod assembly;
 mod event_stores;
 
-pub use assembly::{CommandApiService, Pipeline, PipelineConfig, PipelineError, Services};
+pub use assembly::{
+    CommandApiService, Pipeline, PipelineConfig, PipelineError, QueryApiService, Services,
+};
 pub use event_stores::{EventStores, EventsIn, StoreConfig};

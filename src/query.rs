@@ -9,7 +9,7 @@ use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig};
 use orderflow_observability::shutdown_signal;
 use orderflow_query_api::QueryApiConfig;
 
-use crate::config::{QueryApiArgs, default_read_database_url, query_api_config};
+use crate::config::{AuthArgs, QueryApiArgs, default_read_database_url, query_api_config};
 use crate::event_store_choice::{EventStoreArgs, events_in};
 
 #[derive(Debug, Clone, Args)]
@@ -33,6 +33,10 @@ pub struct QueryApiCommand {
     pub subject_prefix: String,
     #[command(flatten)]
     pub rate_limit: crate::rate_limit_args::RateLimitArgs,
+    /// Who signs the bearer tokens every operation needs (as the command
+    /// API's).
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
@@ -44,12 +48,14 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
     );
     config.rate_limit = args.rate_limit.config();
     config.persisted = args.api.persisted.config()?;
+    // Before binding: a bad JWKS setting stops the start, not a request.
+    let verifier = crate::services::verifier(&args.auth).await?;
     let listener = orderflow_query_api::bind(&config)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     println!("query API     http://{}/graphql", listener.local_addr()?);
     let events = status_store(&args).await?;
-    orderflow_query_api::serve_on(listener, config, events, shutdown_signal()).await?;
+    orderflow_query_api::serve_on(listener, config, events, verifier, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -109,7 +109,8 @@ impl Tokens {
         self.token(customer, &[Role::Customer])
     }
 
-    fn back_office(&self) -> anyhow::Result<String> {
+    /// The staff and finance token (it reads every order).
+    pub fn back_office(&self) -> anyhow::Result<String> {
         self.token(BACK_OFFICE, &[Role::Staff, Role::Finance])
     }
 }

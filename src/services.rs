@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use orderflow::{
-    CommandApiService, Pipeline, PipelineConfig, PipelineError, Services, StoreConfig,
+    CommandApiService, Pipeline, PipelineConfig, PipelineError, QueryApiService, Services,
+    StoreConfig,
 };
 use orderflow_auth::Verifier;
 use orderflow_observability::shutdown_signal;
 
 use crate::cli::{UpArgs, redact, unreachable_hint};
 use crate::config::{
-    CommandApiArgs, ProjectorArgs, RelayArgs, StoreArgs, auth_settings, command_api_config,
-    default_retention_hours, pg_store_config, projector_config, query_api_config, relay_config,
+    AuthArgs, CommandApiArgs, ProjectorArgs, RelayArgs, StoreArgs, auth_settings,
+    command_api_config, default_retention_hours, pg_store_config, projector_config,
+    query_api_config, relay_config,
 };
 use crate::event_store_choice::events_in;
 
@@ -61,14 +63,17 @@ pub async fn migrate(args: &StoreArgs) -> anyhow::Result<()> {
 /// bearer tokens (in development mode, announced by the verifier itself,
 /// when no JWKS is configured).
 async fn command_api_service(args: &CommandApiArgs) -> anyhow::Result<CommandApiService> {
-    let auth = auth_settings(&args.auth)
-        .resolve()
-        .context("auth settings")?;
-    let verifier = Verifier::new(auth).await.context("auth keys")?;
     Ok(CommandApiService {
         config: command_api_config(args),
-        verifier: Arc::new(verifier),
+        verifier: verifier(&args.auth).await?,
     })
+}
+
+/// The verifier `args` configure, for either API.
+pub async fn verifier(args: &AuthArgs) -> anyhow::Result<Arc<Verifier>> {
+    let auth = auth_settings(args).resolve().context("auth settings")?;
+    let verifier = Verifier::new(auth).await.context("auth keys")?;
+    Ok(Arc::new(verifier))
 }
 
 fn relay_args(args: &CommandApiArgs) -> RelayArgs {
@@ -125,8 +130,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         services: Services {
             relay: Some(relay_config(&relay_args(api))),
             projector: Some(projector_config(&projector_args)),
+            // One verifier for both APIs: one key cache, one announcement.
+            query_api: Some(QueryApiService {
+                config: query_config,
+                verifier: Arc::clone(&command_api.verifier),
+            }),
             command_api: Some(command_api),
-            query_api: Some(query_config),
         },
     })
     .await?;
@@ -158,6 +167,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         );
         println!("                TOKEN=$(orderflow token --role customer --sub customer-42)");
         println!("                curl -H \"Authorization: Bearer $TOKEN\" http://{addr}/orders/…");
+        println!(
+            "                (the query API too: the same header on http://{query_addr}/graphql)"
+        );
     }
     println!("Ctrl-C or SIGTERM stops it.");
     running.run_until(shutdown_signal()).await?;

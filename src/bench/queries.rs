@@ -36,11 +36,20 @@ pub struct QueriesArgs {
     /// A running query API's /graphql URL; by default one is started here.
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// The token for `--endpoint` (by default minted with the development
+    /// key); an in-process API trusts a key of the run's own.
+    #[command(flatten)]
+    pub auth: crate::rest_client::ClientAuthArgs,
 }
 
 pub async fn run(args: QueriesArgs) -> anyhow::Result<()> {
+    let tokens = match &args.endpoint {
+        Some(_) => Some(crate::rest_client::Tokens::from_args(&args.auth)?),
+        None => None,
+    };
     let report = bench_queries(&BenchConfig {
         endpoint: args.endpoint.clone(),
+        tokens,
         read_database_url: args.read_database_url.clone(),
         concurrency: args.concurrency,
         phase: Duration::from_secs(args.seconds.max(1)),
@@ -65,6 +74,8 @@ struct BenchConfig {
     /// A running query API's `/graphql` URL. `None` starts one in this
     /// process (on a free port, over `read_database_url`).
     pub endpoint: Option<String>,
+    /// The tokens for `endpoint`; an in-process API gets its own.
+    pub tokens: Option<crate::rest_client::Tokens>,
     pub read_database_url: String,
     /// Requests in flight, for GraphQL and SQL alike.
     pub concurrency: usize,
@@ -81,6 +92,7 @@ impl Default for BenchConfig {
     fn default() -> Self {
         BenchConfig {
             endpoint: None,
+            tokens: None,
             read_database_url: QueryApiConfig::default().read_database_url,
             concurrency: 64,
             phase: Duration::from_secs(5),
@@ -295,9 +307,10 @@ async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
 
     // An in-process server unless one was named.
     let mut stop = None;
-    let endpoint = match &config.endpoint {
-        Some(e) => e.clone(),
-        None => {
+    let (endpoint, tokens) = match (&config.endpoint, &config.tokens) {
+        (Some(e), Some(tokens)) => (e.clone(), tokens.clone()),
+        _ => {
+            let (verifier, tokens) = super::auth::bench_auth().await?;
             let mut c = QueryApiConfig {
                 read_database_url: config.read_database_url.clone(),
                 // Load from one address is what is measured, not the limiter.
@@ -311,7 +324,7 @@ async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
                 c.limits.request_timeout,
             )?;
             let feed = ChangeFeed::disconnected(&c.subject_prefix).await;
-            let api = QueryApi::from_parts(db, feed, None, c.clone());
+            let api = QueryApi::from_parts(db, feed, None, c.clone(), verifier);
             let listener = orderflow_query_api::bind(&c)
                 .await
                 .with_context(|| format!("cannot listen on {}", c.addr))?;
@@ -321,11 +334,20 @@ async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
                 let _ = rx.await;
             }));
             stop = Some(tx);
-            format!("http://{addr}/graphql")
+            (format!("http://{addr}/graphql"), tokens)
         }
     };
+    // Minted once: verification (cached by the service) is part of what
+    // is measured, minting is not.
+    let mut auth =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", tokens.back_office()?))?;
+    auth.set_sensitive(true);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(config.concurrency.max(1))
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::AUTHORIZATION,
+            auth,
+        )]))
         .build()?;
     let ids = Arc::new(ids);
     let pick = {
