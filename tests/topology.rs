@@ -554,6 +554,10 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     for url in &graphql {
         let v: Value = http
             .post(url)
+            .bearer_auth(support::process::token(
+                "topology-staff",
+                &[orderflow_auth::Role::Staff],
+            ))
             .json(&json!({ "query": "{ orders(first: 1) { totalCount } }" }))
             .send()
             .await

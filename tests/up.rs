@@ -58,8 +58,13 @@ async fn command(
     (resp.json().await.unwrap(), token)
 }
 
+/// A query as staff (every order), read-your-writes after `token`.
 async fn graphql(http: &reqwest::Client, url: &str, token: &str, query: &str) -> Value {
     http.post(url)
+        .bearer_auth(support::process::token(
+            "up-staff",
+            &[orderflow_auth::Role::Staff],
+        ))
         .header("X-Orderflow-Position", token)
         .json(&json!({ "query": query }))
         .send()
@@ -172,6 +177,13 @@ async fn up_serves_commands_queries_and_subscriptions() {
     req.headers_mut().insert(
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().unwrap(),
+    );
+    // The token on the upgrade request (clients that can set headers).
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", support::process::token_for(&customer_of(99)))
+            .parse()
+            .unwrap(),
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     ws_send(&mut ws, json!({ "type": "connection_init" })).await;

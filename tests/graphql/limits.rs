@@ -143,6 +143,7 @@ async fn batches_bodies_and_headers() {
     let r = env
         .client
         .post(&env.graphql)
+        .bearer_auth(env.back_office_token())
         .header("content-type", "application/json")
         .body("{ not json")
         .send()
@@ -197,6 +198,7 @@ async fn batches_bodies_and_headers() {
     let r = env
         .client
         .post(&env.graphql)
+        .bearer_auth(env.back_office_token())
         .header("x-correlation-id", "corr-q-1")
         .json(&q)
         .send()

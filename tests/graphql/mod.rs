@@ -1,6 +1,7 @@
 //! The query API end to end: commands over REST, then GraphQL over HTTP and
 //! WebSocket.
 
+mod access;
 mod batching;
 mod big_sums;
 mod consistency;

@@ -27,17 +27,15 @@ impl Api {
         self.stack.finish().await;
     }
 
+    /// As the back office (staff, finance, operator).
     async fn post(&self, body: Value) -> Value {
-        let r = self
-            .stack
-            .client
-            .post(&self.stack.graphql)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json().await.unwrap()
+        self.post_as(&self.stack.back_office_token(), body).await
+    }
+
+    async fn post_as(&self, token: &str, body: Value) -> Value {
+        let r = self.stack.send_graphql(Some(token), body, &[]).await;
+        assert_eq!(r.status, 200);
+        r.body
     }
 
     async fn by_hash(&self, hash: &str) -> Value {
@@ -173,16 +171,34 @@ async fn enforced_trusted_documents_serve_listed_and_refuse_everything_else() {
     api.finish().await;
 }
 
+/// The default enforcement restricts the token's customer role: a
+/// customer runs listed documents only, staff anything.
 #[tokio::test]
-async fn the_manifest_restricts_customers_only_so_callers_without_a_token_run_anything_for_now() {
-    // Until issue #14 puts a principal into each request, no caller is a
-    // customer here; the restriction itself is unit-tested in persisted.rs.
+async fn the_manifest_restricts_customer_tokens_only() {
+    use orderflow_auth::Role;
     let api = Api::start(PersistedConfig {
         trusted: Some(manifest()),
         ..PersistedConfig::default()
     })
     .await;
+    let customer = api.stack.token("customer-1", &[Role::Customer]);
+    let text = |q: &str| json!({ "query": q });
+    refused(
+        &api.post_as(&customer, text(UNLISTED)).await,
+        "PERSISTED_QUERY_NOT_ALLOWED",
+    );
+    served(&api.post_as(&customer, text(LISTED)).await);
+    let by_hash = json!({
+        "extensions": { "persistedQuery": { "version": 1, "sha256Hash": document_hash(LISTED) } }
+    });
+    served(&api.post_as(&customer, by_hash).await);
+    // A token with no orderflow role is restricted like a customer.
+    let nobody = api.stack.token("nobody", &[]);
+    refused(
+        &api.post_as(&nobody, text(UNLISTED)).await,
+        "PERSISTED_QUERY_NOT_ALLOWED",
+    );
+    served(&api.post_as(&api.stack.staff_token(), text(UNLISTED)).await);
     served(&api.text(UNLISTED).await);
-    served(&api.by_hash(&document_hash(LISTED)).await);
     api.finish().await;
 }

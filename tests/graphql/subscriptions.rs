@@ -14,9 +14,16 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::support::{Stack, Step, path_to};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(env: &Stack) -> Ws {
+/// A connection as the back office (every order).
+pub(super) async fn connect(env: &Stack) -> Ws {
+    connect_as(env, &env.back_office_token()).await
+}
+
+/// A connection whose `connection_init` carries `token`, as browser
+/// clients send it (they cannot set headers on a WebSocket).
+pub(super) async fn connect_as(env: &Stack, token: &str) -> Ws {
     let mut req = env.ws.as_str().into_client_request().unwrap();
     req.headers_mut().insert(
         "sec-websocket-protocol",
@@ -27,17 +34,21 @@ async fn connect(env: &Stack) -> Ws {
         resp.headers()["sec-websocket-protocol"],
         "graphql-transport-ws"
     );
-    send(&mut ws, json!({ "type": "connection_init" })).await;
+    send(
+        &mut ws,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
     assert_eq!(recv(&mut ws).await["type"], "connection_ack");
     ws
 }
 
-async fn send(ws: &mut Ws, v: Value) {
+pub(super) async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::text(v.to_string())).await.unwrap();
 }
 
 /// The next protocol message (pings answered, skipped).
-async fn recv(ws: &mut Ws) -> Value {
+pub(super) async fn recv(ws: &mut Ws) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -55,7 +66,7 @@ async fn recv(ws: &mut Ws) -> Value {
     }
 }
 
-async fn subscribe(ws: &mut Ws, id: &str, query: &str, variables: Value) {
+pub(super) async fn subscribe(ws: &mut Ws, id: &str, query: &str, variables: Value) {
     send(
         ws,
         json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }),
@@ -65,7 +76,7 @@ async fn subscribe(ws: &mut Ws, id: &str, query: &str, variables: Value) {
 
 /// Notice subscriptions are set up when the server first polls the stream;
 /// give it a moment before changing anything.
-async fn settle_subscription() {
+pub(super) async fn settle_subscription() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 

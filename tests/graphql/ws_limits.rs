@@ -35,7 +35,12 @@ async fn open_from(env: &Stack, local: IpAddr) -> Result<Ws, (u16, Value)> {
     );
     match tokio_tungstenite::client_async(req, stream).await {
         Ok((mut ws, _)) => {
-            send(&mut ws, json!({ "type": "connection_init" })).await;
+            let auth = format!("Bearer {}", env.staff_token());
+            send(
+                &mut ws,
+                json!({ "type": "connection_init", "payload": { "Authorization": auth } }),
+            )
+            .await;
             assert_eq!(recv(&mut ws).await["type"], "connection_ack");
             Ok(ws)
         }

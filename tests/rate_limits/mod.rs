@@ -208,8 +208,11 @@ async fn the_command_api_limits_callers_without_a_valid_token_by_address() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The query API counts a verified caller by subject (under their role's
+/// limit) wherever they come from, and callers without a valid token by
+/// address.
 #[tokio::test]
-async fn the_query_api_limits_each_address_but_not_its_probes() {
+async fn the_query_api_limits_each_subject_and_anonymous_address_but_not_its_probes() {
     let read_db = TestDb::new().await;
     let config = QueryApiConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -224,6 +227,7 @@ async fn the_query_api_limits_each_address_but_not_its_probes() {
         listener,
         config,
         None,
+        verifier().await,
         async {
             let _ = stopped.await;
         },
@@ -231,12 +235,33 @@ async fn the_query_api_limits_each_address_but_not_its_probes() {
     let graphql = format!("{base}/graphql");
     let query = json!({ "query": "{ __typename }" });
 
-    let hostile = client_from([127, 0, 0, 1]);
-    assert_rate_limited(exhaust(|| hostile.post(&graphql).json(&query)).await).await;
+    let hostile = client_as("staff-1", [127, 0, 0, 1]);
+    assert_rate_limited_under(
+        exhaust(|| hostile.post(&graphql).json(&query)).await,
+        "staff",
+    )
+    .await;
     assert_unlimited(&hostile, &base).await;
-    let other = client_from([127, 0, 0, 2]);
+    // The same subject from another address is the same caller…
+    let moved = client_as("staff-1", [127, 0, 0, 2]);
+    let r = moved.post(&graphql).json(&query).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // …another subject from the same address is not.
+    let other = client_as("staff-2", [127, 0, 0, 1]);
     let r = other.post(&graphql).json(&query).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "another address is served");
+    assert_eq!(r.status(), StatusCode::OK, "another subject is served");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["data"]["__typename"], "QueryRoot");
+    // Without a token: counted per address (and refused with a 401 until
+    // the limit answers first).
+    let anonymous = client_with("", [127, 0, 0, 3]);
+    let r = exhaust(|| anonymous.post(&graphql).json(&query)).await;
+    assert_rate_limited(r).await;
+    let r = client_with("", [127, 0, 0, 4])
+        .post(&graphql)
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "another address");
 }

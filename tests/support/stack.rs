@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow::{CommandApiService, Pipeline, Services};
+use orderflow::{CommandApiService, Pipeline, QueryApiService, Services};
 use orderflow_auth::{
     AuthConfig, DEV_AUDIENCE, DEV_ISSUER, KeySource, Role, SigningKey, TokenClaims, Verifier, mint,
 };
@@ -30,7 +30,8 @@ pub struct Stack {
     pub ws: String,
     pub api: QueryApi,
     pub client: reqwest::Client,
-    /// The key the command API trusts; [`Stack::rest`] signs with it.
+    /// The key both APIs trust; [`Stack::rest`] and [`Stack::gql`] sign
+    /// with it.
     pub key: SigningKey,
 }
 
@@ -133,7 +134,10 @@ impl Stack {
                     },
                     verifier: verifier.clone(),
                 }),
-                query_api: Some(query),
+                query_api: Some(QueryApiService {
+                    config: query,
+                    verifier: verifier.clone(),
+                }),
             })
             .await;
         let rest = format!("http://{}", running.command_api_addr().unwrap());
@@ -208,6 +212,7 @@ impl Stack {
         }
     }
 
+    /// As [`Stack::back_office_token`]: a caller who may read every field.
     pub async fn gql(&self, query: &str, variables: Value) -> Gql {
         self.gql_with(query, variables, &[]).await
     }
@@ -217,9 +222,33 @@ impl Stack {
             .await
     }
 
-    /// Any body, as raw JSON.
+    /// As the caller of `token` (`None`: without a token).
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        self.send_graphql(
+            token,
+            json!({ "query": query, "variables": variables }),
+            &[],
+        )
+        .await
+    }
+
+    /// Any body, as raw JSON, as [`Stack::back_office_token`].
     pub async fn post_graphql(&self, body: Value, headers: &[(&str, &str)]) -> Gql {
+        let token = self.back_office_token();
+        self.send_graphql(Some(&token), body, headers).await
+    }
+
+    /// Any body, as the caller of `token`.
+    pub async fn send_graphql(
+        &self,
+        token: Option<&str>,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> Gql {
         let mut req = self.client.post(&self.graphql).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -239,6 +268,15 @@ impl Stack {
     /// A staff token, for reading any order.
     pub fn staff_token(&self) -> String {
         self.token("test-staff", &[Role::Staff])
+    }
+
+    /// Staff, finance and operator at once: every GraphQL field (the
+    /// default of [`Stack::gql`], for tests about something else).
+    pub fn back_office_token(&self) -> String {
+        self.token(
+            "test-back-office",
+            &[Role::Staff, Role::Finance, Role::Operator],
+        )
     }
 
     /// The customer of an order, as staff sees it (`None` if missing).
@@ -403,6 +441,7 @@ impl Stack {
         let body: Value = self
             .client
             .post(&self.graphql)
+            .bearer_auth(self.staff_token())
             .header("x-orderflow-position", position)
             .json(&json!({ "query": format!("{{ order(id: \"{id}\") {{ id status }} }}") }))
             .send()
