@@ -89,3 +89,38 @@ fn every_root_field_documents_the_roles_of_its_rule() {
         );
     }
 }
+
+/// The README's GraphQL roles table is the access table, row for row.
+#[test]
+fn the_readme_graphql_roles_table_is_the_code_table() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let table = readme
+        .split("<!-- graphql roles table: checked against query-api/src/access.rs -->")
+        .nth(1)
+        .expect("the GraphQL roles table marker");
+    let mut found: Vec<String> = table
+        .lines()
+        .skip(3)
+        .take_while(|l| l.starts_with('|'))
+        .map(str::to_owned)
+        .collect();
+    let mut expected: Vec<String> = orderflow_query_api::RULES
+        .iter()
+        .map(|rule| {
+            let roles: Vec<String> = rule
+                .roles()
+                .iter()
+                .map(|r| match r {
+                    orderflow_auth::Role::Customer => "customer (own)".to_owned(),
+                    other => other.as_str().to_owned(),
+                })
+                .collect();
+            format!("| `{}` | {} |", rule.field, roles.join(", "))
+        })
+        .collect();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected);
+}

@@ -30,7 +30,7 @@ async fn a_query_with_the_token_sees_the_write_every_time() {
             )
             .await;
         let o = &r.data()["order"];
-        assert_eq!(o["id"], id.to_string(), "iteration {i}");
+        assert_eq!(o["id"], id.to_string(), "iteration {i}: {}", r.body);
         assert_eq!(o["items"][0]["sku"], "SKU-1", "iteration {i}");
         let c = &r.body["extensions"]["consistency"];
         assert_eq!(c["fresh"], true, "{c}");
