@@ -25,6 +25,7 @@ use crate::loaders::loaders;
 use crate::notices::ChangeFeed;
 use crate::persisted::PersistedQueries;
 use crate::schema::AppSchema;
+use crate::ws_auth::TokenExpiry;
 
 /// Subscriptions one WebSocket may still open (its connection data).
 #[derive(Debug, Clone)]
@@ -167,6 +168,30 @@ impl QueryExecutor {
     }
 }
 
+fn token_expired() -> Response {
+    Response::from_errors(vec![ErrorCode::Unauthenticated.server_error(
+        "the connection's token has expired; connect again with a new one",
+    )])
+}
+
+/// `responses` until the connection's token expires `left` from now; then
+/// one `UNAUTHENTICATED` error ends it (so a subscription never outlives
+/// the token it was opened with).
+fn until_expiry(
+    responses: BoxStream<'static, Response>,
+    left: Duration,
+) -> BoxStream<'static, Response> {
+    let expired = Box::pin(tokio::time::sleep(left));
+    stream::unfold(Some((responses, expired)), |state| async move {
+        let (mut responses, mut expired) = state?;
+        tokio::select! {
+            r = responses.next() => r.map(|r| (r, Some((responses, expired)))),
+            () = &mut expired => Some((token_expired(), None)),
+        }
+    })
+    .boxed()
+}
+
 /// Adds `extensions.consistency`; a strict request that got stale data
 /// gets one `STALE` error instead of the data.
 fn report(mut response: Response, wanted: PositionRequest, gate: &Gate) -> Response {
@@ -241,8 +266,16 @@ impl Executor for QueryExecutor {
             })
             .boxed();
         };
+        let expiry = session_data
+            .as_ref()
+            .and_then(|d| data_of::<TokenExpiry>(d));
+        let now = orderflow_auth::unix_now();
+        if expiry.is_some_and(|e| e.0 <= now) {
+            return stream::once(async { token_expired() }).boxed();
+        }
         let request = request.data(loaders(&self.db));
-        self.schema
+        let responses = self
+            .schema
             .execute_stream_with_session_data(request, session_data.unwrap_or_default())
             .map(move |mut r| {
                 // The slots are held for as long as the stream lives.
@@ -250,6 +283,10 @@ impl Executor for QueryExecutor {
                 ensure_codes(&mut r.errors);
                 r
             })
-            .boxed()
+            .boxed();
+        match expiry {
+            Some(e) => until_expiry(responses, Duration::from_secs(e.0.saturating_sub(now))),
+            None => responses,
+        }
     }
 }

@@ -169,6 +169,7 @@ pub(crate) async fn graphql_post(
 pub(crate) async fn graphql_get(
     State(state): State<HttpState>,
     principal: Option<Principal>,
+    headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     protocol: Result<GraphQLProtocol, StatusCode>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -204,6 +205,7 @@ pub(crate) async fn graphql_get(
     let executor = state.executor.clone();
     let slots = state.max_subscriptions;
     let verifier = Arc::clone(&state.verifier);
+    let from_upgrade = principal.map(|p| (p, ws_auth::upgrade_expiry(&headers)));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(state.max_ws_message)
@@ -214,7 +216,7 @@ pub(crate) async fn graphql_get(
             GraphQLWebSocket::new_with_pair(sink, stream, executor, protocol)
                 .with_data(data)
                 .on_connection_init(move |payload| {
-                    ws_auth::connection_init(verifier, principal, payload)
+                    ws_auth::connection_init(verifier, from_upgrade, payload)
                 })
                 .serve()
                 .await;

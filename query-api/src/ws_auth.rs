@@ -6,13 +6,20 @@
 //! refused: graphql-transport-ws closes with 4401 Unauthorized (which
 //! graphql-ws clients do not retry), the legacy protocol answers
 //! `connection_error`. The principal is the connection's data, so every
-//! subscription on it runs as that caller.
+//! subscription on it runs as that caller, until the token's `exp`: then
+//! its subscriptions end with `UNAUTHENTICATED` and new ones are refused
+//! (the executor reads [`TokenExpiry`]); the client reconnects with a new
+//! token.
 
 use std::sync::Arc;
 
 use async_graphql::Data;
 use axum::Error;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::{Ready, ready};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{Sink, SinkExt, StreamExt};
@@ -49,6 +56,26 @@ fn relabel_close(message: Message) -> Message {
     }
 }
 
+/// When the connection's token expires (Unix seconds, its `exp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenExpiry(pub u64);
+
+/// The `exp` of a token the verifier has accepted (so its payload is
+/// trusted here; `None` only for a token without a whole-number `exp`).
+fn expiry_of(token: &str) -> Option<TokenExpiry> {
+    let payload = token.split('.').nth(1)?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    claims.get("exp")?.as_u64().map(TokenExpiry)
+}
+
+/// The expiry of the upgrade request's bearer token, once the `Principal`
+/// extractor has accepted it.
+pub(crate) fn upgrade_expiry(headers: &HeaderMap) -> Option<TokenExpiry> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    expiry_of(value.split_once(' ')?.1.trim())
+}
+
 /// The token of a `connection_init` payload: its `Authorization` entry
 /// (any case), `Bearer <token>`.
 fn payload_token(payload: &serde_json::Value) -> Result<&str, AuthError> {
@@ -73,14 +100,14 @@ fn payload_token(payload: &serde_json::Value) -> Result<&str, AuthError> {
 /// payload's token verified; an error refuses the connection.
 pub(crate) async fn connection_init(
     verifier: Arc<Verifier>,
-    from_upgrade: Option<Principal>,
+    from_upgrade: Option<(Principal, Option<TokenExpiry>)>,
     payload: serde_json::Value,
 ) -> async_graphql::Result<Data> {
-    let principal = match from_upgrade {
+    let (principal, expiry) = match from_upgrade {
         Some(p) => p,
         None => {
             let verified = match payload_token(&payload) {
-                Ok(token) => verifier.verify(token).await,
+                Ok(token) => verifier.verify(token).await.map(|p| (p, expiry_of(token))),
                 Err(e) => Err(e),
             };
             verified.map_err(|e| {
@@ -92,6 +119,9 @@ pub(crate) async fn connection_init(
     };
     let mut data = Data::default();
     data.insert(principal);
+    if let Some(expiry) = expiry {
+        data.insert(expiry);
+    }
     Ok(data)
 }
 
@@ -122,6 +152,18 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_expiry_is_the_tokens_exp() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"a","exp":1700000000}"#);
+        let token = format!("e30.{payload}.sig");
+        assert_eq!(expiry_of(&token), Some(TokenExpiry(1_700_000_000)));
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        assert_eq!(upgrade_expiry(&headers), Some(TokenExpiry(1_700_000_000)));
+        assert_eq!(expiry_of("e30.e30.sig"), None);
+        assert_eq!(expiry_of("garbage"), None);
     }
 
     #[test]

@@ -520,6 +520,31 @@ async fn bad_tokens_are_refused_over_http_and_websocket() {
     send(&mut ws, json!({ "type": "connection_init" })).await;
     assert_eq!(recv(&mut ws).await["type"], "connection_ack");
 
+    // A subscription ends when its connection's token expires, and none
+    // opens after.
+    let short = mint(
+        &env.key,
+        &TokenClaims::development("staff-short", &[Role::Staff], Duration::from_secs(3)),
+    )
+    .unwrap();
+    let mut ws = connect_as(&env, &short).await;
+    let changed = "subscription($id: UUID!) { orderChanged(id: $id) { id } }";
+    subscribe(&mut ws, "1", changed, json!({ "id": Uuid::now_v7() })).await;
+    let m = recv(&mut ws).await;
+    assert_eq!(m["id"], "1", "{m}");
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{m}"
+    );
+    assert_eq!(recv(&mut ws).await["type"], "complete");
+    subscribe(&mut ws, "2", changed, json!({ "id": Uuid::now_v7() })).await;
+    let m = recv(&mut ws).await;
+    assert_eq!(m["id"], "2", "{m}");
+    assert_eq!(
+        m["payload"]["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+
     // The service still answers, and says which keys it trusts.
     let r = env.gql("{ __typename }", json!({})).await;
     assert_eq!(r.data()["__typename"], "QueryRoot");
