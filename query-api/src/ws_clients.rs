@@ -1,6 +1,7 @@
 //! WebSocket connections open per client IP address, so one client cannot
-//! take every socket and subscription slot of the process. Per address for
-//! now; per authenticated client once there is authentication.
+//! take every socket and subscription slot of the process. Per address
+//! rather than per subject: the cap is taken before the upgrade, and a
+//! browser's upgrade carries no token (it comes in `connection_init`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
