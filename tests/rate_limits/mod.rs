@@ -43,10 +43,6 @@ async fn verifier() -> Arc<orderflow_auth::Verifier> {
     Arc::new(orderflow_auth::Verifier::new(config).await.unwrap())
 }
 
-fn client_from(ip: [u8; 4]) -> reqwest::Client {
-    client_as("staff-1", ip)
-}
-
 /// A client at `ip` whose requests carry a staff token for `subject`.
 fn client_as(subject: &str, ip: [u8; 4]) -> reqwest::Client {
     let claims = orderflow_auth::TokenClaims::development(
