@@ -7,6 +7,7 @@
 use orderflow_wire::{headers, subjects};
 use serde_json::{Map, Value, json};
 
+use crate::code::category_of;
 use crate::files::{Registry, RegistryError};
 
 /// The AsyncAPI 3.0 document for a registry, as YAML text.
@@ -19,7 +20,17 @@ pub fn asyncapi_document(registry: &Registry) -> Result<String, RegistryError> {
     for event_type in types {
         let mut channel_messages = Map::new();
         let mut operation_messages = Vec::new();
+        // The subject's category is the stream's, which the schema's `$id`
+        // names; files from before `$id` carried it were all orders.
+        let mut category = "order";
         for version in registry.versions(event_type) {
+            if let Some(c) = registry
+                .schemas
+                .get(&(event_type.to_owned(), version))
+                .and_then(category_of)
+            {
+                category = c;
+            }
             let key = format!("{event_type}.v{version}");
             messages.insert(
                 key.clone(),
@@ -41,7 +52,7 @@ pub fn asyncapi_document(registry: &Registry) -> Result<String, RegistryError> {
         channels.insert(
             event_type.to_owned(),
             json!({
-                "address": subjects::event_subject(subjects::DEFAULT_PREFIX, "order", event_type),
+                "address": subjects::event_subject(subjects::DEFAULT_PREFIX, category, event_type),
                 "description": format!(
                     "Every {event_type} event, in store order, on JetStream stream {}.",
                     subjects::DEFAULT_EVENTS_STREAM

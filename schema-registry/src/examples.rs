@@ -1,9 +1,10 @@
 //! Example payloads for the schema files: a scripted, deterministic order
-//! life (fixed ids and times) that emits every event type at least once,
-//! at its newest version; older versions get the same events in their own
-//! shape (see [`older_versions`]).
+//! life and a sku's stock life (fixed ids and times) that emit every event
+//! type at least once, at its newest version; older versions get the same
+//! events in their own shape (see [`older_versions`]).
 
 use chrono::{DateTime, TimeZone, Utc};
+use orderflow_domain::inventory::{self, InventoryCommand, InventoryEvent, InventoryState};
 use orderflow_domain::order::legacy::order_created_v1;
 use orderflow_domain::{
     Channel, Currency, CustomerId, Money, NewItem, OrderCommand, OrderEvent, OrderId, OrderState,
@@ -29,7 +30,57 @@ pub fn example_payloads() -> Vec<(String, u32, Value)> {
             }
         }
     }
+    out.extend(stock_payloads());
     out
+}
+
+/// The stock of one sku: received, counted, reserved by two orders, one
+/// released, one shipped.
+fn stock_payloads() -> Vec<(String, u32, Value)> {
+    let order = |n: u128| {
+        OrderId::new(uuid::Uuid::from_u128(
+            0x0193_0000_0000_7000_8000_0000_0000_0000 + n,
+        ))
+    };
+    let script = [
+        InventoryCommand::ReceiveStock { quantity: 40 },
+        InventoryCommand::AdjustStock {
+            on_hand: 38,
+            reason: "stocktake: 2 mugs chipped".into(),
+        },
+        InventoryCommand::Reserve {
+            order_id: order(1),
+            quantity: 3,
+        },
+        InventoryCommand::Reserve {
+            order_id: order(3),
+            quantity: 2,
+        },
+        InventoryCommand::Release { order_id: order(3) },
+        InventoryCommand::Commit { order_id: order(1) },
+    ];
+    let mut out: Vec<(String, u32, Value)> = Vec::new();
+    let mut state = InventoryState::default();
+    for (minute, command) in script.iter().enumerate() {
+        let Ok(events) = inventory::decide(&state, command, at(minute as u32)) else {
+            continue;
+        };
+        for event in &events {
+            state = inventory::evolve(state, event);
+            if !out.iter().any(|(t, _, _)| t == event.event_type()) {
+                out.push(stock_record(event));
+            }
+        }
+    }
+    out
+}
+
+fn stock_record(event: &InventoryEvent) -> (String, u32, Value) {
+    (
+        event.event_type().to_owned(),
+        event.schema_version(),
+        event.payload(),
+    )
 }
 
 /// The examples of older schema versions: the same event as a writer of
@@ -164,6 +215,17 @@ fn cancelled_after_payment() -> Vec<OrderCommand> {
 #[cfg(test)]
 mod tests {
     use super::example_payloads;
+
+    #[test]
+    fn every_stock_event_type_has_an_example() {
+        let examples = example_payloads();
+        for t in orderflow_domain::inventory::EVENT_TYPES {
+            assert!(
+                examples.iter().any(|(e, ver, _)| e == t && *ver == 1),
+                "no example of {t}"
+            );
+        }
+    }
 
     #[test]
     fn every_event_type_has_an_example_of_every_version() {

@@ -203,9 +203,26 @@ fn every_domain_schema_carries_valid_examples_of_its_own_version() {
                 s.version
             );
         }
+        let category = if orderflow_domain::inventory::EVENT_TYPES.contains(&s.event_type.as_str())
+        {
+            "product"
+        } else {
+            "order"
+        };
         assert_eq!(
             s.schema["$id"],
-            format!("urn:orderflow:schema:order:{}:v{}", s.event_type, s.version)
+            format!(
+                "urn:orderflow:schema:{category}:{}:v{}",
+                s.event_type, s.version
+            )
+        );
+        assert!(
+            s.schema["description"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("orderflow.events.{category}.{}", s.event_type)),
+            "{}",
+            s.schema["description"]
         );
         assert!(s.schema["title"].is_string() && s.schema["description"].is_string());
     }
