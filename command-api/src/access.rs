@@ -21,13 +21,14 @@ pub enum Authn {
     PaymentSignature,
 }
 
-/// How an operation reaches orders.
+/// How an operation reaches orders (or, for stock operations, skus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
     /// The OpenAPI `operationId` (the handler's name).
     pub operation: &'static str,
     pub authn: Authn,
-    /// Roles that may run it on any order.
+    /// Roles that may run it on any order; for a stock operation, on any
+    /// sku (stock has no owner, so `own_order` is false there).
     pub any_order: &'static [Role],
     /// Whether a `customer` may run it on their own orders. Another
     /// customer's order is answered as missing (404), so ids do not leak.
@@ -77,6 +78,10 @@ pub const RULES: &[Rule] = &[
     rule("issue_refund", FINANCE, false),
     rule("get_order", READERS, true),
     rule("get_order_events", READERS, true),
+    // The stock of skus: the warehouse's work.
+    rule("receive_stock", STAFF, false),
+    rule("adjust_stock", STAFF, false),
+    rule("get_stock", STAFF, false),
     signed_by_provider("payment_webhook"),
 ];
 

@@ -20,14 +20,15 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::handler::CommandHandler;
+use crate::handler::{CommandHandler, InventoryHandler};
 use crate::problem::{FieldError, Problem, ProblemDetails, ProblemKind};
 use crate::routes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "orderflow command API", description = "Commands on orders. Errors are application/problem+json (RFC 9457) with a stable `type` and `code`."),
+    info(title = "orderflow command API", description = "Commands on orders and on the stock of skus. Errors are application/problem+json (RFC 9457) with a stable `type` and `code`."),
     tags((name = "orders", description = "Order commands and the write-side view"),
+        (name = "inventory", description = "The stock of a sku: receipts, count corrections and the write-side view"),
         (name = "webhooks", description = "Notifications from the payment provider, signed with a shared secret instead of a bearer token")),
     components(schemas(ProblemDetails, FieldError))
 )]
@@ -37,6 +38,8 @@ struct ApiDoc;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub handler: CommandHandler,
+    /// The stock of skus, on the same store.
+    pub inventory: InventoryHandler,
     /// Checks every request's bearer token (the `Principal` extractor).
     pub verifier: Arc<Verifier>,
     /// Checks the payment provider's signed notifications.
@@ -86,8 +89,10 @@ pub fn router_with_webhook(
         Box::pin(async move { store.head().await.map(|_| ()).map_err(|e| e.to_string()) })
     });
     let auth_mode = verifier.mode().as_str();
+    let inventory = InventoryHandler::new(handler.store().clone());
     let state = AppState {
         handler,
+        inventory,
         verifier,
         payment_webhook: Arc::new(payment_webhook),
     };
@@ -146,6 +151,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::cancel))
         .routes(routes!(routes::issue_refund))
         .routes(routes!(crate::webhooks::payment_webhook))
+        .routes(routes!(crate::inventory::get_stock))
+        .routes(routes!(crate::inventory::receive_stock))
+        .routes(routes!(crate::inventory::adjust_stock))
 }
 
 /// Fallbacks and layers shared by the app and by tests of the layers.

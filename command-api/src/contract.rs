@@ -9,7 +9,7 @@
 
 use orderflow_domain::limits::{
     MAX_ADDRESS_FIELD_LEN, MAX_AMOUNT_MINOR, MAX_CARRIER_LEN, MAX_ID_LEN, MAX_ITEM_NAME_LEN,
-    MAX_LINE_ITEMS, MAX_QUANTITY, MAX_REASON_LEN, MAX_TRACKING_NUMBER_LEN, MIN_QUANTITY,
+    MAX_LINE_ITEMS, MAX_QUANTITY, MAX_REASON_LEN, MAX_STOCK, MAX_TRACKING_NUMBER_LEN, MIN_QUANTITY,
 };
 use serde_json::{Map, Value, json};
 
@@ -163,6 +163,22 @@ pub fn tighten(doc: &mut Value) {
         ],
     );
 
+    constrain(
+        schemas,
+        "ReceiptRequest",
+        &[(
+            "quantity",
+            json!({ "minimum": MIN_QUANTITY, "maximum": MAX_STOCK }),
+        )],
+    );
+    constrain(
+        schemas,
+        "AdjustmentRequest",
+        &[
+            ("on_hand", json!({ "minimum": 0, "maximum": MAX_STOCK })),
+            ("reason", lines(MAX_REASON_LEN)),
+        ],
+    );
     crate::webhooks::tighten(schemas);
 
     if let Some(paths) = doc["paths"].as_object_mut() {

@@ -143,7 +143,7 @@ pub struct RefundRequest {
 
 /// JSON integers as JSON Schema reads them: `3` and `3.0` are the same
 /// integer (a client's JSON library may write either); `3.5` is not one.
-mod whole_number {
+pub(crate) mod whole_number {
     use serde::{Deserialize, Deserializer, de::Error};
 
     /// Largest magnitude an `f64` holds exactly: beyond it `3.0`-style

@@ -1,21 +1,57 @@
 //! How command failures map onto HTTP problems. 422 means the request is
-//! wrong on its own; 409 means it is well-formed but the order's current
-//! state forbids it.
+//! wrong on its own; 409 means it is well-formed but the current state of
+//! the order (or the stock) forbids it.
 
-use orderflow_domain::{MoneyError, OrderError};
+use orderflow_domain::{InventoryError, MoneyError, OrderError};
 use orderflow_event_store::StoreError;
 
 use crate::handler::CommandError;
 use crate::problem::{FieldError, Problem, ProblemKind};
 
+/// A domain's refusal of a command, as a problem.
+pub(crate) trait Rejection {
+    /// What the command was about, for messages: "the order", "the stock".
+    const SUBJECT: &'static str;
+    fn problem(&self) -> Problem;
+}
+
+impl Rejection for OrderError {
+    const SUBJECT: &'static str = "the order";
+    fn problem(&self) -> Problem {
+        rejected(self)
+    }
+}
+
+impl Rejection for InventoryError {
+    const SUBJECT: &'static str = "the stock";
+    fn problem(&self) -> Problem {
+        let code = self.code();
+        let kind = if self.is_conflict() {
+            ProblemKind::BusinessRule
+        } else {
+            ProblemKind::Validation
+        };
+        let problem = Problem::new(kind, self.to_string()).with_code(code);
+        match self.field() {
+            Some(field) => problem.with_errors(vec![FieldError {
+                field: field.to_owned(),
+                code: code.to_owned(),
+                message: self.to_string(),
+            }]),
+            None => problem,
+        }
+    }
+}
+
 /// Every command failure's problem: handlers answer with `?`.
-impl From<CommandError> for Problem {
-    fn from(e: CommandError) -> Problem {
+impl<R: Rejection> From<CommandError<R>> for Problem {
+    fn from(e: CommandError<R>) -> Problem {
+        let subject = R::SUBJECT;
         match e {
-            CommandError::Rejected(e) => rejected(&e),
+            CommandError::Rejected(e) => e.problem(),
             CommandError::PreconditionFailed { expected, current } => Problem::new(
                 ProblemKind::PreconditionFailed,
-                format!("If-Match was \"{expected}\" but the order is at \"{current}\""),
+                format!("If-Match was \"{expected}\" but {subject} is at \"{current}\""),
             )
             .with_current_version(current),
             CommandError::IdempotencyKeyReused => Problem::new(
@@ -24,7 +60,7 @@ impl From<CommandError> for Problem {
             ),
             CommandError::Contention(n) => Problem::new(
                 ProblemKind::Contention,
-                format!("the order changed under {n} attempts in a row"),
+                format!("{subject} changed under {n} attempts in a row"),
             ),
             CommandError::Store(StoreError::Unavailable(why)) => {
                 tracing::warn!(error = %why, "event store unavailable");
@@ -127,8 +163,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stock_refusals_are_409_or_422_and_name_their_field() {
+        let p = Problem::from(CommandError::Rejected(InventoryError::BelowReserved {
+            on_hand: 1,
+            reserved: 2,
+        }));
+        assert_eq!(
+            (p.0.status, p.0.code.as_str()),
+            (409, "inventory.below_reserved")
+        );
+        assert_eq!(p.0.errors[0].field, "on_hand");
+        let p = Problem::from(CommandError::Rejected(InventoryError::InvalidReason(
+            orderflow_domain::Violation::Empty,
+        )));
+        assert_eq!((p.0.status, p.0.code.as_str()), (422, "reason.invalid"));
+        let p = Problem::from(CommandError::<InventoryError>::PreconditionFailed {
+            expected: 1,
+            current: 2,
+        });
+        assert_eq!(p.0.status, 412);
+        assert!(
+            p.0.detail.contains("the stock is at \"2\""),
+            "{}",
+            p.0.detail
+        );
+    }
+
+    #[test]
     fn store_refusals_are_422_and_lost_commits_a_distinct_503() {
-        let p = Problem::from(CommandError::Store(StoreError::Rejected {
+        let p = Problem::from(CommandError::<OrderError>::Store(StoreError::Rejected {
             reason: "unsupported Unicode escape sequence (SQLSTATE 22P05)".into(),
         }));
         assert_eq!((p.0.status, p.0.code.as_str()), (422, "store.rejected"));
@@ -137,10 +200,14 @@ mod tests {
             "Postgres' text stays in the log"
         );
 
-        let p = Problem::from(CommandError::Store(StoreError::Ambiguous("reset".into())));
+        let p = Problem::from(CommandError::<OrderError>::Store(StoreError::Ambiguous(
+            "reset".into(),
+        )));
         assert_eq!((p.0.status, p.0.code.as_str()), (503, "outcome-unknown"));
         assert_eq!(p.0.type_uri, "urn:orderflow:problem:outcome-unknown");
-        let p = Problem::from(CommandError::Store(StoreError::Unavailable("down".into())));
+        let p = Problem::from(CommandError::<OrderError>::Store(StoreError::Unavailable(
+            "down".into(),
+        )));
         assert_eq!((p.0.status, p.0.code.as_str()), (503, "unavailable"));
     }
 }

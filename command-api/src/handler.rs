@@ -1,24 +1,25 @@
 //! The command handler, the write side's only loop: load the stream, fold
 //! it, decide, append with the expected version; on a version conflict,
 //! load again and decide again (bounded). Usable without HTTP, e.g. by a
-//! process manager.
+//! process manager. One loop for every aggregate ([`Aggregate`]): orders
+//! ([`CommandHandler`]) and the stock of skus ([`InventoryHandler`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use orderflow_domain::{
-    CustomerId, EventDecodeError, OrderCommand, OrderError, OrderEvent, OrderId, OrderState,
-    decide, evolve, fold,
-};
+use orderflow_domain::{CustomerId, EventDecodeError, OrderError};
 use orderflow_event_store::{
     AppendRequest, AppendResult, EventMetadata, EventStore, ExpectedVersion, IdempotencyClaim,
-    IdempotencyRecord, NewEvent, RecordedEvent, StoreError, StreamId,
+    IdempotencyRecord, NewEvent, Position, RecordedEvent, StoreError, StreamId,
 };
 use orderflow_observability::traceparent_of;
 use tracing::Instrument;
 use uuid::Uuid;
+
+use crate::aggregate::{Aggregate, Inventory, Order};
 
 /// Conflict retries since the process started (also a Prometheus counter);
 /// the benchmarks report it.
@@ -40,8 +41,8 @@ pub struct CommandContext {
     /// Set for a customer: the command applies only to this customer's
     /// orders, and another's is answered exactly like a missing order.
     pub owner: Option<CustomerId>,
-    pub traceparent: Option<String>,
     /// `If-Match`: apply only if the stream is at exactly this version.
+    pub traceparent: Option<String>,
     pub expected_version: Option<u64>,
     pub idempotency: Option<IdempotencyInput>,
 }
@@ -68,28 +69,31 @@ impl IdempotencyInput {
 }
 
 #[derive(Debug)]
-pub enum CommandOutcome {
-    /// The command's events were appended.
+pub enum CommandOutcome<A: Aggregate = Order> {
+    /// The command's events were appended; or, when the decision was that
+    /// the command had taken effect before (a repeated reservation), none
+    /// were and `result` names the stream's last event.
     Applied {
-        state: Box<OrderState>,
+        state: Box<A::State>,
         result: AppendResult,
     },
     /// The idempotency key was seen before with the same request: nothing
-    /// was appended; this is the order as the first run left it.
+    /// was appended; this is the instance as the first run left it.
     Replayed {
-        /// The first run's order (a replayed create names the order it
+        /// The first run's instance (a replayed create names the order it
         /// created, not the id minted for the retry).
-        order_id: OrderId,
-        state: Box<OrderState>,
+        id: A::Id,
+        state: Box<A::State>,
         result: AppendResult,
     },
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub enum CommandError<R = OrderError> {
+    /// The domain refused the command.
     #[error(transparent)]
-    Rejected(#[from] OrderError),
-    #[error("order is at version {current}, not the expected {expected}")]
+    Rejected(R),
+    #[error("the stream is at version {current}, not the expected {expected}")]
     PreconditionFailed { expected: u64, current: u64 },
     #[error("idempotency key was used before for a different request")]
     IdempotencyKeyReused,
@@ -101,17 +105,34 @@ pub enum CommandError {
     Store(#[from] StoreError),
 }
 
-/// Lock stripes serialising commands on one order within this process.
-const ORDER_LOCK_STRIPES: usize = 1024;
-/// Folded orders remembered per stripe (so about 64 000 in all).
+impl From<OrderError> for CommandError<OrderError> {
+    fn from(e: OrderError) -> Self {
+        CommandError::Rejected(e)
+    }
+}
+
+impl From<orderflow_domain::InventoryError> for CommandError<orderflow_domain::InventoryError> {
+    fn from(e: orderflow_domain::InventoryError) -> Self {
+        CommandError::Rejected(e)
+    }
+}
+
+/// Lock stripes serialising commands on one instance within this process.
+const LOCK_STRIPES: usize = 1024;
+/// Folded instances remembered per stripe (so about 64 000 in all).
 const CACHED_PER_STRIPE: usize = 64;
 
-/// The orders of one lock stripe as last written by this process.
-type StripeCache = std::collections::HashMap<OrderId, OrderState>;
+/// The instances of one lock stripe as last written by this process.
+type StripeCache<A> = HashMap<<A as Aggregate>::Id, <A as Aggregate>::State>;
 
-/// Loads, decides and appends; cheap to clone.
-#[derive(Clone)]
-pub struct CommandHandler {
+/// The handler of orders.
+pub type CommandHandler = AggregateHandler<Order>;
+
+/// The handler of the stock of skus (`product-<sku>` streams).
+pub type InventoryHandler = AggregateHandler<Inventory>;
+
+/// Loads, decides and appends for one aggregate; cheap to clone.
+pub struct AggregateHandler<A: Aggregate> {
     store: Arc<dyn EventStore>,
     max_attempts: usize,
     /// How long an `Idempotency-Key` is remembered.
@@ -127,7 +148,7 @@ pub struct CommandHandler {
     /// A cache made stale by another process shows up as a version conflict
     /// (reload and retry), or is reloaded before a rejection or an `If-Match`
     /// mismatch is reported, so it never changes an answer.
-    order_locks: Arc<[tokio::sync::Mutex<StripeCache>]>,
+    locks: Arc<[tokio::sync::Mutex<StripeCache<A>>]>,
     /// Conflict retries of this handler (and its clones) alone, so a test can
     /// tell that its own handlers raced whatever else runs in the process.
     conflict_retries: Arc<AtomicU64>,
@@ -136,22 +157,37 @@ pub struct CommandHandler {
     claims_lost: Arc<AtomicU64>,
 }
 
-impl std::fmt::Debug for CommandHandler {
+// By hand: a derive would ask `A: Clone`, which the marker types need not be.
+impl<A: Aggregate> Clone for AggregateHandler<A> {
+    fn clone(&self) -> Self {
+        AggregateHandler {
+            store: self.store.clone(),
+            max_attempts: self.max_attempts,
+            idempotency_ttl: self.idempotency_ttl,
+            locks: self.locks.clone(),
+            conflict_retries: self.conflict_retries.clone(),
+            claims_lost: self.claims_lost.clone(),
+        }
+    }
+}
+
+impl<A: Aggregate> std::fmt::Debug for AggregateHandler<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommandHandler")
+        f.debug_struct("AggregateHandler")
+            .field("aggregate", &std::any::type_name::<A>())
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
     }
 }
 
-impl CommandHandler {
+impl<A: Aggregate> AggregateHandler<A> {
     pub fn new(store: Arc<dyn EventStore>) -> Self {
-        CommandHandler {
+        AggregateHandler {
             store,
             max_attempts: 10,
             idempotency_ttl: IdempotencyClaim::DEFAULT_TTL,
-            order_locks: (0..ORDER_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(StripeCache::new()))
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(StripeCache::<A>::new()))
                 .collect(),
             conflict_retries: Arc::new(AtomicU64::new(0)),
             claims_lost: Arc::new(AtomicU64::new(0)),
@@ -182,18 +218,21 @@ impl CommandHandler {
         &self.store
     }
 
-    /// The order as folded from its stream, with the stream's events.
+    /// The instance as folded from its stream, with the stream's events.
+    #[allow(clippy::type_complexity)]
     pub async fn load(
         &self,
-        order_id: OrderId,
-    ) -> Result<(OrderState, Vec<(RecordedEvent, OrderEvent)>), CommandError> {
-        let recorded = self.store.read_stream(&stream_of(order_id)?).await?;
+        id: A::Id,
+    ) -> Result<(A::State, Vec<(RecordedEvent, A::Event)>), CommandError<A::Error>> {
+        let recorded = self.store.read_stream(&stream_of::<A>(&id)?).await?;
         let mut decoded = Vec::with_capacity(recorded.len());
         for r in recorded {
-            let e = OrderEvent::from_payload(&r.event_type, r.schema_version, r.payload.clone())?;
+            let e = A::decode(&r.event_type, r.schema_version, r.payload.clone())?;
             decoded.push((r, e));
         }
-        let state = fold(decoded.iter().map(|(_, e)| e));
+        let state = decoded
+            .iter()
+            .fold(A::State::default(), |s, (_, e)| A::evolve(s, e));
         Ok((state, decoded))
     }
 
@@ -210,67 +249,91 @@ impl CommandHandler {
     /// as given.
     pub async fn execute(
         &self,
-        order_id: OrderId,
-        command: &OrderCommand,
+        id: A::Id,
+        command: &A::Command,
         ctx: &CommandContext,
-    ) -> Result<CommandOutcome, CommandError> {
+    ) -> Result<CommandOutcome<A>, CommandError<A::Error>> {
         let span = tracing::info_span!(
             "command",
-            command = command.name(),
-            order_id = %order_id.as_uuid(),
+            command = A::command_name(command),
+            stream = %A::stream_id(&id),
         );
-        self.execute_inner(order_id, command, ctx)
-            .instrument(span)
-            .await
+        self.execute_inner(&id, command, ctx).instrument(span).await
     }
 
     async fn execute_inner(
         &self,
-        order_id: OrderId,
-        command: &OrderCommand,
+        id: &A::Id,
+        command: &A::Command,
         ctx: &CommandContext,
-    ) -> Result<CommandOutcome, CommandError> {
-        let stream = stream_of(order_id)?;
-        let stripe = (order_id.as_uuid().as_u128() % ORDER_LOCK_STRIPES as u128) as usize;
-        let mut cache = self.order_locks[stripe].lock().await;
-        // A new order needs no read: if it does exist, the append says so.
-        let mut known = cache.remove(&order_id).or_else(|| {
-            matches!(command, OrderCommand::CreateOrder { .. }).then(OrderState::default)
-        });
+    ) -> Result<CommandOutcome<A>, CommandError<A::Error>> {
+        let stream = stream_of::<A>(id)?;
+        let stripe = (A::stripe(id) % LOCK_STRIPES as u64) as usize;
+        let mut cache = self.locks[stripe].lock().await;
+        // A new instance needs no read: if it does exist, the append says so.
+        let mut known = cache
+            .remove(id)
+            .or_else(|| A::creates(command).then(A::State::default));
         let mut attempt = 0;
         while attempt < self.max_attempts {
             // A racing twin with the same key may have won since last time.
             if let Some(replay) = self.replay(ctx).await? {
                 return Ok(replay);
             }
-            let (state, verified) = match known.take() {
-                Some(state) => (state, false),
-                None => (self.load(order_id).await?.0, true),
+            let (state, last_position, verified) = match known.take() {
+                Some(state) => (state, None, false),
+                None => {
+                    let (state, events) = self.load(id.clone()).await?;
+                    (state, events.last().map(|(r, _)| r.position), true)
+                }
             };
-            if !owned_by(&state, ctx) {
+            if let Some(owner) = &ctx.owner
+                && let Err(not_yours) = A::check_owner(&state, owner)
+            {
                 if !verified {
                     continue;
                 }
-                return Err(OrderError::NotFound.into());
+                return Err(CommandError::Rejected(not_yours));
             }
+            let version = A::version(&state);
             if let Some(expected) = ctx.expected_version
-                && expected != state.version
+                && expected != version
             {
                 if !verified {
                     continue;
                 }
                 return Err(CommandError::PreconditionFailed {
                     expected,
-                    current: state.version,
+                    current: version,
                 });
             }
-            let events = match decide(&state, command, Utc::now()) {
+            let events = match A::decide(&state, command, Utc::now()) {
                 Ok(events) => events,
                 Err(_) if !verified => continue,
-                Err(rejected) => return Err(rejected.into()),
+                Err(rejected) => return Err(CommandError::Rejected(rejected)),
             };
-            let new_state = events.iter().fold(state.clone(), evolve);
-            let expected = match state.version {
+            if events.is_empty() {
+                // Decided to be done already (a repeated reservation). A
+                // cached state may be stale, so only the stream's own
+                // answers; nothing is appended, and so no idempotency key
+                // is recorded: a retry decides the same again.
+                if !verified {
+                    continue;
+                }
+                // An empty stream (releasing stock of a sku never stocked)
+                // has nothing to wait for: its position is the start.
+                let position = last_position.unwrap_or(Position::START);
+                cache.insert(id.clone(), state.clone());
+                return Ok(CommandOutcome::Applied {
+                    state: Box::new(state),
+                    result: AppendResult {
+                        stream_version: version,
+                        position,
+                    },
+                });
+            }
+            let new_state = events.iter().fold(state.clone(), |s, e| A::evolve(s, e));
+            let expected = match version {
                 0 => ExpectedVersion::NoStream,
                 v => ExpectedVersion::Exact(v),
             };
@@ -286,25 +349,25 @@ impl CommandHandler {
                 expected,
                 events: events
                     .iter()
-                    .map(|e| to_new_event(e, ctx, traceparent.clone()))
+                    .map(|e| to_new_event::<A>(e, ctx, traceparent.clone()))
                     .collect(),
                 idempotency: ctx.idempotency.as_ref().map(|i| IdempotencyClaim {
                     key: i.store_key(),
                     request_hash: i.request_hash.clone(),
                     // Only a note for whoever reads the table: a replay
                     // folds the stream up to the recorded version instead.
-                    response: serde_json::json!({ "command": command.name() }),
+                    response: serde_json::json!({ "command": A::command_name(command) }),
                     ttl: self.idempotency_ttl,
                 }),
             };
             match self.store.append(request).instrument(append_span).await {
                 Ok(result) => {
                     if cache.len() >= CACHED_PER_STRIPE
-                        && let Some(evict) = cache.keys().next().copied()
+                        && let Some(evict) = cache.keys().next().cloned()
                     {
                         cache.remove(&evict);
                     }
-                    cache.insert(order_id, new_state.clone());
+                    cache.insert(id.clone(), new_state.clone());
                     return Ok(CommandOutcome::Applied {
                         state: Box::new(new_state),
                         result,
@@ -327,7 +390,10 @@ impl CommandHandler {
         Err(CommandError::Contention(self.max_attempts))
     }
 
-    async fn replay(&self, ctx: &CommandContext) -> Result<Option<CommandOutcome>, CommandError> {
+    async fn replay(
+        &self,
+        ctx: &CommandContext,
+    ) -> Result<Option<CommandOutcome<A>>, CommandError<A::Error>> {
         let Some(idem) = &ctx.idempotency else {
             return Ok(None);
         };
@@ -343,7 +409,7 @@ impl CommandHandler {
         &self,
         ctx: &CommandContext,
         record: IdempotencyRecord,
-    ) -> Result<CommandOutcome, CommandError> {
+    ) -> Result<CommandOutcome<A>, CommandError<A::Error>> {
         let same = ctx
             .idempotency
             .as_ref()
@@ -351,48 +417,44 @@ impl CommandHandler {
         if !same {
             return Err(CommandError::IdempotencyKeyReused);
         }
-        // The first request's order: a replayed create minted a fresh id
-        // that names nothing.
-        let order_id = OrderId::from_stream_id(record.stream_id.as_str())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (_, events) = self.load(order_id).await?;
-        let state = fold(
-            events
-                .iter()
-                .filter(|(r, _)| r.stream_version <= record.result.stream_version)
-                .map(|(_, e)| e),
-        );
-        if !owned_by(&state, ctx) {
-            return Err(OrderError::NotFound.into());
+        // The first request's instance: a replayed create minted a fresh id
+        // that names nothing. A key first used on another aggregate's
+        // stream is the same key for another request.
+        let Ok(id) = A::id_from_stream(record.stream_id.as_str()) else {
+            return Err(CommandError::IdempotencyKeyReused);
+        };
+        let (_, events) = self.load(id.clone()).await?;
+        let state = events
+            .iter()
+            .filter(|(r, _)| r.stream_version <= record.result.stream_version)
+            .fold(A::State::default(), |s, (_, e)| A::evolve(s, e));
+        if let Some(owner) = &ctx.owner {
+            A::check_owner(&state, owner).map_err(CommandError::Rejected)?;
         }
         Ok(CommandOutcome::Replayed {
-            order_id,
+            id,
             state: Box::new(state),
             result: record.result,
         })
     }
 }
 
-/// Whether the context may act on `state`: no owner required, or the
-/// order is that owner's (or does not exist yet: decide says what then).
-fn owned_by(state: &OrderState, ctx: &CommandContext) -> bool {
-    match (&ctx.owner, &state.customer_id) {
-        (Some(owner), Some(customer)) => owner == customer,
-        _ => true,
-    }
+fn stream_of<A: Aggregate>(id: &A::Id) -> Result<StreamId, CommandError<A::Error>> {
+    // Ids are validated when built, and always make a valid stream id
+    // ("order-<uuid>", "product-<sku>").
+    StreamId::new(A::stream_id(id)).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
 
-fn stream_of(order_id: OrderId) -> Result<StreamId, CommandError> {
-    // An order id always makes a valid stream id ("order-<uuid>").
-    StreamId::new(order_id.stream_id()).map_err(|e| StoreError::Corrupt(e.to_string()).into())
-}
-
-fn to_new_event(event: &OrderEvent, ctx: &CommandContext, traceparent: Option<String>) -> NewEvent {
+fn to_new_event<A: Aggregate>(
+    event: &A::Event,
+    ctx: &CommandContext,
+    traceparent: Option<String>,
+) -> NewEvent {
     NewEvent {
         event_id: Uuid::now_v7(),
-        event_type: event.event_type().to_owned(),
-        schema_version: event.schema_version(),
-        payload: event.payload(),
+        event_type: A::event_type(event).to_owned(),
+        schema_version: A::schema_version(event),
+        payload: A::payload(event),
         metadata: EventMetadata {
             correlation_id: ctx.correlation_id.clone(),
             causation_id: ctx.causation_id.clone(),

@@ -1,8 +1,9 @@
 //! The command API: an axum service that turns HTTP requests into order
-//! commands and appends their events, plus the command handler it is built
-//! on (usable without HTTP).
+//! and stock commands and appends their events, plus the command handler
+//! it is built on (usable without HTTP).
 
 mod access;
+mod aggregate;
 mod app;
 mod commands;
 mod contract;
@@ -11,6 +12,7 @@ mod errors;
 mod extract;
 mod handler;
 pub mod key_cleanup;
+mod inventory;
 mod paging;
 mod problem;
 mod routes;
@@ -18,6 +20,7 @@ mod serve;
 mod webhooks;
 
 pub use access::{Authn, RULES, Rule, rule_for};
+pub use aggregate::{Aggregate, Inventory, Order};
 pub use app::{
     AppState, DEFAULT_BODY_LIMIT, openapi, openapi_json, router, router_with_handler,
     router_with_webhook, with_common_layers,
@@ -25,9 +28,10 @@ pub use app::{
 pub use contract::{ContractPatterns, contract_patterns};
 pub use dto::*;
 pub use handler::{
-    CommandContext, CommandError, CommandHandler, CommandOutcome, IdempotencyInput,
-    conflict_retries_total,
+    AggregateHandler, CommandContext, CommandError, CommandHandler, CommandOutcome,
+    IdempotencyInput, InventoryHandler, conflict_retries_total,
 };
+pub use inventory::{AdjustmentRequest, ReceiptRequest, StockView};
 pub use paging::{DEFAULT_EVENTS_PAGE, EventsPage, MAX_EVENTS_PAGE};
 pub use problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemKind, ProblemType};
 pub use routes::POSITION_HEADER;

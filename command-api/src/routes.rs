@@ -23,7 +23,7 @@ use crate::dto::{
     ShipRequest,
 };
 use crate::extract::{CommandHeaders, JsonBody, parse_order_id};
-use crate::handler::{CommandError, CommandOutcome};
+use crate::handler::{CommandContext, CommandError, CommandOutcome};
 use crate::paging::EventsPage;
 use crate::problem::{Problem, ProblemKind, error_responses};
 
@@ -81,11 +81,11 @@ documented_errors!(CommandErrors, COMMAND_ERRORS);
 documented_errors!(ReadErrors, READ_ERRORS);
 documented_errors!(HistoryErrors, HISTORY_ERRORS);
 
-fn etag(version: u64) -> HeaderValue {
+pub(crate) fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-fn position_header(position: Position) -> HeaderValue {
+pub(crate) fn position_header(position: Position) -> HeaderValue {
     HeaderValue::from_str(&position.to_string()).unwrap_or(HeaderValue::from_static("0.0"))
 }
 
@@ -95,15 +95,37 @@ fn render(state: &orderflow_domain::OrderState) -> serde_json::Value {
 
 /// Who runs a command: the token's principal, and the orders the access
 /// table lets it reach.
-struct Caller {
+pub(crate) struct Caller {
     principal: Principal,
     scope: Scope,
 }
 
 impl Caller {
-    fn of(principal: Principal, operation: &str) -> Result<Caller, Problem> {
+    pub(crate) fn of(principal: Principal, operation: &str) -> Result<Caller, Problem> {
         let scope = guard(&principal, operation)?;
         Ok(Caller { principal, scope })
+    }
+
+    /// The command's context: the headers' conditions, and who asks.
+    pub(crate) fn context(self, headers: CommandHeaders, body: &[u8]) -> CommandContext {
+        let mut ctx = headers.with_body(body);
+        // The audit trail names the token's subject, never a header's claim.
+        let principal = self.principal;
+        if let Some(idem) = &mut ctx.idempotency {
+            idem.owner = Some(principal.subject.clone());
+        }
+        ctx.actor = Some(principal.subject);
+        ctx.actor_roles = principal
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect();
+        ctx.actor_client_id = principal.client_id;
+        ctx.owner = match self.scope {
+            Scope::AnyOrder => None,
+            Scope::OwnOrders(customer) => Some(customer),
+        };
+        ctx
     }
 }
 
@@ -117,23 +139,7 @@ async fn run(
     body: &[u8],
     created: bool,
 ) -> Result<Response, Problem> {
-    let mut ctx = headers.with_body(body);
-    // The audit trail names the token's subject, never a header's claim.
-    let principal = caller.principal;
-    if let Some(idem) = &mut ctx.idempotency {
-        idem.owner = Some(principal.subject.clone());
-    }
-    ctx.actor = Some(principal.subject);
-    ctx.actor_roles = principal
-        .roles
-        .iter()
-        .map(|r| r.as_str().to_owned())
-        .collect();
-    ctx.actor_client_id = principal.client_id;
-    ctx.owner = match caller.scope {
-        Scope::AnyOrder => None,
-        Scope::OwnOrders(customer) => Some(customer),
-    };
+    let ctx = caller.context(headers, body);
     // A replay is of the same method and path (the key's hash says so), so
     // it answers with the same status as the first run.
     let status = if created {
@@ -151,11 +157,7 @@ async fn run(
         .increment(1);
     let (order_id, order, result, replayed) = match outcome? {
         CommandOutcome::Applied { state, result } => (order_id, state, result, false),
-        CommandOutcome::Replayed {
-            order_id,
-            state,
-            result,
-        } => (order_id, state, result, true),
+        CommandOutcome::Replayed { id, state, result } => (id, state, result, true),
     };
     Ok(success(
         status,
@@ -167,7 +169,7 @@ async fn run(
     ))
 }
 
-fn outcome_label(e: &CommandError) -> &'static str {
+pub(crate) fn outcome_label<R>(e: &CommandError<R>) -> &'static str {
     match e {
         CommandError::Rejected(_) => "rejected",
         CommandError::PreconditionFailed { .. } => "precondition_failed",

@@ -8,6 +8,7 @@ mod commands;
 mod concurrency;
 mod errors;
 mod idempotency;
+mod inventory;
 mod limits;
 mod openapi;
 mod openapi_file;

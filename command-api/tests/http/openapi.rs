@@ -30,6 +30,8 @@ async fn openapi_documents_every_route_and_status() {
         ("post", "/orders/{id}/deliver"),
         ("post", "/orders/{id}/cancel"),
         ("post", "/orders/{id}/refunds"),
+        ("post", "/inventory/{sku}/receipts"),
+        ("post", "/inventory/{sku}/adjustments"),
     ];
     for (method, path) in commands {
         let op = &paths[path][method];
@@ -52,7 +54,8 @@ async fn openapi_documents_every_route_and_status() {
         let problem = &op["responses"]["409"]["content"]["application/problem+json"];
         assert!(problem.is_object(), "{method} {path}: 409 is problem+json");
     }
-    for path in ["/orders/{id}", "/orders/{id}/events"] {
+    let reads = ["/orders/{id}", "/orders/{id}/events", "/inventory/{sku}"];
+    for path in reads {
         let statuses: Vec<&str> = paths[path]["get"]["responses"]
             .as_object()
             .unwrap()
@@ -79,7 +82,7 @@ async fn openapi_documents_every_route_and_status() {
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
         documented,
-        commands.len() + 3,
+        commands.len() + reads.len() + 1, // and the payment webhook
         "no undocumented extras, none missing"
     );
     for schema in [
@@ -89,6 +92,9 @@ async fn openapi_documents_every_route_and_status() {
         "EventHistory",
         "PaymentNotification",
         "NotificationReceipt",
+        "StockView",
+        "ReceiptRequest",
+        "AdjustmentRequest",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),
