@@ -1,7 +1,10 @@
 //! Turning stored events into what the folds read.
 
 use chrono::{DateTime, Utc};
-use orderflow_domain::{ORDER_CATEGORY, OrderEvent, OrderId, current_schema_version};
+use orderflow_domain::{
+    InventoryEvent, ORDER_CATEGORY, OrderEvent, OrderId, PRODUCT_CATEGORY, Sku,
+    current_schema_version,
+};
 use orderflow_event_store::{Position, RawEvent, RecordedEvent};
 use uuid::Uuid;
 
@@ -22,8 +25,101 @@ impl Decoded {
     }
 }
 
-/// `Ok(None)` for events of other categories, which no read model uses;
-/// an error for an order event that cannot be read (a poison event).
+/// A stock event (stream `product-<sku>`) with what the folds need.
+#[derive(Debug, Clone)]
+pub(crate) struct StockDecoded {
+    pub position: Position,
+    pub sku: String,
+    pub stream_version: u64,
+    pub event: InventoryEvent,
+}
+
+/// A batch of decoded events by kind. Each fold reads one kind only, so
+/// the order between the kinds does not matter; within a kind it is the
+/// store's.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub orders: Vec<Decoded>,
+    pub stock: Vec<StockDecoded>,
+}
+
+/// One decoded event of either kind.
+pub(crate) enum Input {
+    Order(Decoded),
+    Stock(StockDecoded),
+}
+
+impl Batch {
+    pub fn push(&mut self, input: Input) {
+        match input {
+            Input::Order(d) => self.orders.push(d),
+            Input::Stock(d) => self.stock.push(d),
+        }
+    }
+}
+
+/// [`decode`] for every category a read model uses: orders and stock.
+pub(crate) fn decode_any(event: &RecordedEvent) -> Result<Option<Input>, FoldError> {
+    if event.stream_id.category() == PRODUCT_CATEGORY {
+        return decode_stock(
+            event.position,
+            event.stream_id.as_str(),
+            event.stream_version,
+            &event.event_type,
+            event.schema_version,
+            event.payload.clone(),
+        )
+        .map(|d| Some(Input::Stock(d)));
+    }
+    Ok(decode(event)?.map(Input::Order))
+}
+
+/// [`decode_raw`] for every category a read model uses.
+pub(crate) fn decode_raw_any(event: &RawEvent) -> Result<Option<Input>, FoldError> {
+    if event.stream_id.split('-').next() == Some(PRODUCT_CATEGORY) {
+        let value: serde_json::Value = serde_json::from_str(&event.payload)
+            .map_err(|e| FoldError(format!("payload is not JSON: {e}")))?;
+        return decode_stock(
+            event.position,
+            &event.stream_id,
+            event.stream_version,
+            &event.event_type,
+            event.schema_version,
+            value,
+        )
+        .map(|d| Some(Input::Stock(d)));
+    }
+    Ok(decode_raw(event)?.map(Input::Order))
+}
+
+fn decode_stock(
+    position: Position,
+    stream_id: &str,
+    stream_version: u64,
+    event_type: &str,
+    schema_version: u32,
+    payload: serde_json::Value,
+) -> Result<StockDecoded, FoldError> {
+    let sku = Sku::from_stream_id(stream_id)
+        .map_err(|e| FoldError(format!("bad product stream id {stream_id}: {e}")))?;
+    let event = InventoryEvent::from_payload(event_type, schema_version, payload)
+        .map_err(|e| FoldError(e.to_string()))?;
+    if earliest().is_some_and(|min| event.at() < min) {
+        return Err(FoldError(format!(
+            "{event_type} at {} is before the earliest time the read models hold (4714-11-24 BC)",
+            event.at()
+        )));
+    }
+    Ok(StockDecoded {
+        position,
+        sku: sku.into_inner(),
+        stream_version,
+        event,
+    })
+}
+
+/// `Ok(None)` for events of other categories, which no order read model
+/// uses; an error for an order event that cannot be read (a poison event).
 pub(crate) fn decode(event: &RecordedEvent) -> Result<Option<Decoded>, FoldError> {
     if event.stream_id.category() != ORDER_CATEGORY {
         return Ok(None);
@@ -124,6 +220,39 @@ fn parse_current(event_type: &str, payload: &str) -> Option<Result<OrderEvent, s
 mod tests {
     use super::*;
     use orderflow_domain::{Channel, Currency, CustomerId, OrderCreated};
+
+    #[test]
+    fn stock_events_decode_on_both_paths_and_bad_ones_are_poison() {
+        use orderflow_domain::StockReceived;
+        let event = InventoryEvent::StockReceived(StockReceived {
+            quantity: 4,
+            at: chrono::DateTime::UNIX_EPOCH,
+        });
+        let raw = RawEvent {
+            position: Position::new(1, 2),
+            stream_id: "product-MUG-1".into(),
+            stream_version: 1,
+            event_type: "StockReceived".into(),
+            schema_version: 1,
+            payload: event.payload().to_string(),
+        };
+        match decode_raw_any(&raw) {
+            Ok(Some(Input::Stock(d))) => {
+                assert_eq!((d.sku.as_str(), &d.event), ("MUG-1", &event));
+            }
+            _ => panic!("not a stock event"),
+        }
+        let bad = RawEvent {
+            payload: "{\"quantity\": -1}".into(),
+            ..raw.clone()
+        };
+        assert!(decode_raw_any(&bad).is_err());
+        let bad_sku = RawEvent {
+            stream_id: "product-a b".into(),
+            ..raw
+        };
+        assert!(decode_raw_any(&bad_sku).is_err());
+    }
 
     #[test]
     fn raw_and_tree_decoding_agree() {

@@ -1,4 +1,4 @@
-//! Projections: the five read models folded from the event log, each a
+//! Projections: the six read models folded from the event log, each a
 //! subscriber on the subscription runtime (`orderflow-subscriptions`), which
 //! feeds it live from JetStream or from the store, owns it in one process at
 //! a time, and commits its rows with its checkpoint. Here: the folds, the

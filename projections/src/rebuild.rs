@@ -23,7 +23,7 @@ use orderflow_event_store::{EventStore, Position, RawEvent};
 use orderflow_subscriptions::checkpoint;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
-use crate::decode::{Decoded, decode_raw};
+use crate::decode::{Batch, decode_raw_any};
 use crate::error::ProjectionError;
 use crate::fold::{Fold, PROJECTIONS, ProjectionDef, projection};
 
@@ -115,7 +115,7 @@ pub(crate) fn count_in_background(store: &Source) -> Total {
 
 /// One read batch, decoded.
 struct Chunk {
-    decoded: Vec<Decoded>,
+    decoded: Batch,
     events: usize,
     last: Position,
     /// No more to read now (short batch, or the limit reached).
@@ -145,14 +145,17 @@ fn decode_fetched(
     end: bool,
     names: &str,
 ) -> Result<Option<Chunk>, ProjectionError> {
-    let mut decoded = Vec::with_capacity(raw.len());
+    let mut decoded = Batch::default();
+    decoded.orders.reserve(raw.len());
     for e in raw {
-        let d = decode_raw(e).map_err(|err| ProjectionError::Poison {
+        let d = decode_raw_any(e).map_err(|err| ProjectionError::Poison {
             projection: names.to_owned(),
             position: e.position,
             message: err.0,
         })?;
-        decoded.extend(d);
+        if let Some(d) = d {
+            decoded.push(d);
+        }
     }
     Ok(raw.last().map(|last| Chunk {
         decoded,
@@ -428,7 +431,7 @@ async fn rebuild_once(
 /// Each fold on a task of its own, all fed the same decoded batches, so the
 /// folds of a `--all` rebuild use every core. `join` hands them back.
 struct FoldTasks {
-    senders: Vec<tokio::sync::mpsc::Sender<Arc<Vec<Decoded>>>>,
+    senders: Vec<tokio::sync::mpsc::Sender<Arc<Batch>>>,
     handles: Vec<tokio::task::JoinHandle<Result<Box<dyn Fold>, ProjectionError>>>,
 }
 
@@ -437,7 +440,7 @@ impl FoldTasks {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
         for (def, mut fold) in defs.iter().copied().zip(folds) {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<Vec<Decoded>>>(4);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<Batch>>(4);
             senders.push(tx);
             handles.push(tokio::spawn(async move {
                 while let Some(batch) = rx.recv().await {
@@ -449,7 +452,7 @@ impl FoldTasks {
         FoldTasks { senders, handles }
     }
 
-    async fn send(&mut self, batch: Arc<Vec<Decoded>>) -> Result<(), ProjectionError> {
+    async fn send(&mut self, batch: Arc<Batch>) -> Result<(), ProjectionError> {
         for tx in &self.senders {
             if tx.send(Arc::clone(&batch)).await.is_err() {
                 // That fold's task ended early: its error says why.
@@ -476,19 +479,24 @@ impl FoldTasks {
     }
 }
 
-/// Folds decoded events into every projection.
+/// Folds decoded events into every projection (each fold reads one kind,
+/// so the kinds go one after the other).
 fn apply_all(
     defs: &[&'static ProjectionDef],
     folds: &mut [Box<dyn Fold>],
-    decoded: &[Decoded],
+    decoded: &Batch,
 ) -> Result<(), ProjectionError> {
     for (def, fold) in defs.iter().zip(folds.iter_mut()) {
-        for d in decoded {
-            fold.apply(d).map_err(|err| ProjectionError::Poison {
-                projection: def.name.into(),
-                position: d.position,
-                message: err.0,
-            })?;
+        let poison = |position, err: crate::error::FoldError| ProjectionError::Poison {
+            projection: def.name.into(),
+            position,
+            message: err.0,
+        };
+        for d in &decoded.orders {
+            fold.apply(d).map_err(|err| poison(d.position, err))?;
+        }
+        for d in &decoded.stock {
+            fold.apply_stock(d).map_err(|err| poison(d.position, err))?;
         }
     }
     Ok(())

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::ProjectorConfig;
-use crate::decode::decode;
+use crate::decode::{Input, decode_any};
 use crate::fold::{self, Fold, ProjectionDef};
 use crate::notify::publish_changes;
 use crate::rebuild::rebuild_defs;
@@ -63,14 +63,20 @@ impl Subscriber for ProjectionSubscriber {
         tx: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), HandleError> {
-        // Decoded events, and the index in `events` each came from.
+        // Decoded events by kind, and the index in `events` each came from.
         let mut decoded = Vec::with_capacity(events.len());
         let mut source = Vec::with_capacity(events.len());
+        let mut stock = Vec::new();
+        let mut stock_source = Vec::new();
         for (index, e) in events.iter().enumerate() {
-            match decode(e) {
-                Ok(Some(d)) => {
+            match decode_any(e) {
+                Ok(Some(Input::Order(d))) => {
                     decoded.push(d);
                     source.push(index);
+                }
+                Ok(Some(Input::Stock(d))) => {
+                    stock.push(d);
+                    stock_source.push(index);
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -88,10 +94,24 @@ impl Subscriber for ProjectionSubscriber {
         if !missing.is_empty() {
             self.fold.load(tx, &missing).await?;
         }
+        let missing = fold::missing_stock(self.fold.as_ref(), &stock);
+        if !missing.is_empty() {
+            self.fold.load_stock(tx, &missing).await?;
+        }
+        // Each fold reads one kind, so the kinds may go one after the
+        // other; a poison event of either kind is named by its index.
         for (i, d) in decoded.iter().enumerate() {
             if let Err(e) = self.fold.apply(d) {
                 return Err(HandleError::Poison {
                     index: source[i],
+                    message: e.0,
+                });
+            }
+        }
+        for (i, d) in stock.iter().enumerate() {
+            if let Err(e) = self.fold.apply_stock(d) {
+                return Err(HandleError::Poison {
+                    index: stock_source[i],
                     message: e.0,
                 });
             }

@@ -187,7 +187,8 @@ async fn projections_report_position_head_and_lag() {
             "order_items",
             "customer_stats",
             "daily_sales",
-            "product_sales"
+            "product_sales",
+            "stock_levels"
         ]
     );
     for p in &list {

@@ -342,7 +342,7 @@ async fn websocket_operations_get_the_same_limits() {
     assert_eq!(m["id"], "6");
     assert_eq!(
         m["payload"]["data"]["projections"].as_array().map(Vec::len),
-        Some(5),
+        Some(orderflow_projections::PROJECTIONS.len()),
         "{m}"
     );
     env.finish().await;

@@ -1,10 +1,14 @@
 //! A seeded random workload of orders, decided by the domain and appended
-//! straight to the store, and raw appends for shapes the code no longer
-//! writes.
+//! straight to the store, with the stock of their skus moving the way the
+//! fulfilment process moves it (receipts, counts, reservations on submit,
+//! releases, commits on shipping), and raw appends for shapes the code no
+//! longer writes.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use orderflow_domain::inventory::{self, InventoryCommand, InventoryState};
 use orderflow_domain::{
     Channel, Currency, CustomerId, Money, OrderCommand, OrderEvent, OrderId, OrderState, PaymentId,
     RefundId, ShippingAddress, Sku, decide, evolve,
@@ -25,7 +29,11 @@ fn base_time() -> DateTime<Utc> {
 /// domain and appended with optimistic concurrency.
 pub struct Workload {
     rng: StdRng,
+    /// Stock decisions draw from their own generator, so the orders of a
+    /// seed stay what they were before stock was added.
+    stock_rng: StdRng,
     orders: Vec<(OrderId, OrderState)>,
+    stock: HashMap<Sku, InventoryState>,
     step: i64,
     pub last: Position,
 }
@@ -36,7 +44,9 @@ impl Workload {
     pub fn new(seed: u64) -> Workload {
         Workload {
             rng: StdRng::seed_from_u64(seed),
+            stock_rng: StdRng::seed_from_u64(seed ^ 0x0057_00c4),
             orders: Vec::new(),
+            stock: HashMap::new(),
             step: 0,
             last: Position::START,
         }
@@ -157,8 +167,80 @@ impl Workload {
             for e in &events {
                 next = evolve(next, e);
             }
-            self.orders[index].1 = next;
+            self.orders[index].1 = next.clone();
+            for e in &events {
+                self.stock_follows(store, id, &next, e, at).await;
+            }
         }
+    }
+
+    /// The stock moves an order event causes, plus now and then goods
+    /// arriving or a recount.
+    async fn stock_follows(
+        &mut self,
+        store: &PgEventStore,
+        id: OrderId,
+        order: &OrderState,
+        event: &OrderEvent,
+        at: DateTime<Utc>,
+    ) {
+        let lines: Vec<(Sku, u32)> = order
+            .items
+            .iter()
+            .map(|l| (l.sku.clone(), l.quantity))
+            .collect();
+        for (sku, quantity) in lines {
+            let command = match event {
+                OrderEvent::OrderSubmitted(_) => InventoryCommand::Reserve {
+                    order_id: id,
+                    quantity,
+                },
+                OrderEvent::OrderCancelled(_) | OrderEvent::OrderRejected(_) => {
+                    InventoryCommand::Release { order_id: id }
+                }
+                OrderEvent::OrderShipped(_) => InventoryCommand::Commit { order_id: id },
+                _ => continue,
+            };
+            self.stock_step(store, sku, command, at).await;
+        }
+        let sku = Sku::new(SKUS[self.stock_rng.random_range(0..SKUS.len())]).unwrap();
+        let command = match self.stock_rng.random_range(0..100) {
+            0..8 => InventoryCommand::ReceiveStock {
+                quantity: self.stock_rng.random_range(5..40),
+            },
+            8..10 => {
+                let reserved = self.stock.get(&sku).map_or(0, |s| s.reserved);
+                InventoryCommand::AdjustStock {
+                    on_hand: reserved + self.stock_rng.random_range(0..10),
+                    reason: "stocktake".into(),
+                }
+            }
+            _ => return,
+        };
+        self.stock_step(store, sku, command, at).await;
+    }
+
+    /// Decides `command` on the sku's stock and appends what it decided (a
+    /// refusal, e.g. too little stock, appends nothing).
+    async fn stock_step(
+        &mut self,
+        store: &PgEventStore,
+        sku: Sku,
+        command: InventoryCommand,
+        at: DateTime<Utc>,
+    ) {
+        let state = self.stock.remove(&sku).unwrap_or_default();
+        let events = inventory::decide(&state, &command, at).unwrap_or_default();
+        if !events.is_empty() {
+            let raw: Vec<(&str, u32, serde_json::Value)> = events
+                .iter()
+                .map(|e| (e.event_type(), e.schema_version(), e.payload()))
+                .collect();
+            let at = append_to(store, sku.stream_id(), state.version, &raw).await;
+            self.last = self.last.max(at);
+        }
+        let next = events.iter().fold(state, inventory::evolve);
+        self.stock.insert(sku, next);
     }
 }
 
@@ -183,6 +265,16 @@ pub async fn append_raw(
     version: u64,
     events: &[(&str, u32, serde_json::Value)],
 ) -> Position {
+    append_to(store, id.stream_id(), version, events).await
+}
+
+/// [`append_raw`] to any stream.
+pub async fn append_to(
+    store: &PgEventStore,
+    stream: String,
+    version: u64,
+    events: &[(&str, u32, serde_json::Value)],
+) -> Position {
     let new = events
         .iter()
         .map(|(event_type, schema_version, payload)| NewEvent {
@@ -195,7 +287,7 @@ pub async fn append_raw(
         .collect();
     store
         .append(AppendRequest::new(
-            StreamId::new(id.stream_id()).unwrap(),
+            StreamId::new(stream).unwrap(),
             ExpectedVersion::Exact(version),
             new,
         ))

@@ -1,6 +1,7 @@
-//! The five read models. Each is a fold over order events that keeps the
-//! per-order state it needs in memory, applies a whole batch there, and then
-//! writes what changed with one multi-row statement per table.
+//! The read models. Each is a fold over order events (or, for
+//! `stock_levels`, over stock events) that keeps the per-order (per-sku)
+//! state it needs in memory, applies a whole batch there, and then writes
+//! what changed with one multi-row statement per table.
 //!
 //! A fold never reads the tables of another projection, so each can be at
 //! its own position and be rebuilt alone.
@@ -14,12 +15,13 @@ mod orders;
 pub(crate) mod private;
 mod product_sales;
 mod sales;
+mod stock_levels;
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::decode::Decoded;
+use crate::decode::{Decoded, StockDecoded};
 use crate::error::FoldError;
 
 #[async_trait]
@@ -40,7 +42,23 @@ pub(crate) trait Fold: Send {
         conn: &mut PgConnection,
         rows: usize,
     ) -> Result<(), sqlx::Error>;
-    /// Orders cached.
+    /// Loads the stored rows of these skus (the ones not cached). Only the
+    /// fold of stock events has any; the order folds ignore stock.
+    async fn load_stock(
+        &mut self,
+        _conn: &mut PgConnection,
+        _skus: &[String],
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+    fn is_stock_cached(&self, _sku: &str) -> bool {
+        true
+    }
+    /// Applies one stock event in memory (see [`Fold::apply`]).
+    fn apply_stock(&mut self, _event: &StockDecoded) -> Result<(), FoldError> {
+        Ok(())
+    }
+    /// Orders (or skus) cached.
     fn cached(&self) -> usize;
     /// Forgets all cached state and pending changes.
     fn clear(&mut self);
@@ -69,11 +87,24 @@ pub static PROJECTIONS: &[ProjectionDef] = &[
     customer_stats::DEF,
     daily_sales::DEF,
     product_sales::DEF,
+    stock_levels::DEF,
 ];
 
 /// Looks a projection up by name.
 pub fn projection(name: &str) -> Option<&'static ProjectionDef> {
     PROJECTIONS.iter().find(|p| p.name == name)
+}
+
+/// The skus of `events` whose rows `fold` has not cached.
+pub(crate) fn missing_stock(fold: &dyn Fold, events: &[StockDecoded]) -> Vec<String> {
+    let mut skus: Vec<String> = events
+        .iter()
+        .filter(|e| !fold.is_stock_cached(&e.sku))
+        .map(|e| e.sku.clone())
+        .collect();
+    skus.sort_unstable();
+    skus.dedup();
+    skus
 }
 
 pub(crate) fn missing(fold: &dyn Fold, events: &[Decoded]) -> Vec<Uuid> {
