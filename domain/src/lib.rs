@@ -5,6 +5,7 @@
 //! ids come in with the command, so deciding and folding are deterministic
 //! and replayable.
 
+pub mod fulfilment;
 pub mod ids;
 pub mod inventory;
 pub mod limits;
