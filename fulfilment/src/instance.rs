@@ -8,8 +8,8 @@ use orderflow_domain::fulfilment::{
     FulfilmentEvent, FulfilmentState, deterministic_id, evolve, stream_id,
 };
 use orderflow_event_store::{
-    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent,
-    StoreError, StreamId,
+    AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
+    StreamId,
 };
 
 use crate::error::FulfilmentError;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orderflow_domain::OrderId;
-use orderflow_domain::fulfilment::{Outcome, RequestRefund};
 use orderflow_domain::Sku;
+use orderflow_domain::fulfilment::{Outcome, RequestRefund};
 use uuid::Uuid;
 
 /// A failure that should pass (store away, provider unreachable): the

@@ -34,8 +34,7 @@ pub async fn fold_event(
         return Ok(());
     }
     let state = evolve(state, event);
-    let state_json =
-        serde_json::to_value(&state).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let state_json = serde_json::to_value(&state).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO fulfilment_instances (order_id, phase, state, last_event, version, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6) \
