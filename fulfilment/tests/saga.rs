@@ -491,3 +491,31 @@ async fn a_paid_order_is_not_cancelled_when_its_deadline_fires_late() {
     assert_eq!(env.stock.level("BOOK").await, (1, 1));
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deadline_that_came_due_while_nothing_ran_fires_after_the_restart() {
+    let mut env = Env::start(Duration::from_millis(1500)).await;
+    env.stock.receive("LAMP", 1).await;
+    let order = env.submit("LAMP", 1).await;
+    env.wait_until("the deadline is stored", async || {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM fulfilment_deadlines")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+        n == 1
+    })
+    .await;
+    env.stop().await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(env.status(order).await, OrderStatus::Confirmed, "nothing ran");
+    env.run(Duration::from_millis(1500));
+    env.wait_until("cancelled after the restart", async || {
+        env.status(order).await == OrderStatus::Cancelled
+    })
+    .await;
+    env.wait_until("stock back", async || {
+        env.stock.level("LAMP").await == (1, 0)
+    })
+    .await;
+    env.stop().await;
+}
