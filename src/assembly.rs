@@ -9,6 +9,7 @@ use std::time::Duration;
 use orderflow_auth::Verifier;
 use orderflow_command_api::CommandApiConfig;
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, StoreError};
+use orderflow_fulfilment::{FulfilmentConfig, InventoryStock, NoProvider, RefundPort};
 use orderflow_projections::{ProjectionError, ProjectorConfig, connect_read_db};
 use orderflow_query_api::{QueryApi, QueryApiConfig, QueryApiError};
 use orderflow_relay::{RelayConfig, run_relay};
@@ -56,6 +57,35 @@ pub struct Services {
     pub projector: Option<ProjectorConfig>,
     pub command_api: Option<CommandApiService>,
     pub query_api: Option<QueryApiService>,
+    /// The fulfilment process manager (saga).
+    pub fulfilment: Option<FulfilmentService>,
+}
+
+/// The fulfilment process manager, and the payment provider it asks for
+/// refunds.
+#[derive(Clone)]
+pub struct FulfilmentService {
+    pub config: FulfilmentConfig,
+    pub refunds: Arc<dyn RefundPort>,
+}
+
+impl FulfilmentService {
+    /// Without a payment provider: refunds wait, retried every
+    /// `config.refund_retry`, and are never dropped.
+    pub fn without_provider(config: FulfilmentConfig) -> FulfilmentService {
+        let refunds = Arc::new(NoProvider {
+            retry_after: config.refund_retry,
+        });
+        FulfilmentService { config, refunds }
+    }
+}
+
+impl std::fmt::Debug for FulfilmentService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FulfilmentService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The command API: where it listens, and who checks its bearer tokens
@@ -198,6 +228,15 @@ impl Pipeline {
             }
             None => None,
         };
+        let fulfilment = match services.fulfilment {
+            Some(saga) => {
+                let pool = orderflow_fulfilment::connect(&saga.config.database_url)
+                    .await
+                    .map_err(service("fulfilment"))?;
+                Some((pool, saga))
+            }
+            None => None,
+        };
         let relay = match services.relay {
             Some(config) => {
                 let pg = stores
@@ -223,6 +262,17 @@ impl Pipeline {
         if let Some((read, store, config)) = projector {
             let run = orderflow_projections::run_projector_with(store, read, config, stopped());
             tasks.spawn(async move { run.await.map_err(service("projector")) });
+        }
+        if let Some((pool, saga)) = fulfilment {
+            let store = stores.events();
+            let driver = orderflow_fulfilment::Driver::new(
+                Arc::clone(&store),
+                Arc::new(InventoryStock::new(Arc::clone(&store))),
+                saga.refunds,
+            );
+            let run =
+                orderflow_fulfilment::run_fulfilment(store, pool, driver, saga.config, stopped());
+            tasks.spawn(async move { run.await.map_err(service("fulfilment")) });
         }
         let mut command_addr = None;
         if let Some(((listener, addr), api)) = command {

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{CommandApiArgs, QueryApiArgs, StoreArgs, default_read_database_url};
-use crate::{bench, pipeline, query, schemas, seed, services, token};
+use crate::{bench, pipeline, query, sagas, schemas, seed, services, token};
 
 #[derive(Debug, Parser)]
 #[command(name = "orderflow", version, about = "Event-sourced CQRS order system")]
@@ -52,6 +52,8 @@ impl Command {
             Command::Schemas(_) => "orderflow-schemas",
             Command::Bench(_) => "orderflow-bench",
             Command::Token(_) => "orderflow-token",
+            Command::Fulfilment(_) => "orderflow-fulfilment",
+            Command::Sagas(_) => "orderflow-sagas",
         }
     }
 }
@@ -74,6 +76,11 @@ pub enum Command {
     /// Inspect and operate projections.
     #[command(subcommand)]
     Projections(pipeline::ProjectionsCommand),
+    /// Run the fulfilment process manager (saga) alone.
+    Fulfilment(sagas::FulfilmentCommand),
+    /// Inspect and operate the fulfilment process manager.
+    #[command(subcommand)]
+    Sagas(sagas::SagasCommand),
     /// Create the events database if missing and apply its migrations.
     Migrate(StoreArgs),
     /// Create realistic demo orders through the REST API.
@@ -118,6 +125,8 @@ pub struct UpArgs {
     pub read_database_url: String,
     #[command(flatten)]
     pub query_api: QueryApiArgs,
+    #[command(flatten)]
+    pub fulfilment: sagas::FulfilmentArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +162,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Rebuild(args)) => bench::rebuild::run(args).await,
         Command::Bench(BenchCommand::Queries(args)) => bench::queries::run(args).await,
         Command::Token(args) => token::run(args),
+        Command::Fulfilment(args) => sagas::run(args).await,
+        Command::Sagas(command) => sagas::sagas(command).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod assembly;
 mod event_stores;
 
 pub use assembly::{
-    CommandApiService, Pipeline, PipelineConfig, PipelineError, QueryApiService, Services,
+    CommandApiService, FulfilmentService, Pipeline, PipelineConfig, PipelineError, QueryApiService,
+    Services,
 };
 pub use event_stores::{EventStores, EventsIn, StoreConfig};

@@ -12,6 +12,7 @@ mod pipeline;
 mod query;
 mod rate_limit_args;
 mod rest_client;
+mod sagas;
 mod schemas;
 mod seed;
 mod services;

@@ -136,6 +136,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 verifier: Arc::clone(&command_api.verifier),
             }),
             command_api: Some(command_api),
+            fulfilment: Some(orderflow::FulfilmentService::without_provider(
+                crate::sagas::fulfilment_config(&args.fulfilment, &api.nats),
+            )),
         },
     })
     .await?;
@@ -158,6 +161,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!(
         "  projector     read models in {}",
         redact(&args.read_database_url)
+    );
+    println!(
+        "  fulfilment    saga instances in {}, payment timeout {:?}",
+        redact(&args.fulfilment.fulfilment_database_url),
+        args.fulfilment.payment_timeout
     );
     println!("  events DB     {}", redact(&api.store.database_url));
     if dev_mode {

@@ -507,7 +507,11 @@ async fn a_deadline_that_came_due_while_nothing_ran_fires_after_the_restart() {
     .await;
     env.stop().await;
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    assert_eq!(env.status(order).await, OrderStatus::Confirmed, "nothing ran");
+    assert_eq!(
+        env.status(order).await,
+        OrderStatus::Confirmed,
+        "nothing ran"
+    );
     env.run(Duration::from_millis(1500));
     env.wait_until("cancelled after the restart", async || {
         env.status(order).await == OrderStatus::Cancelled

@@ -91,6 +91,7 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
                 verifier,
             }),
             query_api: None,
+            fulfilment: None,
         },
     )
     .await?;

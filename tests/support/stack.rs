@@ -138,6 +138,7 @@ impl Stack {
                     config: query,
                     verifier: verifier.clone(),
                 }),
+                fulfilment: None,
             })
             .await;
         let rest = format!("http://{}", running.command_api_addr().unwrap());

@@ -1,0 +1,262 @@
+//! The fulfilment process manager's commands: `orderflow fulfilment` (run
+//! it alone) and `orderflow sagas status|show|retry|skip` (operate it).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use orderflow::{EventsIn, FulfilmentService, PipelineConfig, Services};
+use orderflow_domain::OrderId;
+use orderflow_fulfilment::FulfilmentConfig;
+use orderflow_observability::shutdown_signal;
+use orderflow_subscriptions::RuntimeConfig;
+
+use crate::config::{NatsArgs, StoreArgs};
+use crate::event_store_choice::open_events;
+use crate::ops_server::{self, OpsArgs};
+use crate::services::{self, store_config};
+
+/// The process manager's own settings (shared by `up` and `fulfilment`).
+#[derive(Debug, Clone, Args)]
+pub struct FulfilmentArgs {
+    /// Its database: checkpoint, dead letters, instances, deadlines
+    /// (created if missing).
+    #[arg(long, env = "FULFILMENT_DATABASE_URL", hide_env_values = true,
+        default_value_t = FulfilmentConfig::default().database_url)]
+    pub fulfilment_database_url: String,
+    /// How long a confirmed order may stay unpaid before it is cancelled
+    /// (`payment_timeout`), e.g. `30m`, `90s`, `2h`.
+    #[arg(long, env = "PAYMENT_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub payment_timeout: Duration,
+    /// An instance without progress this long in a phase of its own doing
+    /// (reserving, confirming, rejecting, timed out) is reported stuck.
+    #[arg(long, env = "SAGA_STUCK_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub saga_stuck_after: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FulfilmentCommand {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub fulfilment: FulfilmentArgs,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SagasCommand {
+    /// Instances by phase, stuck instances, deadlines, the subscriber's
+    /// position, lag and dead letters.
+    Status {
+        #[command(flatten)]
+        args: SagasArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The timeline of one order's instance.
+    Show {
+        order: OrderId,
+        #[command(flatten)]
+        args: SagasArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume the stopped process manager, trying its dead-lettered event
+    /// again.
+    Retry {
+        #[command(flatten)]
+        args: SagasArgs,
+    },
+    /// Resume the stopped process manager past its dead-lettered event.
+    Skip {
+        #[command(flatten)]
+        args: SagasArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SagasArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub fulfilment: FulfilmentArgs,
+}
+
+/// `30m`, `90s`, `2h`, `500ms`, or bare seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit (ms, s, m, h)"))?;
+    let seconds = |factor: u64| {
+        n.checked_mul(factor)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{text:?} is too long"))
+    };
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        _ => Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    }
+}
+
+/// The process manager's configuration from its arguments.
+pub fn fulfilment_config(args: &FulfilmentArgs, nats: &NatsArgs) -> FulfilmentConfig {
+    let defaults = FulfilmentConfig::default();
+    FulfilmentConfig {
+        database_url: args.fulfilment_database_url.clone(),
+        payment_timeout: args.payment_timeout,
+        stuck_after: args.saga_stuck_after,
+        runtime: RuntimeConfig {
+            nats_url: nats.nats_url.clone(),
+            stream_name: nats.events_stream.clone(),
+            subject_prefix: nats.subject_prefix.clone(),
+            ..defaults.runtime.clone()
+        },
+        ..defaults
+    }
+}
+
+/// `orderflow fulfilment`: the process manager alone. Run any number: one
+/// owns the subscriber at a time, the others stand by.
+pub async fn run(command: FulfilmentCommand) -> anyhow::Result<()> {
+    orderflow_observability::prometheus_handle();
+    let config = fulfilment_config(&command.fulfilment, &command.nats);
+    let probe = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&config.database_url)?;
+    ops_server::spawn(&command.ops, ops_server::postgres_ready(vec![probe])).await?;
+    let mut store = store_config(&command.store)?;
+    if store.events != EventsIn::Postgres {
+        store.postgres = None;
+    }
+    let running = services::start(PipelineConfig {
+        store,
+        services: Services {
+            fulfilment: Some(FulfilmentService::without_provider(config.clone())),
+            ..Services::default()
+        },
+    })
+    .await?;
+    println!(
+        "fulfilment: instances in {}, payment timeout {:?}",
+        crate::cli::redact(&config.database_url),
+        config.payment_timeout
+    );
+    running.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+pub async fn sagas(command: SagasCommand) -> anyhow::Result<()> {
+    match command {
+        SagasCommand::Status { args, json } => status(&args, json).await,
+        SagasCommand::Show { order, args, json } => show(&args, order, json).await,
+        SagasCommand::Retry { args } => {
+            let pool =
+                orderflow_fulfilment::connect(&args.fulfilment.fulfilment_database_url).await?;
+            orderflow_subscriptions::retry(&pool, orderflow_fulfilment::NAME).await?;
+            println!("fulfilment: resumed; its dead-lettered event will be tried again");
+            Ok(())
+        }
+        SagasCommand::Skip { args } => {
+            let pool =
+                orderflow_fulfilment::connect(&args.fulfilment.fulfilment_database_url).await?;
+            orderflow_subscriptions::skip(&pool, orderflow_fulfilment::NAME).await?;
+            println!("fulfilment: resumed past its dead-lettered event");
+            Ok(())
+        }
+    }
+}
+
+async fn status(args: &SagasArgs, json: bool) -> anyhow::Result<()> {
+    let store = open_events(&args.store).await?;
+    let pool = orderflow_fulfilment::connect(&args.fulfilment.fulfilment_database_url).await?;
+    let status = orderflow_fulfilment::status(&pool, &store, args.fulfilment.saga_stuck_after)
+        .await
+        .context("reading the fulfilment status")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    println!("instances by phase:");
+    for (phase, n) in &status.by_phase {
+        println!("  {phase:<17} {n}");
+    }
+    println!(
+        "deadlines: {} pending, {} overdue",
+        status.deadlines_pending, status.deadlines_overdue
+    );
+    println!(
+        "stuck (no progress for {:?}): {}",
+        args.fulfilment.saga_stuck_after,
+        status.stuck.len()
+    );
+    for s in &status.stuck {
+        println!(
+            "  {}  {:<12} last {} at {}",
+            s.order_id, s.phase, s.last_event, s.updated_at
+        );
+    }
+    match &status.subscriber {
+        Some(sub) => println!(
+            "subscriber: {} at {:?} (head {}), lag {} events, {} dead letter(s){}",
+            sub.state,
+            sub.position,
+            sub.head,
+            sub.lag_events,
+            sub.dead_letters,
+            sub.last_error
+                .as_deref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        ),
+        None => println!("subscriber: not started"),
+    }
+    Ok(())
+}
+
+async fn show(args: &SagasArgs, order: OrderId, json: bool) -> anyhow::Result<()> {
+    let store = open_events(&args.store).await?;
+    let timeline = orderflow_fulfilment::timeline(&store, order).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&timeline)?);
+        return Ok(());
+    }
+    anyhow::ensure!(
+        !timeline.is_empty(),
+        "order {order} has no fulfilment instance"
+    );
+    for entry in &timeline {
+        println!(
+            "{:>3}  {}  {:<32} {}",
+            entry.version, entry.at, entry.event_type, entry.payload
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_their_unit() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        for bad in ["", "m", "5d", "-1s", "1.5m", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The fulfilment process manager end to end: the relay feeding it from
+//! real NATS, the inventory and order handlers it issues commands through,
+//! its own database; and as separate `orderflow fulfilment` processes, one
+//! SIGKILLed mid-run.
+//!
+//! A binary of its own: the saga's batch transaction stays open while it
+//! issues commands, which holds the cluster-wide watermark (see
+//! `e2e_projector`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow::{FulfilmentService, Services};
+use orderflow_command_api::{CommandContext, CommandHandler, InventoryHandler};
+use orderflow_domain::{InventoryCommand, OrderCommand, OrderId, OrderStatus, Sku};
+use orderflow_event_store::{EventStore, StreamId};
+use orderflow_fulfilment::FulfilmentConfig;
+use orderflow_subscriptions::RuntimeConfig;
+use orderflow_testkit::TestDb;
+use uuid::Uuid;
+
+use support::{Env, Service, nats_url};
+
+fn saga_config(env: &Env, db: &TestDb, payment_timeout: Duration) -> FulfilmentConfig {
+    FulfilmentConfig {
+        database_url: db.url().to_owned(),
+        payment_timeout,
+        scheduler_interval: Duration::from_millis(50),
+        runtime: RuntimeConfig {
+            nats_url: nats_url(),
+            stream_name: env.stream_name.clone(),
+            subject_prefix: env.prefix.clone(),
+            standby_interval: Duration::from_millis(100),
+            ..FulfilmentConfig::default().runtime
+        },
+        ..FulfilmentConfig::default()
+    }
+}
+
+async fn receive(store: &Arc<dyn EventStore>, sku: &str, quantity: u32) {
+    InventoryHandler::new(Arc::clone(store))
+        .execute(
+            Sku::new(sku).unwrap(),
+            &InventoryCommand::ReceiveStock { quantity },
+            &CommandContext::default(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn submit(orders: &CommandHandler, sku: &str, quantity: u32) -> OrderId {
+    let order = OrderId::new(Uuid::now_v7());
+    let create: OrderCommand = serde_json::from_value(serde_json::json!({
+        "type": "CreateOrder",
+        "order_id": order,
+        "customer_id": "customer-1",
+        "currency": "EUR",
+        "items": [{ "sku": sku, "name": "Thing", "quantity": quantity,
+                    "unit_price": { "amount_minor": 1000, "currency": "EUR" } }],
+        "shipping_address": { "name": "A", "line1": "Street 1", "city": "Town",
+                               "postal_code": "12345", "country": "DE" },
+    }))
+    .unwrap();
+    let ctx = CommandContext::default();
+    orders.execute(order, &create, &ctx).await.unwrap();
+    orders
+        .execute(order, &OrderCommand::SubmitOrder, &ctx)
+        .await
+        .unwrap();
+    order
+}
+
+/// Waits until every order left `submitted`; (confirmed, rejected).
+async fn settle(orders: &CommandHandler, ids: &[OrderId], within: Duration) -> (usize, usize) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mut confirmed = 0;
+        let mut rejected = 0;
+        for &id in ids {
+            let (state, _) = orders.load(id).await.unwrap();
+            match state.status.unwrap() {
+                OrderStatus::Confirmed => confirmed += 1,
+                OrderStatus::Rejected => {
+                    assert_eq!(
+                        state.rejection_reason.as_deref(),
+                        Some("out_of_stock: WIDGET")
+                    );
+                    rejected += 1;
+                }
+                _ => {}
+            }
+        }
+        if confirmed + rejected == ids.len() {
+            return (confirmed, rejected);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{confirmed} confirmed, {rejected} rejected of {}",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn stock(store: &Arc<dyn EventStore>, sku: &str) -> orderflow_domain::InventoryState {
+    InventoryHandler::new(Arc::clone(store))
+        .load(Sku::new(sku).unwrap())
+        .await
+        .unwrap()
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_orders_for_ten_units_confirm_exactly_ten_through_the_pipeline() {
+    let env = Env::new().await;
+    let saga_db = TestDb::new().await;
+    let store = env.store();
+    receive(&store, "WIDGET", 10).await;
+    let running = env
+        .start(Services {
+            relay: Some(env.relay.clone()),
+            fulfilment: Some(FulfilmentService::without_provider(saga_config(
+                &env,
+                &saga_db,
+                Duration::from_secs(3600),
+            ))),
+            ..Services::default()
+        })
+        .await;
+    let orders = CommandHandler::new(Arc::clone(&store));
+    let ids = futures::future::join_all((0..50).map(|_| submit(&orders, "WIDGET", 1))).await;
+    let (confirmed, rejected) = settle(&orders, &ids, Duration::from_secs(120)).await;
+    assert_eq!((confirmed, rejected), (10, 40));
+    let level = stock(&store, "WIDGET").await;
+    assert_eq!(
+        (level.on_hand, level.reserved),
+        (10, 10),
+        "nothing oversold"
+    );
+    assert_eq!(level.reservations.len(), 10);
+    // Every refused order got nothing held; every confirmed one its unit.
+    for &id in &ids {
+        let (state, _) = orders.load(id).await.unwrap();
+        let held = level.reservation(&id);
+        match state.status.unwrap() {
+            OrderStatus::Confirmed => assert_eq!(held, Some(1)),
+            _ => assert_eq!(held, None),
+        }
+    }
+    running.shutdown().await.unwrap();
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unpaid_order_is_cancelled_at_its_deadline_and_its_stock_released() {
+    let env = Env::new().await;
+    let saga_db = TestDb::new().await;
+    let store = env.store();
+    receive(&store, "GADGET", 5).await;
+    let running = env
+        .start(Services {
+            relay: Some(env.relay.clone()),
+            fulfilment: Some(FulfilmentService::without_provider(saga_config(
+                &env,
+                &saga_db,
+                Duration::from_millis(500),
+            ))),
+            ..Services::default()
+        })
+        .await;
+    let orders = CommandHandler::new(Arc::clone(&store));
+    let id = submit(&orders, "GADGET", 2).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (state, _) = orders.load(id).await.unwrap();
+        let level = stock(&store, "GADGET").await;
+        if state.status == Some(OrderStatus::Cancelled) && level.reserved == 0 {
+            assert_eq!(
+                state.cancellation_reason.as_deref(),
+                Some("payment_timeout")
+            );
+            assert_eq!(level.on_hand, 5);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{state:?} {level:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Exactly one reserve and one release reached the stock.
+    let product = store
+        .read_stream(&StreamId::new("product-GADGET").unwrap())
+        .await
+        .unwrap();
+    let types: Vec<&str> = product.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["StockReceived", "StockReserved", "StockReleased"]);
+    running.shutdown().await.unwrap();
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_one_sigkilled_mid_run_still_confirm_exactly_ten() {
+    let env = Env::new().await;
+    let saga_db = TestDb::new().await;
+    let store = env.store();
+    receive(&store, "WIDGET", 10).await;
+    let relay = env
+        .start(Services {
+            relay: Some(env.relay.clone()),
+            ..Services::default()
+        })
+        .await;
+    let vars = vec![
+        ("DATABASE_URL", env.events_db.url().to_owned()),
+        ("FULFILMENT_DATABASE_URL", saga_db.url().to_owned()),
+        ("NATS_URL", nats_url()),
+        ("EVENTS_STREAM", env.stream_name.clone()),
+        ("SUBJECT_PREFIX", env.prefix.clone()),
+        ("PAYMENT_TIMEOUT", "1h".to_owned()),
+    ];
+    let mut first = Service::start("fulfilment-1", &["fulfilment"], &vars);
+    first
+        .wait_for(
+            "subscriber owned by this process",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    // Started second, it stands by until the first is gone.
+    let second = Service::start("fulfilment-2", &["fulfilment"], &vars);
+    let orders = CommandHandler::new(Arc::clone(&store));
+    let ids = futures::future::join_all((0..50).map(|_| submit(&orders, "WIDGET", 1))).await;
+    // Mid-run: as soon as some orders are decided, the owner dies.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let level = stock(&store, "WIDGET").await;
+        if level.reserved > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nothing reserved");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill();
+    second
+        .wait_for(
+            "subscriber owned by this process",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    let (confirmed, rejected) = settle(&orders, &ids, Duration::from_secs(120)).await;
+    assert_eq!((confirmed, rejected), (10, 40), "{}", second.dump());
+    let level = stock(&store, "WIDGET").await;
+    assert_eq!(
+        (level.on_hand, level.reserved),
+        (10, 10),
+        "nothing oversold"
+    );
+    // The product stream: one receipt, ten reservations, nothing twice.
+    let product = store
+        .read_stream(&StreamId::new("product-WIDGET").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(product.len(), 11);
+    second.terminate();
+    relay.shutdown().await.unwrap();
+    env.cleanup().await;
+}
