@@ -169,18 +169,30 @@ impl TableStock {
     }
 }
 
+/// A provider that answers "later" (as an open circuit breaker does) the
+/// first `later` times, then pays; it records every refund id it paid.
 #[derive(Default)]
-struct CountingRefunds {
-    confirmed: std::sync::Mutex<Vec<String>>,
+struct FlakyRefunds {
+    later: AtomicUsize,
+    asked: AtomicUsize,
+    paid: std::sync::Mutex<Vec<String>>,
 }
 
 #[async_trait]
-impl RefundPort for CountingRefunds {
+impl RefundPort for FlakyRefunds {
     async fn refund(&self, _order: OrderId, refund: &RequestRefund) -> RefundAnswer {
-        self.confirmed
-            .lock()
-            .unwrap()
-            .push(refund.refund_id.to_string());
+        self.asked.fetch_add(1, Ordering::Relaxed);
+        let later = self.later.load(Ordering::Relaxed);
+        if later > 0 {
+            self.later.store(later - 1, Ordering::Relaxed);
+            return RefundAnswer::Later {
+                retry_after: Duration::from_millis(200),
+            };
+        }
+        let mut paid = self.paid.lock().unwrap();
+        if !paid.contains(&refund.refund_id.to_string()) {
+            paid.push(refund.refund_id.to_string());
+        }
         RefundAnswer::Confirmed
     }
 }
@@ -191,6 +203,7 @@ struct Env {
     store: Arc<dyn EventStore>,
     pool: PgPool,
     stock: Arc<TableStock>,
+    refunds: Arc<FlakyRefunds>,
     orders: CommandHandler,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -214,6 +227,7 @@ impl Env {
             store,
             pool,
             stock,
+            refunds: Arc::new(FlakyRefunds::default()),
             stop: None,
             task: None,
         };
@@ -225,7 +239,7 @@ impl Env {
         let driver = Driver::new(
             Arc::clone(&self.store),
             self.stock.clone(),
-            Arc::new(CountingRefunds::default()),
+            self.refunds.clone(),
         );
         let config = FulfilmentConfig {
             payment_timeout,
@@ -521,5 +535,53 @@ async fn a_deadline_that_came_due_while_nothing_ran_fires_after_the_restart() {
         env.stock.level("LAMP").await == (1, 0)
     })
     .await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_paid_order_is_refunded_once_after_the_provider_said_later_twice() {
+    let mut env = Env::start(Duration::from_secs(3600)).await;
+    env.refunds.later.store(2, Ordering::Relaxed);
+    env.stock.receive("CHAIR", 3).await;
+    let order = env.submit("CHAIR", 1).await;
+    env.wait_until("confirmed", async || {
+        env.status(order).await == OrderStatus::Confirmed
+    })
+    .await;
+    let pay: OrderCommand = serde_json::from_value(serde_json::json!({
+        "type": "RecordPayment", "payment_id": "pay-7",
+        "amount": { "amount_minor": 1000, "currency": "EUR" },
+    }))
+    .unwrap();
+    let ctx = CommandContext::default();
+    env.orders.execute(order, &pay, &ctx).await.unwrap();
+    let cancel = OrderCommand::CancelOrder {
+        reason: "customer changed their mind".into(),
+    };
+    env.orders.execute(order, &cancel, &ctx).await.unwrap();
+    env.wait_until("the refund is recorded on the order", async || {
+        let (state, _) = env.orders.load(order).await.unwrap();
+        state.refunded_minor == 1000
+    })
+    .await;
+    let (state, _) = env.orders.load(order).await.unwrap();
+    assert_eq!(state.refund_ids.len(), 1, "recorded once");
+    assert_eq!(env.refunds.paid.lock().unwrap().len(), 1, "paid once");
+    assert_eq!(
+        env.refunds.asked.load(Ordering::Relaxed),
+        3,
+        "later, later, paid"
+    );
+    env.wait_until("stock back", async || {
+        env.stock.level("CHAIR").await == (3, 0)
+    })
+    .await;
+    let retries: (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM fulfilment_deadlines WHERE kind = 'refund_retry' AND fired_at IS NOT NULL",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(retries.0, 2);
     env.stop().await;
 }
