@@ -16,6 +16,10 @@ fn with_secrets(command: &mut Command) -> &mut Command {
             format!("postgres://u:{SECRET}@db/read"),
         )
         .env(
+            "FULFILMENT_DATABASE_URL",
+            format!("postgres://u:{SECRET}@db/fulfilment"),
+        )
+        .env(
             "BENCH_DATABASE_URL",
             format!("postgres://u:{SECRET}@db/bench"),
         )
@@ -57,6 +61,9 @@ fn help_never_prints_a_secret_from_the_environment() {
         &["projector"],
         &["projections", "status"],
         &["projections", "rebuild"],
+        &["fulfilment"],
+        &["sagas", "status"],
+        &["sagas", "show"],
         &["migrate"],
         &["seed"],
         &["bench", "append"],
@@ -83,6 +90,7 @@ fn help_never_prints_a_secret_from_the_environment() {
     for name in [
         "DATABASE_URL",
         "READ_DATABASE_URL",
+        "FULFILMENT_DATABASE_URL",
         "NATS_URL",
         "KURRENTDB_URL",
     ] {

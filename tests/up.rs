@@ -101,11 +101,13 @@ async fn ws_recv(ws: &mut Ws) -> Value {
 async fn up_serves_commands_queries_and_subscriptions() {
     let events_db = TestDb::new().await;
     let read_db = TestDb::new().await;
+    let saga_db = TestDb::new().await;
     let tag = Uuid::now_v7().simple().to_string();
     let tag = &tag[tag.len() - 10..];
     let env = [
         ("DATABASE_URL", events_db.url().to_owned()),
         ("READ_DATABASE_URL", read_db.url().to_owned()),
+        ("FULFILMENT_DATABASE_URL", saga_db.url().to_owned()),
         ("EVENTS_STREAM", format!("UP_{tag}")),
         ("SUBJECT_PREFIX", format!("up{tag}")),
     ];
