@@ -364,6 +364,26 @@ async fn fifty_orders_for_ten_units_confirm_ten_and_reject_forty_and_a_replay_ch
         "nothing oversold"
     );
     assert_eq!(env.stock.holds().await.get("held"), Some(&10));
+    let status = orderflow_fulfilment::status(&env.pool, &env.store, Duration::ZERO)
+        .await
+        .unwrap();
+    let phase = |name: &str| {
+        status
+            .by_phase
+            .iter()
+            .find(|(p, _)| p == name)
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(phase("awaiting_payment"), Some(10));
+    assert_eq!(phase("rejected"), Some(40));
+    assert_eq!(phase("reserving"), Some(0));
+    assert!(status.stuck.is_empty(), "{:?}", status.stuck);
+    assert_eq!(status.deadlines_pending, 10);
+    let subscriber = status.subscriber.unwrap();
+    assert_eq!(
+        (subscriber.state.as_str(), subscriber.dead_letters),
+        ("running", 0)
+    );
 
     // Redelivery: the whole log again, from position zero.
     let versions = |env: &Env| {
