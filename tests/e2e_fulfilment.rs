@@ -198,6 +198,28 @@ async fn an_unpaid_order_is_cancelled_at_its_deadline_and_its_stock_released() {
         .unwrap();
     let types: Vec<&str> = product.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["StockReceived", "StockReserved", "StockReleased"]);
+
+    // What an operator sees.
+    let vars = [
+        ("DATABASE_URL", env.events_db.url().to_owned()),
+        ("FULFILMENT_DATABASE_URL", saga_db.url().to_owned()),
+    ];
+    // (Output is read by threads: wait for it rather than dump at exit.)
+    let mut show = Service::start("sagas show", &["sagas", "show", &id.to_string()], &vars);
+    for step in [
+        "FulfilmentStarted",
+        "FulfilmentPaymentTimedOut",
+        "FulfilmentOrderCancelled",
+        "FulfilmentStockReleased",
+    ] {
+        show.wait_for(step, 1, Duration::from_secs(30)).await;
+    }
+    assert!(show.exit_status(Duration::from_secs(30)).await.success());
+    let mut status = Service::start("sagas status", &["sagas", "status", "--json"], &vars);
+    status
+        .wait_for("\"dead_letters\": 0", 1, Duration::from_secs(30))
+        .await;
+    assert!(status.exit_status(Duration::from_secs(30)).await.success());
     running.shutdown().await.unwrap();
     env.cleanup().await;
 }
