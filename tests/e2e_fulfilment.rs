@@ -199,7 +199,17 @@ async fn an_unpaid_order_is_cancelled_at_its_deadline_and_its_stock_released() {
     let types: Vec<&str> = product.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["StockReceived", "StockReserved", "StockReleased"]);
 
-    // What an operator sees.
+    // What an operator sees, once the instance recorded the release (just
+    // after it took effect).
+    let instance = StreamId::new(orderflow_domain::fulfilment::stream_id(id)).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while store.read_stream(&instance).await.unwrap().len() < 9 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "release never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let vars = [
         ("DATABASE_URL", env.events_db.url().to_owned()),
         ("FULFILMENT_DATABASE_URL", saga_db.url().to_owned()),

@@ -31,6 +31,9 @@ use uuid::Uuid;
 struct TableStock {
     pool: PgPool,
     calls: AtomicUsize,
+    /// Answer this many reserves that took effect with an error, as a
+    /// process dying between the effect and recording it would.
+    lose_answers: AtomicUsize,
 }
 
 impl TableStock {
@@ -47,6 +50,7 @@ impl TableStock {
         TableStock {
             pool,
             calls: AtomicUsize::new(0),
+            lose_answers: AtomicUsize::new(0),
         }
     }
 
@@ -125,6 +129,13 @@ impl StockPort for TableStock {
             .await
             .map_err(effect)?;
         tx.commit().await.map_err(effect)?;
+        if self
+            .lose_answers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(EffectError("the answer was lost".into()));
+        }
         Ok(Outcome::Applied)
     }
 
@@ -174,6 +185,8 @@ impl TableStock {
 #[derive(Default)]
 struct FlakyRefunds {
     later: AtomicUsize,
+    /// Pay, then answer "later" this many times (a lost answer).
+    lose_answers: AtomicUsize,
     asked: AtomicUsize,
     paid: std::sync::Mutex<Vec<String>>,
 }
@@ -192,6 +205,15 @@ impl RefundPort for FlakyRefunds {
         let mut paid = self.paid.lock().unwrap();
         if !paid.contains(&refund.refund_id.to_string()) {
             paid.push(refund.refund_id.to_string());
+        }
+        if self
+            .lose_answers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return RefundAnswer::Later {
+                retry_after: Duration::from_millis(100),
+            };
         }
         RefundAnswer::Confirmed
     }
@@ -472,6 +494,11 @@ async fn an_unpaid_order_is_cancelled_at_its_deadline_and_its_stock_released() {
     .await
     .unwrap();
     assert_eq!(fired.0, 1);
+    // The release is recorded just after it took effect.
+    env.wait_until("the release recorded", async || {
+        env.stream_version(stream_id(order)).await == 9
+    })
+    .await;
     let timeline = orderflow_fulfilment::timeline(&env.store, order)
         .await
         .unwrap();
@@ -596,12 +623,59 @@ async fn a_cancelled_paid_order_is_refunded_once_after_the_provider_said_later_t
         env.stock.level("CHAIR").await == (3, 0)
     })
     .await;
-    let retries: (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM fulfilment_deadlines WHERE kind = 'refund_retry' AND fired_at IS NOT NULL",
-    )
-    .fetch_one(&env.pool)
-    .await
+    // A row is marked fired once its instance handled it, which includes
+    // recording the refund: wait for the mark.
+    env.wait_until("both retry deadlines fired", async || {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM fulfilment_deadlines \
+             WHERE kind = 'refund_retry' AND fired_at IS NOT NULL",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        n == 2
+    })
+    .await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn effects_whose_answers_were_lost_are_not_repeated() {
+    let mut env = Env::start(Duration::from_secs(3600)).await;
+    env.stock.receive("DESK", 2).await;
+    env.stock.lose_answers.store(1, Ordering::Relaxed);
+    env.refunds.lose_answers.store(1, Ordering::Relaxed);
+    // Reserved, then the answer lost: the batch is retried, the reserve
+    // issued again, and it holds nothing more.
+    let order = env.submit("DESK", 1).await;
+    env.wait_until("confirmed", async || {
+        env.status(order).await == OrderStatus::Confirmed
+    })
+    .await;
+    assert_eq!(env.stock.level("DESK").await, (2, 1));
+    assert_eq!(env.stock.lose_answers.load(Ordering::Relaxed), 0);
+    // Paid back, then the answer lost: asked again, paid once, recorded once.
+    let ctx = CommandContext::default();
+    let pay: OrderCommand = serde_json::from_value(serde_json::json!({
+        "type": "RecordPayment", "payment_id": "pay-9",
+        "amount": { "amount_minor": 1000, "currency": "EUR" },
+    }))
     .unwrap();
-    assert_eq!(retries.0, 2);
+    env.orders.execute(order, &pay, &ctx).await.unwrap();
+    let cancel = OrderCommand::CancelOrder {
+        reason: "customer".into(),
+    };
+    env.orders.execute(order, &cancel, &ctx).await.unwrap();
+    env.wait_until("refund recorded", async || {
+        env.orders.load(order).await.unwrap().0.refunded_minor == 1000
+    })
+    .await;
+    assert_eq!(env.refunds.asked.load(Ordering::Relaxed), 2);
+    assert_eq!(env.refunds.paid.lock().unwrap().len(), 1);
+    assert_eq!(env.orders.load(order).await.unwrap().0.refund_ids.len(), 1);
+    env.wait_until("stock back", async || {
+        env.stock.level("DESK").await == (2, 0)
+    })
+    .await;
     env.stop().await;
 }
