@@ -80,6 +80,25 @@ impl FulfilmentService {
     }
 }
 
+impl FulfilmentService {
+    /// Refunds through the payment provider when one is configured,
+    /// waiting (see [`FulfilmentService::without_provider`]) otherwise.
+    pub fn with_provider(
+        config: FulfilmentConfig,
+        provider: Option<orderflow_payments::ProviderConfig>,
+    ) -> Result<FulfilmentService, orderflow_payments::ClientBuildError> {
+        let Some(provider) = provider else {
+            return Ok(FulfilmentService::without_provider(config));
+        };
+        let client = orderflow_payments::Client::new(provider)?;
+        let refunds = Arc::new(orderflow_fulfilment::ProviderRefunds::new(
+            client,
+            config.refund_retry,
+        ));
+        Ok(FulfilmentService { config, refunds })
+    }
+}
+
 impl std::fmt::Debug for FulfilmentService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FulfilmentService")

@@ -42,6 +42,10 @@ pub struct FulfilmentCommand {
     pub nats: NatsArgs,
     #[command(flatten)]
     pub fulfilment: FulfilmentArgs,
+    /// The provider refunds go to (`PAYMENT_PROVIDER_URL`, its secret,
+    /// timeouts, breaker); without one they wait.
+    #[command(flatten)]
+    pub payments: crate::payment_args::PaymentArgs,
     #[command(flatten)]
     pub ops: OpsArgs,
 }
@@ -142,7 +146,13 @@ pub async fn run(command: FulfilmentCommand) -> anyhow::Result<()> {
     let running = services::start(PipelineConfig {
         store,
         services: Services {
-            fulfilment: Some(FulfilmentService::without_provider(config.clone())),
+            fulfilment: Some(
+                FulfilmentService::with_provider(
+                    config.clone(),
+                    command.payments.config().provider,
+                )
+                .context("the payment provider's client")?,
+            ),
             ..Services::default()
         },
     })

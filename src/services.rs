@@ -136,9 +136,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
                 verifier: Arc::clone(&command_api.verifier),
             }),
             command_api: Some(command_api),
-            fulfilment: Some(orderflow::FulfilmentService::without_provider(
-                crate::sagas::fulfilment_config(&args.fulfilment, &api.nats),
-            )),
+            fulfilment: Some(
+                orderflow::FulfilmentService::with_provider(
+                    crate::sagas::fulfilment_config(&args.fulfilment, &api.nats),
+                    api.payments.config().provider,
+                )
+                .context("the payment provider's client")?,
+            ),
         },
     })
     .await?;

@@ -302,3 +302,81 @@ async fn two_processes_one_sigkilled_mid_run_still_confirm_exactly_ten() {
     relay.shutdown().await.unwrap();
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_paid_order_is_refunded_once_by_a_provider_that_failed_then_recovered() {
+    use orderflow_payments::{BreakerConfig, ProviderConfig, RetryConfig, SharedSecret};
+    use orderflow_testkit::{FakePaymentProvider, ProviderBehaviour};
+
+    let env = Env::new().await;
+    let saga_db = TestDb::new().await;
+    let store = env.store();
+    receive(&store, "SOFA", 1).await;
+    let provider = FakePaymentProvider::start().await;
+    provider.set_behaviour(ProviderBehaviour::Fail);
+    let provider_config = ProviderConfig {
+        call_timeout: Duration::from_millis(500),
+        retry: RetryConfig {
+            max_retries: 1,
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+        },
+        breaker: BreakerConfig {
+            failure_threshold: 2,
+            cool_down: Duration::from_millis(300),
+        },
+        ..ProviderConfig::new(provider.url(), SharedSecret::new("s3cret").unwrap())
+    };
+    let config = FulfilmentConfig {
+        refund_retry: Duration::from_millis(200),
+        ..saga_config(&env, &saga_db, Duration::from_secs(3600))
+    };
+    let running = env
+        .start(Services {
+            relay: Some(env.relay.clone()),
+            fulfilment: Some(
+                FulfilmentService::with_provider(config, Some(provider_config)).unwrap(),
+            ),
+            ..Services::default()
+        })
+        .await;
+    let orders = CommandHandler::new(Arc::clone(&store));
+    let id = submit(&orders, "SOFA", 1).await;
+    settle(&orders, &[id], Duration::from_secs(60)).await;
+    let ctx = CommandContext::default();
+    let pay: OrderCommand = serde_json::from_value(serde_json::json!({
+        "type": "RecordPayment", "payment_id": "pay-1",
+        "amount": { "amount_minor": 1000, "currency": "EUR" },
+    }))
+    .unwrap();
+    orders.execute(id, &pay, &ctx).await.unwrap();
+    let cancel = OrderCommand::CancelOrder {
+        reason: "customer".into(),
+    };
+    orders.execute(id, &cancel, &ctx).await.unwrap();
+    // Failing: the refund waits (the breaker opens), nothing is recorded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while provider.requests() < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "never retried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(orders.load(id).await.unwrap().0.refunded_minor, 0);
+    assert!(provider.refunds().is_empty());
+    // Recovered: paid once, recorded once.
+    provider.set_behaviour(ProviderBehaviour::Answer);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while orders.load(id).await.unwrap().0.refunded_minor != 1000 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "refund never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(provider.refunds().len(), 1);
+    let (state, _) = orders.load(id).await.unwrap();
+    assert_eq!(state.refund_ids.len(), 1);
+    assert_eq!(state.refund_ids[0].as_str(), provider.refunds()[0]);
+    running.shutdown().await.unwrap();
+    env.cleanup().await;
+}
