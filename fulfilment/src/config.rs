@@ -18,8 +18,11 @@ pub struct FulfilmentConfig {
     pub stuck_after: Duration,
     /// Retry delay of a refund when no provider is configured.
     pub refund_retry: Duration,
-    /// The subscription runtime's settings. Its batch size is kept small:
-    /// a batch's transaction stays open while the instances act.
+    /// The subscription runtime's settings. One event per batch by
+    /// default: a batch's transaction (it holds an xid: the checkpoint row
+    /// lock) stays open while the instance acts, and on the events' cluster
+    /// that holds back the store's watermark for every reader; with larger
+    /// batches `orderflow up`'s read-your-writes waits ran out.
     pub runtime: RuntimeConfig,
 }
 
@@ -32,7 +35,7 @@ impl Default for FulfilmentConfig {
             stuck_after: Duration::from_secs(5 * 60),
             refund_retry: Duration::from_secs(30),
             runtime: RuntimeConfig {
-                batch_size: 16,
+                batch_size: 1,
                 ..RuntimeConfig::default()
             },
         }
