@@ -212,7 +212,7 @@ pub fn command_api_config(args: &CommandApiArgs) -> CommandApiConfig {
 
 /// A duration setting such as `24h`, `15m`, `1h 30m` or `500ms`; zero is
 /// refused (a key that expires at once would make retries unsafe).
-fn parse_duration(text: &str) -> Result<humantime::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<humantime::Duration, String> {
     let d = humantime::parse_duration(text.trim())
         .map_err(|e| format!("`{text}` is not a duration like 24h, 15m or 30s: {e}"))?;
     if d.is_zero() {

@@ -225,6 +225,40 @@ impl OrderClient {
         self.send(req, 200).await
     }
 
+    /// Receives `quantity` units of every catalogue sku (as staff), so the
+    /// fulfilment saga, where it runs, can reserve what orders ask for.
+    pub async fn stock_catalogue(&self, quantity: u64) -> anyhow::Result<()> {
+        let token = self.tokens.back_office()?;
+        for (sku, _, _) in CATALOGUE {
+            let resp = self
+                .http
+                .post(format!("{}/inventory/{sku}/receipts", self.base))
+                .bearer_auth(&token)
+                .json(&json!({ "quantity": quantity }))
+                .send()
+                .await
+                .context("command API unreachable")?;
+            if !resp.status().is_success() {
+                let status = resp.status();
+                let body: Value = resp.json().await.unwrap_or_default();
+                bail!(
+                    "receiving stock of {sku}: HTTP {status}: {}",
+                    body["detail"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The order as the command API has it now (read as the back office).
+    pub async fn reload(&self, order: &SeenOrder) -> anyhow::Result<SeenOrder> {
+        let req = self
+            .http
+            .get(format!("{}/orders/{}", self.base, order.id))
+            .bearer_auth(self.tokens.back_office()?);
+        self.send(req, 200).await
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder, expect: u16) -> anyhow::Result<SeenOrder> {
         let resp = req.send().await.context("command API unreachable")?;
         let status = resp.status().as_u16();

@@ -89,28 +89,10 @@ pub struct SagasArgs {
     pub fulfilment: FulfilmentArgs,
 }
 
-/// `30m`, `90s`, `2h`, `500ms`, or bare seconds.
+/// A duration setting (`30m`, `90s`, `2h`, `500ms`), parsed like every
+/// other duration of the CLI.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number and a unit (ms, s, m, h)"))?;
-    let seconds = |factor: u64| {
-        n.checked_mul(factor)
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("{text:?} is too long"))
-    };
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => seconds(1),
-        "m" => seconds(60),
-        "h" => seconds(3600),
-        _ => Err(format!("{text:?}: the unit must be ms, s, m or h")),
-    }
+    crate::config::parse_duration(text).map(Into::into)
 }
 
 /// The process manager's configuration from its arguments.
@@ -264,8 +246,7 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
-        for bad in ["", "m", "5d", "-1s", "1.5m", "99999999999999999999h"] {
+        for bad in ["", "m", "45", "0s", "-1s", "1.5m", "99999999999999999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

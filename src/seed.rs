@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use crate::rest_client::{ClientAuthArgs, OrderClient, Tokens};
+use crate::rest_client::{ClientAuthArgs, OrderClient, SeenOrder, Tokens};
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
@@ -32,6 +32,11 @@ pub struct SeedArgs {
 
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let client = OrderClient::new(&args.api, Tokens::from_args(&args.auth)?)?;
+    // Enough for every line of every order (at most 3 lines of 3 units):
+    // where the fulfilment saga runs, it reserves stock and confirms.
+    client
+        .stock_catalogue(args.orders.saturating_mul(9).max(1))
+        .await?;
     let bar = ProgressBar::new(args.orders);
     if let Ok(style) =
         ProgressStyle::with_template("seeding [{bar:30}] {pos}/{len} orders  {per_sec}  eta {eta}")
@@ -74,6 +79,12 @@ async fn one_order(client: &OrderClient, customers: u32) -> anyhow::Result<()> {
         rng.random_bool(0.1),
     );
     for _ in 0..stop_at + 3 {
+        if order.status == "submitted" {
+            // Where the fulfilment saga runs, it confirms (or rejects) a
+            // submitted order itself; the back office only steps in when
+            // nothing did.
+            order = settled_by_saga(client, order).await?;
+        }
         if order.status == "submitted" && reject {
             client
                 .act(&order, "reject", Some(json!({ "reason": "out of stock" })))
@@ -113,6 +124,18 @@ async fn one_order(client: &OrderClient, customers: u32) -> anyhow::Result<()> {
             .await?;
     }
     Ok(())
+}
+
+/// The order once the saga moved it on, or as it was after a short wait.
+async fn settled_by_saga(client: &OrderClient, order: SeenOrder) -> anyhow::Result<SeenOrder> {
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = client.reload(&order).await?;
+        if now.status != "submitted" {
+            return Ok(now);
+        }
+    }
+    Ok(order)
 }
 
 fn stage(status: &str) -> u32 {

@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 use anyhow::Context;
 use clap::Args;
+
+use super::auth::AuthMode;
 use orderflow_query_api::db::{OrderFilter, PageQuery, ReadDb, SortKey};
 use orderflow_query_api::{ChangeFeed, QueryApi, QueryApiConfig, serve_api};
 
@@ -40,6 +42,10 @@ pub struct QueriesArgs {
     /// key); an in-process API trusts a key of the run's own.
     #[command(flatten)]
     pub auth: crate::rest_client::ClientAuthArgs,
+    /// Run the phases again with the in-process API's token cache off
+    /// (every request pays the full signature check) and report both.
+    #[arg(long = "auth", conflicts_with = "endpoint")]
+    pub compare_auth: bool,
 }
 
 pub async fn run(args: QueriesArgs) -> anyhow::Result<()> {
@@ -47,17 +53,31 @@ pub async fn run(args: QueriesArgs) -> anyhow::Result<()> {
         Some(_) => Some(crate::rest_client::Tokens::from_args(&args.auth)?),
         None => None,
     };
-    let report = bench_queries(&BenchConfig {
+    let config = BenchConfig {
         endpoint: args.endpoint.clone(),
         tokens,
         read_database_url: args.read_database_url.clone(),
         concurrency: args.concurrency,
         phase: Duration::from_secs(args.seconds.max(1)),
         ..BenchConfig::default()
-    })
-    .await?;
+    };
+    let report = bench_queries(&config).await?;
     println!("{report}");
-    if args.json {
+    if args.compare_auth {
+        let uncached = bench_queries(&BenchConfig {
+            auth: AuthMode::Uncached,
+            ..config
+        })
+        .await?;
+        println!("with the token cache off (every request's signature checked in full):");
+        println!("{uncached}");
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({ "cached": report.to_json(), "cache_off": uncached.to_json() })
+            );
+        }
+    } else if args.json {
         println!("{}", report.to_json());
     }
     Ok(())
@@ -86,6 +106,8 @@ struct BenchConfig {
     pub sql_connections: u32,
     /// Status the list filters on (stored form, e.g. `paid`).
     pub status: String,
+    /// The in-process API's token cache.
+    pub auth: AuthMode,
 }
 
 impl Default for BenchConfig {
@@ -98,6 +120,7 @@ impl Default for BenchConfig {
             phase: Duration::from_secs(5),
             sql_connections: QueryApiConfig::default().max_connections,
             status: "paid".into(),
+            auth: AuthMode::Cached,
         }
     }
 }
@@ -310,7 +333,7 @@ async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
     let (endpoint, tokens) = match (&config.endpoint, &config.tokens) {
         (Some(e), Some(tokens)) => (e.clone(), tokens.clone()),
         _ => {
-            let (verifier, tokens) = super::auth::bench_auth().await?;
+            let (verifier, tokens) = super::auth::bench_auth_as(config.auth).await?;
             let mut c = QueryApiConfig {
                 read_database_url: config.read_database_url.clone(),
                 // Load from one address is what is measured, not the limiter.
