@@ -137,7 +137,7 @@ pub enum BenchCommand {
     Commands(bench::commands::CommandsArgs),
     /// Time from a command's response to its row in the `orders` read model.
     Lag(bench::lag::LagArgs),
-    /// Rebuilding all five read models against a set-based SQL baseline.
+    /// Rebuilding every read model against a set-based SQL baseline.
     Rebuild(bench::rebuild::RebuildArgs),
     /// GraphQL reads against the same SQL through sqlx.
     Queries(bench::queries::QueriesArgs),

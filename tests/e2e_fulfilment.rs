@@ -40,6 +40,24 @@ fn saga_config(env: &Env, db: &TestDb, payment_timeout: Duration) -> FulfilmentC
     }
 }
 
+/// The relay and the saga (no payment provider) in one pipeline.
+async fn start_relay_and_saga(
+    env: &Env,
+    saga_db: &TestDb,
+    payment_timeout: Duration,
+) -> orderflow::Pipeline {
+    env.start(Services {
+        relay: Some(env.relay.clone()),
+        fulfilment: Some(FulfilmentService::without_provider(saga_config(
+            env,
+            saga_db,
+            payment_timeout,
+        ))),
+        ..Services::default()
+    })
+    .await
+}
+
 async fn receive(store: &Arc<dyn EventStore>, sku: &str, quantity: u32) {
     InventoryHandler::new(Arc::clone(store))
         .execute(
@@ -119,17 +137,7 @@ async fn fifty_orders_for_ten_units_confirm_exactly_ten_through_the_pipeline() {
     let saga_db = TestDb::new().await;
     let store = env.store();
     receive(&store, "WIDGET", 10).await;
-    let running = env
-        .start(Services {
-            relay: Some(env.relay.clone()),
-            fulfilment: Some(FulfilmentService::without_provider(saga_config(
-                &env,
-                &saga_db,
-                Duration::from_secs(3600),
-            ))),
-            ..Services::default()
-        })
-        .await;
+    let running = start_relay_and_saga(&env, &saga_db, Duration::from_secs(3600)).await;
     let orders = CommandHandler::new(Arc::clone(&store));
     let ids = futures::future::join_all((0..50).map(|_| submit(&orders, "WIDGET", 1))).await;
     let (confirmed, rejected) = settle(&orders, &ids, Duration::from_secs(120)).await;
@@ -160,17 +168,7 @@ async fn an_unpaid_order_is_cancelled_at_its_deadline_and_its_stock_released() {
     let saga_db = TestDb::new().await;
     let store = env.store();
     receive(&store, "GADGET", 5).await;
-    let running = env
-        .start(Services {
-            relay: Some(env.relay.clone()),
-            fulfilment: Some(FulfilmentService::without_provider(saga_config(
-                &env,
-                &saga_db,
-                Duration::from_millis(500),
-            ))),
-            ..Services::default()
-        })
-        .await;
+    let running = start_relay_and_saga(&env, &saga_db, Duration::from_millis(500)).await;
     let orders = CommandHandler::new(Arc::clone(&store));
     let id = submit(&orders, "GADGET", 2).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -1,5 +1,5 @@
 //! `orderflow bench rebuild`: seed N realistic events straight into a
-//! scratch event store, rebuild all five read models from them, and compare
+//! scratch event store, rebuild every read model from them, and compare
 //! with the set-based baseline — one `INSERT … SELECT … GROUP BY` over the
 //! same events into an unlogged table.
 
@@ -73,7 +73,7 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     let baseline_per_sec = seeded as f64 / baseline_secs;
     let ratio = report.events_per_sec / baseline_per_sec;
     println!(
-        "bench rebuild: {} events, all five read models ({})",
+        "bench rebuild: {} events, every read model ({})",
         report.events,
         report.projections.join(", ")
     );
