@@ -3,16 +3,14 @@
 //! the same form as the order's (see `order::codec`), with the same
 //! decode errors.
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use schemars::Schema;
 use serde_json::Value;
 
 use crate::inventory::event::{
     InventoryEvent, ReservationCommitted, StockAdjusted, StockReceived, StockReleased,
     StockReserved,
 };
-use crate::order::codec::EventDecodeError;
+use crate::order::codec::{EventDecodeError, decode, schema_of, to_json, version_in};
 
 /// The newest schema version of every inventory event type. No type has
 /// changed yet, so there are no upcasters; one that changes gets one in
@@ -77,10 +75,7 @@ impl InventoryEvent {
 /// The newest schema version of `event_type`, or `None` if it is not an
 /// inventory event type.
 pub fn current_schema_version(event_type: &str) -> Option<u32> {
-    SCHEMA_VERSIONS
-        .iter()
-        .find(|(t, _)| *t == event_type)
-        .map(|(_, v)| *v)
+    version_in(SCHEMA_VERSIONS, event_type)
 }
 
 /// JSON Schema of one event type's payload at one version, for the
@@ -97,19 +92,4 @@ pub fn payload_schema(event_type: &str, schema_version: u32) -> Option<Schema> {
         "ReservationCommitted" => schema_of::<ReservationCommitted>(),
         _ => return None,
     })
-}
-
-fn schema_of<T: JsonSchema>() -> Schema {
-    SchemaGenerator::default().into_root_schema_for::<T>()
-}
-
-fn to_json<T: Serialize>(payload: &T) -> Value {
-    // Integers, strings, ids and timestamps always serialize; were that to
-    // change, Null is stored and `from_payload` rejects it loudly instead
-    // of the write path panicking.
-    serde_json::to_value(payload).unwrap_or(Value::Null)
-}
-
-fn decode<T: DeserializeOwned>(payload: Value) -> Result<T, serde_json::Error> {
-    serde_json::from_value(payload)
 }

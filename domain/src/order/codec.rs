@@ -145,7 +145,12 @@ impl OrderEvent {
 /// The newest schema version of `event_type`, or `None` if it is not an
 /// order event type.
 pub fn current_schema_version(event_type: &str) -> Option<u32> {
-    SCHEMA_VERSIONS
+    version_in(SCHEMA_VERSIONS, event_type)
+}
+
+/// `event_type`'s version in an aggregate's table of newest versions.
+pub(crate) fn version_in(table: &[(&str, u32)], event_type: &str) -> Option<u32> {
+    table
         .iter()
         .find(|(t, _)| *t == event_type)
         .map(|(_, v)| *v)
@@ -179,11 +184,11 @@ pub fn payload_schema(event_type: &str, schema_version: u32) -> Option<Schema> {
     })
 }
 
-fn schema_of<T: JsonSchema>() -> Schema {
+pub(crate) fn schema_of<T: JsonSchema>() -> Schema {
     SchemaGenerator::default().into_root_schema_for::<T>()
 }
 
-fn to_json<T: Serialize>(payload: &T) -> Value {
+pub(crate) fn to_json<T: Serialize>(payload: &T) -> Value {
     // The payload structs hold only strings, integers, timestamps, options
     // and nested structs, which serde_json always serializes. Should that
     // ever change, Null is returned and `from_payload` rejects it loudly,
@@ -191,6 +196,6 @@ fn to_json<T: Serialize>(payload: &T) -> Value {
     serde_json::to_value(payload).unwrap_or(Value::Null)
 }
 
-fn decode<T: DeserializeOwned>(payload: Value) -> Result<T, serde_json::Error> {
+pub(crate) fn decode<T: DeserializeOwned>(payload: Value) -> Result<T, serde_json::Error> {
     serde_json::from_value(payload)
 }
