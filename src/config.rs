@@ -145,6 +145,9 @@ pub struct CommandApiArgs {
     /// In `up`, the query API takes these limits too.
     #[command(flatten)]
     pub rate_limit: crate::rate_limit_args::RateLimitArgs,
+    /// The internal metrics listener (in `up`, for the whole process).
+    #[command(flatten)]
+    pub ops: crate::ops_server::OpsArgs,
     #[command(flatten)]
     pub nats: NatsArgs,
     #[command(flatten)]

@@ -1,11 +1,14 @@
-//! `/healthz`, `/readyz` and `/metrics` for the processes that serve no
-//! HTTP API of their own (`orderflow relay`, `orderflow projector`), so
-//! Prometheus and the orchestrator's probes reach every service alike.
+//! `/healthz`, `/readyz` and `/metrics` on an internal listener
+//! (`METRICS_ADDR`), without a token: for the processes that serve no HTTP
+//! API of their own (`orderflow relay`, `projector`, `fulfilment`), and for
+//! the two APIs, whose public `/metrics` wants an operator's token. So
+//! Prometheus scrapes every service alike, on a port no gateway exposes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use orderflow_event_store::EventStore;
 use orderflow_observability::{ReadinessCheck, health_routes};
 use sqlx::PgPool;
 
@@ -29,6 +32,14 @@ pub fn postgres_ready(pools: Vec<PgPool>) -> ReadinessCheck {
             }
             Ok(())
         })
+    })
+}
+
+/// Ready while the event store answers its head position.
+pub fn store_ready(store: Arc<dyn EventStore>) -> ReadinessCheck {
+    Arc::new(move || {
+        let store = Arc::clone(&store);
+        Box::pin(async move { store.head().await.map(|_| ()).map_err(|e| e.to_string()) })
     })
 }
 

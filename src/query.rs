@@ -37,6 +37,8 @@ pub struct QueryApiCommand {
     /// API's).
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub ops: crate::ops_server::OpsArgs,
 }
 
 pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
@@ -55,6 +57,15 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     println!("query API     http://{}/graphql", listener.local_addr()?);
     let events = status_store(&args).await?;
+    // Its own connection: readiness must not wait behind queries.
+    let read_probe = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&args.read_database_url)?;
+    crate::ops_server::spawn(
+        &args.ops,
+        crate::ops_server::postgres_ready(vec![read_probe]),
+    )
+    .await?;
     orderflow_query_api::serve_on(listener, config, events, verifier, shutdown_signal()).await?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use crate::config::{
     query_api_config, relay_config,
 };
 use crate::event_store_choice::events_in;
+use crate::ops_server;
 
 /// The store as `args` name it: the Postgres events database always (it
 /// holds the relay's checkpoint and lock even when events are elsewhere).
@@ -101,6 +102,8 @@ pub async fn command_api(args: CommandApiArgs) -> anyhow::Result<()> {
     if let Some(addr) = running.command_api_addr() {
         println!("command API   http://{addr}");
     }
+    let ready = ops_server::store_ready(running.stores().events());
+    ops_server::spawn(&args.ops, ready).await?;
     running.run_until(shutdown_signal()).await?;
     Ok(())
 }
@@ -153,9 +156,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .query_api_addr()
         .context("the query API did not start")?;
 
+    ops_server::spawn(&api.ops, ops_server::store_ready(running.stores().events())).await?;
     println!("orderflow is up");
     println!(
-        "  command API   http://{addr}   (OpenAPI: http://{addr}/openapi.json, metrics: /metrics)"
+        "  command API   http://{addr}   (OpenAPI: http://{addr}/openapi.json, /metrics for operators)"
     );
     println!("  query API     http://{query_addr}/graphql   (GraphiQL in a browser)");
     println!(

@@ -269,7 +269,14 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     // The first command API creates and migrates the events database.
     let mut command_apis = vec![Service::start(
         "command-api-1",
-        &["command-api", "--no-relay", "--command-api-addr", any],
+        &[
+            "command-api",
+            "--no-relay",
+            "--command-api-addr",
+            any,
+            "--metrics-addr",
+            any,
+        ],
         &env,
     )];
     let first = command_apis[0].url("command API").await;
@@ -299,7 +306,11 @@ async fn services_fail_over_and_the_read_models_end_exact() {
         Service::start("projector-2", &["projector", metrics[0], metrics[1]], &env),
     ];
     let mut query_apis = [
-        Service::start("query-api-1", &["query-api", "--query-api-addr", any], &env),
+        Service::start(
+            "query-api-1",
+            &["query-api", "--query-api-addr", any, "--metrics-addr", any],
+            &env,
+        ),
         Service::start("query-api-2", &["query-api", "--query-api-addr", any], &env),
     ];
     let graphql = [
@@ -337,7 +348,8 @@ async fn services_fail_over_and_the_read_models_end_exact() {
     let owned_by_busiest = projectors[busiest].found(owned_line).len();
     let owned_by_other = projectors[other_projector].found(owned_line).len();
 
-    // The standalone relay and projector serve probes and metrics too.
+    // The standalone relay and projector serve probes and metrics too, on
+    // their internal listener, without a token; so do the APIs.
     let scrape = |url: String| async move {
         let http = reqwest::Client::new();
         let ready = http
@@ -374,6 +386,17 @@ async fn services_fail_over_and_the_read_models_end_exact() {
         .collect();
 
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // The APIs' internal listener needs no token; their public `/metrics`
+    // does (an operator's; tested beside each API).
+    let api_metrics = scrape(command_apis[0].url("metrics").await).await;
+    assert!(
+        api_metrics.contains("orderflow_commands_total{"),
+        "{api_metrics}"
+    );
+    let public = reqwest::get(format!("{}/metrics", apis[0])).await.unwrap();
+    assert_eq!(public.status(), 401);
+    let query_metrics_url = query_apis[0].url("metrics").await;
+    scrape(query_metrics_url).await;
     let killed_relay = relays[active_relay].kill();
     let relay_took_over = relays[standby_relay]
         .wait_for(leader_line, 1, Duration::from_secs(30))

@@ -9,10 +9,10 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use orderflow_auth::Verifier;
+use orderflow_auth::{Forbidden, Principal, Role, Verifier};
 use orderflow_event_store::EventStore;
 use orderflow_observability::{
-    ReadinessCheck, correlation_layer, health_routes_noting, http_metrics_layer,
+    ReadinessCheck, correlation_layer, http_metrics_layer, metrics_response, probe_routes_noting,
 };
 use orderflow_payments::WebhookConfig;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -58,8 +58,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// The full application: API routes, `/openapi.json`, health and metrics.
 /// Every API route needs a bearer token that `verifier` accepts, except the
 /// payment webhook, which needs the provider's signature (and refuses
-/// everything here, where no webhook secret is configured); health,
-/// metrics and the OpenAPI document (public documentation) need neither.
+/// everything here, where no webhook secret is configured); `/metrics`
+/// needs an operator's token; health and the OpenAPI document (public
+/// documentation) need neither.
 pub fn router(store: Arc<dyn EventStore>, body_limit: usize, verifier: Arc<Verifier>) -> Router {
     router_with_handler(CommandHandler::new(store), body_limit, verifier)
 }
@@ -82,6 +83,9 @@ pub fn router_with_webhook(
     payment_webhook: WebhookConfig,
 ) -> Router {
     let (api, _) = api_router().split_for_parts();
+    // Install the recorder now: series recorded before the first scrape
+    // would otherwise be lost.
+    orderflow_observability::prometheus_handle();
     let openapi_json = openapi_json();
     let ready_store = handler.store().clone();
     let ready: ReadinessCheck = Arc::new(move || {
@@ -109,9 +113,19 @@ pub fn router_with_webhook(
                 }
             }),
         )
+        .route("/metrics", get(operator_metrics))
         .with_state(state)
-        .merge(health_routes_noting(ready, &[("auth", auth_mode)]));
+        .merge(probe_routes_noting(ready, &[("auth", auth_mode)]));
     with_common_layers(app, body_limit)
+}
+
+/// `/metrics` on the public port is for operators: its series name routes,
+/// subscribers and error kinds, and their rates tell an outsider about load
+/// and failures. Prometheus scrapes `METRICS_ADDR`, an internal listener
+/// without a token, instead.
+async fn operator_metrics(principal: Principal) -> Result<Response, Forbidden> {
+    principal.require_any_role(&[Role::Operator])?;
+    Ok(metrics_response())
 }
 
 /// The OpenAPI document, as served at `/openapi.json`: what utoipa derives

@@ -27,11 +27,19 @@ pub fn health_routes_noting<S>(ready: ReadinessCheck, notes: &[(&str, &str)]) ->
 where
     S: Clone + Send + Sync + 'static,
 {
+    probe_routes_noting(ready, notes).route("/metrics", get(|| async { metrics_response() }))
+}
+
+/// `/healthz` and `/readyz` only, for a public listener whose `/metrics`
+/// is guarded by the service itself (see [`metrics_response`]).
+pub fn probe_routes_noting<S>(ready: ReadinessCheck, notes: &[(&str, &str)]) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     let notes: serde_json::Map<String, serde_json::Value> = notes
         .iter()
         .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
         .collect();
-    let metrics = crate::prometheus_handle();
     Router::new()
         .route(
             "/healthz",
@@ -55,18 +63,15 @@ where
                 }
             }),
         )
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = metrics.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        metrics.render(),
-                    )
-                }
-            }),
-        )
+}
+
+/// This process's series in the Prometheus text format.
+pub fn metrics_response() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::prometheus_handle().render(),
+    )
+        .into_response()
 }
 
 fn json(

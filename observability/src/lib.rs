@@ -12,7 +12,9 @@ mod telemetry;
 mod trace_context;
 
 pub use correlation::{CORRELATION_HEADER, CorrelationId, correlation_layer};
-pub use health::{ReadinessCheck, health_routes, health_routes_noting};
+pub use health::{
+    ReadinessCheck, health_routes, health_routes_noting, metrics_response, probe_routes_noting,
+};
 pub use http_metrics::http_metrics_layer;
 pub use prometheus::prometheus_handle;
 pub use shutdown::shutdown_signal;

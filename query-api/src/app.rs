@@ -6,10 +6,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use orderflow_auth::{RateLimiter, Verifier};
+use orderflow_auth::{Forbidden, Principal, RateLimiter, Role, Verifier};
 use orderflow_event_store::EventStore;
 use orderflow_observability::{
-    ReadinessCheck, correlation_layer, health_routes_noting, http_metrics_layer,
+    ReadinessCheck, correlation_layer, http_metrics_layer, metrics_response, probe_routes_noting,
 };
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -131,11 +131,14 @@ impl QueryApi {
         &self.schema
     }
 
-    /// `/graphql` (every operation with a bearer token), and `/healthz`,
-    /// `/readyz` (which names the auth mode), `/metrics` without one, as on
-    /// the command API.
+    /// `/graphql` (every operation with a bearer token), `/metrics` (an
+    /// operator's token), and `/healthz`, `/readyz` (which names the auth
+    /// mode) without one, as on the command API.
     pub fn router(&self) -> Router {
         let limits = &self.config.limits;
+        // Install the recorder now: series recorded before the first scrape
+        // would otherwise be lost.
+        orderflow_observability::prometheus_handle();
         let state = HttpState {
             executor: QueryExecutor {
                 schema: self.schema.clone(),
@@ -168,8 +171,9 @@ impl QueryApi {
         });
         let app = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
+            .route("/metrics", get(operator_metrics))
             .with_state(state)
-            .merge(health_routes_noting(ready, &[("auth", auth_mode)]))
+            .merge(probe_routes_noting(ready, &[("auth", auth_mode)]))
             .layer(DefaultBodyLimit::max(limits.max_body_bytes))
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(axum::middleware::from_fn(http_metrics_layer))
@@ -180,6 +184,13 @@ impl QueryApi {
             None => app,
         }
     }
+}
+
+/// `/metrics` on the public port is for operators, as on the command API;
+/// Prometheus scrapes the internal `METRICS_ADDR` listener instead.
+async fn operator_metrics(principal: Principal) -> Result<Response, Forbidden> {
+    principal.require_any_role(&[Role::Operator])?;
+    Ok(metrics_response())
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use orderflow_auth::Role;
 use orderflow_event_store::Position;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -182,9 +183,26 @@ async fn batches_bodies_and_headers() {
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
+    // `/metrics` on the public port: an operator's token, nothing less.
+    let anonymous = env
+        .client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let staff = env
+        .client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(env.token("staff", &[Role::Staff, Role::Finance, Role::Customer]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staff.status(), 403);
     let metrics = env
         .client
         .get(format!("{base}/metrics"))
+        .bearer_auth(env.token("ops", &[Role::Operator]))
         .send()
         .await
         .unwrap()

@@ -455,10 +455,13 @@ impl Stack {
         body
     }
 
+    /// `/metrics` of the API at `base`, as an operator (the only role that
+    /// reads it on the public port).
     pub async fn scrape(&self, base: &str) -> String {
         let r = self
             .client
             .get(format!("{base}/metrics"))
+            .bearer_auth(self.token("test-operator", &[Role::Operator]))
             .send()
             .await
             .unwrap();

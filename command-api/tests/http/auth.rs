@@ -106,9 +106,9 @@ async fn requests_without_a_valid_token_are_401_with_a_bearer_challenge() {
 }
 
 #[tokio::test]
-async fn health_metrics_and_the_openapi_document_need_no_token() {
+async fn health_and_the_openapi_document_need_no_token() {
     let app = TestApp::start().await;
-    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+    for path in ["/healthz", "/readyz", "/openapi.json"] {
         let r = send_as(&app, reqwest::Method::GET, path, None, None).await;
         assert_eq!(r.status, 200, "{path}: {}", r.body);
     }
@@ -532,4 +532,22 @@ async fn idempotency_keys_of_two_subjects_do_not_collide() {
         "{}",
         history.body
     );
+}
+
+#[tokio::test]
+async fn metrics_on_the_public_port_are_for_operators_only() {
+    let app = TestApp::start().await;
+    let get = reqwest::Method::GET;
+    let anonymous = send_as(&app, get.clone(), "/metrics", None, None).await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert_eq!(anonymous.body["type"], orderflow_auth::UNAUTHORIZED_TYPE);
+    for roles in [&[Role::Customer][..], &[Role::Staff, Role::Finance]] {
+        let token = app.auth.token("someone", roles);
+        let r = send_as(&app, get.clone(), "/metrics", Some(&token), None).await;
+        assert_eq!(r.status, 403, "{roles:?}: {}", r.body);
+        assert_eq!(r.body["type"], orderflow_auth::FORBIDDEN_TYPE);
+    }
+    let operator = app.auth.token("ops", &[Role::Operator]);
+    let r = send_as(&app, get, "/metrics", Some(&operator), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -1,5 +1,6 @@
 //! Every command endpoint on its happy path, and the read endpoints.
 
+use orderflow_auth::Role;
 use orderflow_event_store::{
     AppendRequest, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamId,
 };
@@ -331,7 +332,11 @@ async fn correlation_ids_are_echoed_or_generated_and_health_answers() {
     let id = app.create_order().await;
     app.get(&format!("/orders/{id}")).await;
     let metrics = app
-        .send(app.client.get(app.url("/metrics")))
+        .send(
+            app.client
+                .get(app.url("/metrics"))
+                .bearer_auth(app.auth.token("ops", &[Role::Operator])),
+        )
         .await
         .body
         .as_str()
