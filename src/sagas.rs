@@ -116,6 +116,12 @@ pub fn fulfilment_config(args: &FulfilmentArgs, nats: &NatsArgs) -> FulfilmentCo
 /// owns the subscriber at a time, the others stand by.
 pub async fn run(command: FulfilmentCommand) -> anyhow::Result<()> {
     orderflow_observability::prometheus_handle();
+    // Test builds only (the `failpoints` feature): crash points for the
+    // crash tests; an ordinary build arms nothing.
+    let armed = orderflow_fulfilment::failpoints::arm_from_env();
+    if !armed.is_empty() {
+        tracing::warn!(?armed, "failpoints armed: this process aborts at them");
+    }
     let config = fulfilment_config(&command.fulfilment, &command.nats);
     let probe = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)

@@ -3,11 +3,15 @@
 //! its own database; and as separate `orderflow fulfilment` processes, one
 //! SIGKILLed mid-run.
 //!
+//! The crash tests (a process aborted at each step boundary, then
+//! restarted) are in `fulfilment_crashes`.
+//!
 //! A binary of its own: the saga's batch transaction stays open while it
 //! issues commands, which holds the cluster-wide watermark (see
 //! `e2e_projector`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fulfilment_crashes;
 mod support;
 
 use std::sync::Arc;

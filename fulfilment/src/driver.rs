@@ -110,7 +110,9 @@ impl Driver {
                 return Ok(state);
             };
             let id = command.id(order);
+            crate::failpoints::boundary("before", command.name());
             let (key, input) = self.issue(order, &state, &command).await?;
+            crate::failpoints::boundary("after", command.name());
             let key = key.unwrap_or_else(|| format!("{id}/outcome"));
             state = self.apply(order, &key, &input).await?;
         }

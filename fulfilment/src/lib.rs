@@ -20,10 +20,13 @@
 //!   so the rows follow the events through the checkpoint instead.)
 //! - **Operable** ([`status`]): instances by phase, stuck instances, dead
 //!   letters, an instance's timeline; the same figures as metrics.
+//! - **Crash points** ([`failpoints`]): with the `failpoints` feature, the
+//!   process can be made to abort at any step boundary (crash tests).
 
 pub mod config;
 pub mod driver;
 pub mod error;
+pub mod failpoints;
 pub mod instance;
 pub mod inventory;
 pub mod orders;
