@@ -3,7 +3,12 @@
 //! Every test that needs Postgres gets its own, freshly created database so
 //! tests can run in parallel against one real server without seeing each
 //! other's rows. The database is dropped when the [`TestDb`] goes out of scope.
+//!
+//! With the `browser` feature, `browser` drives headless Chromium for tests
+//! of the pages the services serve.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 mod fake_payment_provider;
 mod insert_gate;
 mod jwks_server;
