@@ -55,12 +55,12 @@ impl FromRef<AppState> for Arc<Verifier> {
 /// Largest accepted body by default; an order with 100 items fits easily.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
-/// The full application: API routes, `/openapi.json`, health and metrics.
-/// Every API route needs a bearer token that `verifier` accepts, except the
-/// payment webhook, which needs the provider's signature (and refuses
-/// everything here, where no webhook secret is configured); `/metrics`
-/// needs an operator's token; health and the OpenAPI document (public
-/// documentation) need neither.
+/// The full application: API routes, `/openapi.json`, its reference page
+/// `/docs`, health and metrics. Every API route needs a bearer token that
+/// `verifier` accepts, except the payment webhook, which needs the
+/// provider's signature (and refuses everything here, where no webhook
+/// secret is configured); `/metrics` needs an operator's token; health,
+/// the OpenAPI document and its page (public documentation) need neither.
 pub fn router(store: Arc<dyn EventStore>, body_limit: usize, verifier: Arc<Verifier>) -> Router {
     router_with_handler(CommandHandler::new(store), body_limit, verifier)
 }
@@ -115,6 +115,7 @@ pub fn router_with_webhook(
         )
         .route("/metrics", get(operator_metrics))
         .with_state(state)
+        .merge(crate::docs::routes())
         .merge(probe_routes_noting(ready, &[("auth", auth_mode)]));
     with_common_layers(app, body_limit)
 }

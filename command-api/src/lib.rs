@@ -7,6 +7,7 @@ mod aggregate;
 mod app;
 mod commands;
 mod contract;
+mod docs;
 mod dto;
 mod errors;
 mod extract;
@@ -26,6 +27,7 @@ pub use app::{
     router_with_webhook, with_common_layers,
 };
 pub use contract::{ContractPatterns, contract_patterns};
+pub use docs::{DOCS_PATH, FILES as DOCS_FILES};
 pub use dto::*;
 pub use handler::{
     AggregateHandler, CommandContext, CommandError, CommandHandler, CommandOutcome,

@@ -1,11 +1,13 @@
 //! What every orderflow service shares: Prometheus metrics, correlation ids
-//! on requests and in logs, `/healthz` `/readyz` `/metrics`, and shutdown on
-//! SIGTERM or Ctrl-C; the tracing subscriber (text or JSON logs, OTLP span
-//! export) and W3C trace context helpers.
+//! on requests and in logs, `/healthz` `/readyz` `/metrics`, browser pages
+//! served from the binary, and shutdown on SIGTERM or Ctrl-C; the tracing
+//! subscriber (text or JSON logs, OTLP span export) and W3C trace context
+//! helpers.
 
 mod correlation;
 mod health;
 mod http_metrics;
+mod pages;
 mod prometheus;
 mod shutdown;
 mod telemetry;
@@ -16,6 +18,7 @@ pub use health::{
     ReadinessCheck, health_routes, health_routes_noting, metrics_response, probe_routes_noting,
 };
 pub use http_metrics::http_metrics_layer;
+pub use pages::{Caching, PAGE_CSP, StaticFile, page_response, static_routes};
 pub use prometheus::prometheus_handle;
 pub use shutdown::shutdown_signal;
 pub use telemetry::{

@@ -133,7 +133,8 @@ impl QueryApi {
 
     /// `/graphql` (every operation with a bearer token), `/metrics` (an
     /// operator's token), and `/healthz`, `/readyz` (which names the auth
-    /// mode) without one, as on the command API.
+    /// mode), the GraphiQL page (`GET /graphql` from a browser) and its
+    /// files without one, as on the command API.
     pub fn router(&self) -> Router {
         let limits = &self.config.limits;
         // Install the recorder now: series recorded before the first scrape
@@ -160,7 +161,6 @@ impl QueryApi {
             max_ws_message: limits.max_body_bytes,
             max_subscriptions: limits.max_subscriptions_per_connection,
             ws_clients: Arc::clone(&self.ws_clients),
-            graphiql: HttpState::graphiql_page(),
             verifier: Arc::clone(&self.verifier),
         };
         let auth_mode = self.verifier.mode().as_str();
@@ -173,6 +173,7 @@ impl QueryApi {
             .route("/graphql", get(graphql_get).post(graphql_post))
             .route("/metrics", get(operator_metrics))
             .with_state(state)
+            .merge(crate::graphiql::asset_routes())
             .merge(probe_routes_noting(ready, &[("auth", auth_mode)]))
             .layer(DefaultBodyLimit::max(limits.max_body_bytes))
             .layer(CatchPanicLayer::custom(panic_response))

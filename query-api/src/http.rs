@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{BatchRequest, BatchResponse, Data, Executor, Response as GqlResponse};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Extension;
@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{ConnectInfo, FromRef, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use orderflow_auth::{Principal, Verifier};
 use orderflow_event_store::Position;
 use tokio::sync::Semaphore;
@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::consistency::PositionRequest;
 use crate::error::ErrorCode;
 use crate::executor::{QueryExecutor, SubscriptionSlots};
+use crate::graphiql;
 use crate::ws_auth;
 use crate::ws_clients::WsClients;
 
@@ -35,7 +36,6 @@ pub(crate) struct HttpState {
     pub max_ws_message: usize,
     pub max_subscriptions: usize,
     pub ws_clients: Arc<WsClients>,
-    pub graphiql: Arc<str>,
     /// Checks every operation's bearer token (the `Principal` extractor).
     pub verifier: Arc<Verifier>,
 }
@@ -43,17 +43,6 @@ pub(crate) struct HttpState {
 impl FromRef<HttpState> for Arc<Verifier> {
     fn from_ref(state: &HttpState) -> Arc<Verifier> {
         Arc::clone(&state.verifier)
-    }
-}
-
-impl HttpState {
-    pub fn graphiql_page() -> Arc<str> {
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("orderflow")
-            .finish()
-            .into()
     }
 }
 
@@ -160,8 +149,8 @@ pub(crate) async fn graphql_post(
     ([(header::CACHE_CONTROL, "no-store")], axum::Json(response)).into_response()
 }
 
-/// GraphiQL (a static page: its operations carry the token), or a
-/// WebSocket. The socket's caller is the upgrade request's bearer token or,
+/// GraphiQL (a static page, see [`graphiql`]: its operations carry the
+/// token), or a WebSocket. The socket's caller is the upgrade request's bearer token or,
 /// without one, the token in `connection_init` (see [`ws_auth`]); a bad
 /// `Authorization` header is a 401 before any upgrade. `peer` is there when
 /// served through [`crate::serve_api`]; a router mounted without connection
@@ -175,7 +164,7 @@ pub(crate) async fn graphql_get(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(upgrade) = upgrade else {
-        return Html(state.graphiql.to_string()).into_response();
+        return graphiql::page();
     };
     let Ok(protocol) = protocol else {
         return refused(

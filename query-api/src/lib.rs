@@ -12,6 +12,8 @@
 //! - Limits checked before anything runs; errors carry `extensions.code`.
 //! - Automatic persisted queries, and optionally trusted documents only
 //!   (`persisted.rs`).
+//! - GraphiQL at `GET /graphql`, every file of it served from the binary
+//!   (`graphiql.rs`), so it works offline.
 
 mod access;
 mod app;
@@ -22,6 +24,7 @@ pub mod db;
 mod doc_cache;
 mod error;
 mod executor;
+mod graphiql;
 mod http;
 mod loaders;
 mod notices;

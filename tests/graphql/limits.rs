@@ -163,17 +163,30 @@ async fn batches_bodies_and_headers() {
     let r = env.post_graphql(big, &[]).await;
     assert_eq!(r.status, 413);
 
-    // GraphiQL, health, readiness, metrics.
+    // GraphiQL (and the files it loads, no token needed; the vendored
+    // ones cached for a year), health, readiness, metrics.
     let page = env.client.get(&env.graphql).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(
-        page.text()
-            .await
-            .unwrap()
-            .to_lowercase()
-            .contains("graphiql")
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        orderflow_observability::PAGE_CSP
     );
+    let html = page.text().await.unwrap();
+    assert!(html.to_lowercase().contains("graphiql"));
     let base = env.graphql.trim_end_matches("/graphql");
+    let script = "/graphql/assets/graphiql-4.1.2/graphiql.min.js";
+    assert!(html.contains(&script[1..]), "{html}");
+    let r = env
+        .client
+        .get(format!("{base}{script}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     for path in ["/healthz", "/readyz"] {
         let r = env
             .client

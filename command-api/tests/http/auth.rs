@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orderflow_auth::{Role, SigningKey, TokenClaims, jwks, unix_now};
-use orderflow_command_api::{Authn, CommandApiConfig, RULES, rule_for};
+use orderflow_command_api::{Authn, CommandApiConfig, DOCS_FILES, DOCS_PATH, RULES, rule_for};
 use orderflow_testkit::JwksServer;
 use serde_json::{Value, json};
 
@@ -108,10 +108,48 @@ async fn requests_without_a_valid_token_are_401_with_a_bearer_challenge() {
 #[tokio::test]
 async fn health_and_the_openapi_document_need_no_token() {
     let app = TestApp::start().await;
-    for path in ["/healthz", "/readyz", "/openapi.json"] {
+    let page_files = DOCS_FILES.iter().map(|f| f.path);
+    for path in ["/healthz", "/readyz", "/openapi.json", DOCS_PATH]
+        .into_iter()
+        .chain(page_files)
+    {
         let r = send_as(&app, reqwest::Method::GET, path, None, None).await;
         assert_eq!(r.status, 200, "{path}: {}", r.body);
     }
+    // The reference page may load only from its own origin; its vendored
+    // script is cached for a year at a path naming its version.
+    let page = send_as(&app, reqwest::Method::GET, DOCS_PATH, None, None).await;
+    assert_eq!(
+        page.header("content-security-policy").as_deref(),
+        Some(orderflow_observability::PAGE_CSP)
+    );
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let redoc = "/docs/assets/redoc-2.5.4/redoc.standalone.js";
+    let script = send_as(&app, reqwest::Method::GET, redoc, None, None).await;
+    assert_eq!(
+        script.header("cache-control").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert!(
+        script
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    // Anything else under it is the usual 404 problem.
+    send_as(
+        &app,
+        reqwest::Method::GET,
+        "/docs/assets/nope.js",
+        None,
+        None,
+    )
+    .await
+    .assert_problem(404, "route-not-found");
     let ready = send_as(&app, reqwest::Method::GET, "/readyz", None, None).await;
     assert_eq!(ready.body["auth"], "jwks", "{}", ready.body);
 }
