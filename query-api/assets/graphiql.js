@@ -11,11 +11,12 @@
   socket.protocol = endpoint.protocol === 'https:' ? 'wss:' : 'ws:';
 
   var defaultQuery = [
-    '# orderflow GraphQL. Every operation needs a bearer token: put it in the',
-    '# Headers pane below, e.g. one from `orderflow token --role staff`, then',
-    '# run with Ctrl-Enter. Subscriptions use the same header. The schema',
-    '# (Docs, autocompletion) loads once the token is there: press',
-    '# Shift-Ctrl-R to refetch it.',
+    '# orderflow GraphQL. Every operation needs a bearer',
+    '# token: put one in the Headers pane below, e.g.',
+    '#   orderflow token --role staff',
+    '# then run with Ctrl-Enter. Subscriptions use the',
+    '# same header. The schema (Docs, autocompletion)',
+    '# loads with a token: Shift-Ctrl-R refetches it.',
     '{',
     '  orders(first: 5) {',
     '    totalCount',

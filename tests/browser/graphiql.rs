@@ -89,6 +89,7 @@ async fn graphiql_runs_queries_and_subscriptions_with_the_token_of_its_headers_p
         browser
             .wait_for(".graphiql-container .graphiql-query-editor .CodeMirror")
             .await;
+        browser.screenshot("graphiql-opened").await;
         let query = format!("{{ order(id: \"{id}\") {{ id status }} }}");
         set_editor(&browser, ".graphiql-query-editor", &query).await;
 
