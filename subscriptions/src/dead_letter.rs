@@ -66,16 +66,39 @@ pub async fn open_count(conn: &mut PgConnection, subscriber: &str) -> Result<i64
 /// Resumes a stopped subscriber at its dead-lettered event, which is tried
 /// again (and dead-lettered again if it still fails).
 pub async fn retry(pool: &PgPool, subscriber: &str) -> Result<(), SubscriptionError> {
-    resolve(pool, subscriber, false).await
+    resolve(pool, subscriber, false, None).await
 }
 
 /// Resumes a stopped subscriber after its dead-lettered event, which it
 /// never handles.
 pub async fn skip(pool: &PgPool, subscriber: &str) -> Result<(), SubscriptionError> {
-    resolve(pool, subscriber, true).await
+    resolve(pool, subscriber, true, None).await
 }
 
-async fn resolve(pool: &PgPool, name: &str, skip: bool) -> Result<(), SubscriptionError> {
+/// [`retry`] by `actor`, recorded in the audit log in the same transaction.
+pub async fn retry_as(
+    pool: &PgPool,
+    subscriber: &str,
+    actor: &str,
+) -> Result<(), SubscriptionError> {
+    resolve(pool, subscriber, false, Some(actor)).await
+}
+
+/// [`skip`] by `actor`, recorded in the audit log in the same transaction.
+pub async fn skip_as(
+    pool: &PgPool,
+    subscriber: &str,
+    actor: &str,
+) -> Result<(), SubscriptionError> {
+    resolve(pool, subscriber, true, Some(actor)).await
+}
+
+async fn resolve(
+    pool: &PgPool,
+    name: &str,
+    skip: bool,
+    actor: Option<&str>,
+) -> Result<(), SubscriptionError> {
     let verb = if skip { "skip" } else { "retry" };
     let mut tx = pool.begin().await?;
     let cp = checkpoint::lock(&mut tx, name)
@@ -118,6 +141,13 @@ async fn resolve(pool: &PgPool, name: &str, skip: bool) -> Result<(), Subscripti
     .bind(position.to_string())
     .execute(&mut *tx)
     .await?;
+    if let Some(actor) = actor {
+        let detail = match &letter {
+            Some(l) => format!("dead letter at {}", l.try_get::<String, _>("position")?),
+            None => "no open dead letter".to_owned(),
+        };
+        crate::operator::record_action(&mut tx, actor, verb, name, &detail).await?;
+    }
     tx.commit().await?;
     metrics::stopped(name, false);
     Ok(())

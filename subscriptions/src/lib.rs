@@ -67,12 +67,13 @@ mod error;
 mod lease;
 mod live;
 pub mod metrics;
+pub mod operator;
 mod runner;
 mod status;
 mod subscriber;
 
 pub use config::RuntimeConfig;
-pub use dead_letter::{open_count as open_dead_letters, retry, skip};
+pub use dead_letter::{open_count as open_dead_letters, retry, retry_as, skip, skip_as};
 pub use error::{HandleError, SubscriptionError, is_poison};
 pub use lease::Lease;
 pub use runner::Runtime;
