@@ -13,6 +13,7 @@ mod error;
 mod fold;
 mod notify;
 mod rebuild;
+mod rebuilds;
 mod run;
 mod status;
 mod subscriber;
@@ -23,5 +24,9 @@ pub use db::connect_read_db;
 pub use error::{FoldError, ProjectionError};
 pub use fold::{PROJECTIONS, ProjectionDef, projection};
 pub use rebuild::{RebuildProgress, RebuildReport};
+pub use rebuilds::{
+    REPORT_EVERY, RebuildRecord, SILENT_AFTER, latest_rebuilds, request_rebuild,
+    run_requested_rebuild,
+};
 pub use run::run_projector_with;
 pub use status::{ProjectionStatus, STORE_LAG_LIMIT, retry_with, skip_with, status_with_store};
