@@ -27,6 +27,7 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod failpoints;
+pub mod health;
 pub mod instance;
 pub mod inventory;
 pub mod orders;

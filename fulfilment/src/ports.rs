@@ -50,6 +50,13 @@ pub enum RefundAnswer {
 #[async_trait]
 pub trait RefundPort: Send + Sync + 'static {
     async fn refund(&self, order: OrderId, refund: &RequestRefund) -> RefundAnswer;
+
+    /// The provider client's circuit-breaker state (`closed`, `open`,
+    /// `half_open`), `None` without a provider; published for the console
+    /// (`health.rs`).
+    fn breaker_state(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Refunds when no provider is configured: every refund waits (and is

@@ -34,6 +34,10 @@ impl ProviderRefunds {
 
 #[async_trait]
 impl RefundPort for ProviderRefunds {
+    fn breaker_state(&self) -> Option<&'static str> {
+        Some(self.client.breaker_state().as_str())
+    }
+
     async fn refund(&self, order: OrderId, refund: &RequestRefund) -> RefundAnswer {
         let request = RefundRequest {
             // The step's deterministic id: the provider's idempotency key.

@@ -58,6 +58,14 @@ pub async fn run_fulfilment(
     };
     let subscriber = FulfilmentSubscriber::new(driver.clone(), config.payment_timeout);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut health_stopped = stopped.clone();
+    let health = tokio::spawn(crate::health::publish(
+        pool.clone(),
+        Arc::clone(&driver.refunds),
+        async move {
+            let _ = health_stopped.wait_for(|s| *s).await;
+        },
+    ));
     let scheduler = tokio::spawn(crate::scheduler::run(
         pool.clone(),
         driver,
@@ -73,5 +81,6 @@ pub async fn run_fulfilment(
         .await;
     let _ = stop.send(true);
     let _ = scheduler.await;
+    let _ = health.await;
     Ok(())
 }
