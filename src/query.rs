@@ -31,6 +31,16 @@ pub struct QueryApiCommand {
     pub nats_url: String,
     #[arg(long, env = "SUBJECT_PREFIX", default_value_t = QueryApiConfig::default().subject_prefix)]
     pub subject_prefix: String,
+    /// The fulfilment process manager's database, for the console (its
+    /// subscriber, dead letters, stuck instances, the payment provider's
+    /// breaker). Unset: the console shows the projections only.
+    #[arg(long, env = "FULFILMENT_DATABASE_URL", hide_env_values = true)]
+    pub fulfilment_database_url: Option<String>,
+    /// The console shows a fulfilment instance stuck after this long
+    /// without progress, e.g. `5m`.
+    #[arg(long, env = "SAGA_STUCK_AFTER", default_value = "5m",
+        value_parser = crate::sagas::parse_duration)]
+    pub saga_stuck_after: std::time::Duration,
     #[command(flatten)]
     pub rate_limit: crate::rate_limit_args::RateLimitArgs,
     /// Who signs the bearer tokens every operation needs (as the command
@@ -50,12 +60,15 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
     );
     config.rate_limit = args.rate_limit.config();
     config.persisted = args.api.persisted.config()?;
+    config.console.fulfilment_database_url = args.fulfilment_database_url.clone();
+    config.console.stuck_after = args.saga_stuck_after;
     // Before binding: a bad JWKS setting stops the start, not a request.
     let verifier = crate::services::verifier(&args.auth).await?;
     let listener = orderflow_query_api::bind(&config)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     println!("query API     http://{}/graphql", listener.local_addr()?);
+    println!("console       http://{}/console", listener.local_addr()?);
     let events = status_store(&args).await?;
     // Its own connection: readiness must not wait behind queries.
     let read_probe = sqlx::postgres::PgPoolOptions::new()

@@ -126,6 +126,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     );
     query_config.rate_limit = api.rate_limit.config();
     query_config.persisted = args.query_api.persisted.config()?;
+    // The console shows the process manager this `up` runs.
+    query_config.console.fulfilment_database_url =
+        Some(args.fulfilment.fulfilment_database_url.clone());
+    query_config.console.stuck_after = args.fulfilment.saga_stuck_after;
     let command_api = command_api_service(api).await?;
     let dev_mode = command_api.verifier.is_development();
     let running = start(PipelineConfig {
@@ -162,6 +166,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         "  command API   http://{addr}   (OpenAPI: http://{addr}/openapi.json, /metrics for operators)"
     );
     println!("  query API     http://{query_addr}/graphql   (GraphiQL in a browser)");
+    println!("  console       http://{query_addr}/console   (operators: sign in with a token)");
     println!(
         "  relay         events → NATS {} stream {}",
         api.nats.nats_url, api.nats.events_stream

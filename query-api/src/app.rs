@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::QueryApiConfig;
+use crate::console::{self, Console};
 use crate::db::ReadDb;
 use crate::doc_cache::DocCache;
 use crate::error::{ErrorCode, QueryApiError};
@@ -45,6 +46,8 @@ pub struct QueryApi {
     rate_limiter: Option<Arc<RateLimiter>>,
     /// Checks every operation's bearer token.
     verifier: Arc<Verifier>,
+    /// The operator console's state, all routers together.
+    console: Arc<Console>,
 }
 
 impl std::fmt::Debug for QueryApi {
@@ -97,8 +100,15 @@ impl QueryApi {
             max_page_size: config.limits.max_page_size,
             events,
         };
+        let console = Arc::new(Console::new(
+            services.clone(),
+            &db.pool().connect_options(),
+            config.console.clone(),
+            Arc::clone(&verifier),
+        ));
         let schema = build_schema(services, &config.limits);
         QueryApi {
+            console,
             db,
             feed,
             schema,
@@ -174,6 +184,7 @@ impl QueryApi {
             .route("/metrics", get(operator_metrics))
             .with_state(state)
             .merge(crate::graphiql::asset_routes())
+            .merge(console::router(Arc::clone(&self.console)))
             .merge(probe_routes_noting(ready, &[("auth", auth_mode)]))
             .layer(DefaultBodyLimit::max(limits.max_body_bytes))
             .layer(CatchPanicLayer::custom(panic_response))

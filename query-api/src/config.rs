@@ -37,6 +37,33 @@ pub struct QueryApiConfig {
     pub rate_limit: RateLimitConfig,
     /// APQ cache and the optional trusted-document manifest.
     pub persisted: PersistedConfig,
+    /// The operator console at `/console`.
+    pub console: ConsoleConfig,
+}
+
+/// What the operator console reads beyond the read database.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// The fulfilment process manager's database
+    /// (`FULFILMENT_DATABASE_URL`): its subscriber, dead letters, stuck
+    /// instances and the payment provider's breaker state. `None`: the
+    /// console shows the projections only.
+    pub fulfilment_database_url: Option<String>,
+    /// An instance in an active phase without progress for this long is
+    /// shown stuck (`SAGA_STUCK_AFTER`).
+    pub stuck_after: Duration,
+    /// The relay whose checkpoint the console compares with the head.
+    pub relay_name: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            fulfilment_database_url: None,
+            stuck_after: Duration::from_secs(5 * 60),
+            relay_name: "default".into(),
+        }
+    }
 }
 
 impl Default for QueryApiConfig {
@@ -54,6 +81,7 @@ impl Default for QueryApiConfig {
             limits: QueryLimits::default(),
             rate_limit: RateLimitConfig::default(),
             persisted: PersistedConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }

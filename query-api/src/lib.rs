@@ -19,6 +19,7 @@ mod access;
 mod app;
 mod config;
 pub mod consistency;
+mod console;
 mod cursor;
 pub mod db;
 mod doc_cache;
@@ -38,7 +39,7 @@ mod ws_clients;
 
 pub use access::{FieldRule, RULES, Scope, rule_for};
 pub use app::QueryApi;
-pub use config::{QueryApiConfig, QueryLimits};
+pub use config::{ConsoleConfig, QueryApiConfig, QueryLimits};
 pub use error::{ErrorCode, QueryApiError};
 pub use http::{CONSISTENCY_HEADER, POSITION_HEADER};
 pub use notices::ChangeFeed;

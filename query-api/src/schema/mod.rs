@@ -6,7 +6,7 @@ mod customer;
 mod filter;
 mod money;
 mod order;
-mod projections;
+pub(crate) mod projections;
 mod query;
 mod sales;
 mod scalars;
