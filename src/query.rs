@@ -62,6 +62,9 @@ pub async fn run(args: QueryApiCommand) -> anyhow::Result<()> {
     config.persisted = args.api.persisted.config()?;
     config.console.fulfilment_database_url = args.fulfilment_database_url.clone();
     config.console.stuck_after = args.saga_stuck_after;
+    // On Postgres the relay publishes its state beside its leader lock, in
+    // the events database.
+    config.console.relay_database_url = args.database_url.clone();
     // Before binding: a bad JWKS setting stops the start, not a request.
     let verifier = crate::services::verifier(&args.auth).await?;
     let listener = orderflow_query_api::bind(&config)

@@ -130,6 +130,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     query_config.console.fulfilment_database_url =
         Some(args.fulfilment.fulfilment_database_url.clone());
     query_config.console.stuck_after = args.fulfilment.saga_stuck_after;
+    // Where the relay this `up` runs publishes its state.
+    query_config.console.relay_database_url = Some(api.store.database_url.clone());
     let command_api = command_api_service(api).await?;
     let dev_mode = command_api.verifier.is_development();
     let running = start(PipelineConfig {

@@ -52,8 +52,12 @@ pub struct ConsoleConfig {
     /// An instance in an active phase without progress for this long is
     /// shown stuck (`SAGA_STUCK_AFTER`).
     pub stuck_after: Duration,
-    /// The relay whose checkpoint the console compares with the head.
+    /// The relay whose checkpoint and status the console shows.
     pub relay_name: String,
+    /// The database of the relay's leader lock (the events database on
+    /// Postgres, `DATABASE_URL`), where each relay process publishes its
+    /// state. `None`: the console shows the relay's checkpoint only.
+    pub relay_database_url: Option<String>,
 }
 
 impl Default for ConsoleConfig {
@@ -62,6 +66,7 @@ impl Default for ConsoleConfig {
             fulfilment_database_url: None,
             stuck_after: Duration::from_secs(5 * 60),
             relay_name: "default".into(),
+            relay_database_url: None,
         }
     }
 }

@@ -11,6 +11,8 @@ pub enum RelayError {
     Nats(String),
     #[error("lost the relay leader lock")]
     LostLeadership,
+    #[error("migrating the relay's status table: {0}")]
+    Migrate(String),
 }
 
 impl RelayError {

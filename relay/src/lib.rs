@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod message;
 mod publisher;
+mod status;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use message::{event_body, event_headers, event_subject};
 /// The header names, re-exported from the wire contract.
 pub use orderflow_wire::headers;
 pub use publisher::ensure_stream;
+pub use status::{PUBLISH_EVERY, RelayInstanceStatus, migrate, relay_statuses};
 
 use orderflow_event_store::EventStore;
 
@@ -34,39 +36,54 @@ use orderflow_event_store::EventStore;
 /// The checkpoint is kept by `store` (under `config.relay_name`).
 /// `lock_pool` points at the Postgres database whose advisory lock elects
 /// the leader; the lock takes one dedicated connection made with the
-/// pool's options.
+/// pool's options. What the relay is doing is published into
+/// `relay_status` in that database (see [`relay_statuses`]).
 pub async fn run_relay(
     store: Arc<dyn EventStore>,
     lock_pool: PgPool,
     config: RelayConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RelayError> {
-    tokio::select! {
+    let shared = status::Shared::default();
+    let publisher = tokio::spawn(status::publish(
+        lock_pool.clone(),
+        config.relay_name.clone(),
+        shared.clone(),
+    ));
+    let result = tokio::select! {
         () = shutdown => {
             metrics::gauge!("orderflow_relay_leader").set(0.0);
             Ok(())
         }
-        r = relay_loop(store, lock_pool, config) => r,
-    }
+        r = relay_loop(store, lock_pool, config, shared) => r,
+    };
+    publisher.abort();
+    result
 }
 
 async fn relay_loop(
     store: Arc<dyn EventStore>,
     pool: PgPool,
     config: RelayConfig,
+    shared: status::Shared,
 ) -> Result<(), RelayError> {
     let options = (*pool.connect_options()).clone();
     let lock_name = format!("orderflow-relay:{}", config.relay_name);
     loop {
         metrics::gauge!("orderflow_relay_leader").set(0.0);
+        shared.set("standing by", "");
         let mut lease = Lease::acquire(&options, &lock_name, config.standby_interval).await;
         tracing::info!(relay = %config.relay_name, "relay is leader");
+        shared.set("leading", "");
         metrics::gauge!("orderflow_relay_leader").set(1.0);
         let mut backoff = Duration::from_millis(50);
         loop {
             let started = std::time::Instant::now();
             let result = match publisher::connect(&config).await {
-                Ok(js) => publisher::lead(&store, lease.connection(), &js, &config).await,
+                Ok(js) => {
+                    shared.set("leading", "");
+                    publisher::lead(&store, lease.connection(), &js, &config).await
+                }
                 Err(e) => Err(e),
             };
             match result {
@@ -81,6 +98,7 @@ async fn relay_loop(
                     }
                     metrics::counter!("orderflow_relay_errors_total").increment(1);
                     tracing::warn!(error = %e, ?backoff, "relay backing off");
+                    shared.set("backing off", e.to_string());
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(config.max_backoff);
                     // Still the leader? Only if the lease's connection lives.

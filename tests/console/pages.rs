@@ -97,6 +97,28 @@ async fn the_timeline_shows_events_with_metadata_and_the_live_feed_pushes_the_ov
     );
     // The sparkline has samples.
     assert!(text.contains("<polyline points=\""), "{text}");
+    // The relay publishes what it does; the console shows the leader.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = get(&stack, Some(&cookie), "/console").await;
+        let relay = p
+            .html
+            .find("<dt>Relay default</dt>")
+            .map(|at| &p.html[at..at + 300]);
+        if relay.is_some_and(|r| r.contains("state ok\">leading</span>")) {
+            assert!(relay.unwrap().contains("0 standing by"), "{relay:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{relay:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let events = sqlx::PgPool::connect(stack.events_db.url()).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM relay_status WHERE state = 'leading'")
+        .fetch_one(&events)
+        .await
+        .unwrap();
+    events.close().await;
+    assert_eq!(rows, 1);
     // The assets are served from the binary.
     let css = get(&stack, None, "/console/assets/console.css").await;
     assert_eq!(css.status, 200);

@@ -103,6 +103,10 @@ impl Env {
             read_database_url: self.read_db.url().to_owned(),
             nats_url: nats_url(),
             subject_prefix: self.prefix.clone(),
+            console: orderflow_query_api::ConsoleConfig {
+                relay_database_url: Some(self.events_db.url().to_owned()),
+                ..Default::default()
+            },
             ..QueryApiConfig::default()
         }
     }

@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use orderflow_event_store::Position;
 use orderflow_projections::{PROJECTIONS, RebuildRecord, SILENT_AFTER};
 use orderflow_subscriptions::operator::{OperatorAction, recent_actions};
 
@@ -303,32 +302,98 @@ async fn store_facts(console: &Console, view: &mut OverviewView) {
         Err(e) => view.errors.push(format!("watermark: {e}")),
     }
     let relay = &console.config.relay_name;
-    match store.relay_checkpoint(relay).await {
-        Ok(None) => view.facts.push(FactView {
-            label: format!("Relay {relay}"),
-            value: "never published".into(),
-            class: "warn",
-            note: "no checkpoint in the store yet".into(),
-        }),
+    let published = match store.relay_checkpoint(relay).await {
+        Ok(None) => "nothing published yet".to_owned(),
         Ok(Some(at)) => match orderflow_subscriptions::lag(store.as_ref(), at, 10_000).await {
-            Ok((events, seconds)) => view.facts.push(relay_fact(relay, at, events, seconds)),
-            Err(e) => view.errors.push(format!("relay lag: {e}")),
+            Ok((0, _)) => format!("published up to {at}, caught up"),
+            Ok((n, s)) => format!("published up to {at}, {n} events behind (oldest {s:.0} s)"),
+            Err(e) => {
+                view.errors.push(format!("relay lag: {e}"));
+                format!("published up to {at}")
+            }
         },
-        Err(e) => view.errors.push(format!("relay checkpoint: {e}")),
-    }
+        Err(e) => {
+            view.errors.push(format!("relay checkpoint: {e}"));
+            "checkpoint unreadable".to_owned()
+        }
+    };
+    let reports = match &console.relay {
+        None => None,
+        Some(pool) => match orderflow_relay::relay_statuses(pool, relay).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                view.errors.push(format!("relay status: {e}"));
+                None
+            }
+        },
+    };
+    view.facts
+        .push(relay_fact(relay, &published, reports.as_deref()));
 }
 
-fn relay_fact(relay: &str, at: Position, events: u64, seconds: f64) -> FactView {
-    let (value, class) = match (events, seconds) {
-        (0, _) => ("caught up".to_owned(), "ok"),
-        (n, s) if s < 5.0 => (format!("publishing ({n} behind)"), "ok"),
-        (n, s) => (format!("behind: {n} events, oldest {s:.0} s"), "bad"),
+/// The relay as its processes report themselves (the leader first), with
+/// how far it has published, from its checkpoint in the store.
+fn relay_fact(
+    relay: &str,
+    published: &str,
+    reports: Option<&[orderflow_relay::RelayInstanceStatus]>,
+) -> FactView {
+    let label = format!("Relay {relay}");
+    let Some(reports) = reports else {
+        return FactView {
+            label,
+            value: "not reported".into(),
+            class: "warn",
+            note: format!(
+                "{published}; the query API was not given the relay's database (DATABASE_URL)"
+            ),
+        };
     };
-    FactView {
-        label: format!("Relay {relay}"),
-        value,
-        class,
-        note: format!("published up to {at}; from its checkpoint in the store"),
+    let fresh: Vec<_> = reports
+        .iter()
+        .filter(|r| since(r.reported_at) <= STALE_AFTER)
+        .collect();
+    let standby = fresh.iter().filter(|r| r.state == "standing by").count();
+    let active = fresh.iter().find(|r| r.state != "standing by");
+    match (active, reports.first()) {
+        (Some(r), _) => FactView {
+            label,
+            value: r.state.clone(),
+            class: if r.state == "leading" { "ok" } else { "bad" },
+            note: format!(
+                "{} since {}{}; {standby} standing by; {published}",
+                r.instance,
+                time(r.since),
+                if r.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.detail)
+                },
+            ),
+        },
+        (None, Some(_)) if standby > 0 => FactView {
+            label,
+            value: "no leader".into(),
+            class: "bad",
+            note: format!("{standby} standing by; {published}"),
+        },
+        (None, Some(last)) => FactView {
+            label,
+            value: "not reported".into(),
+            class: "bad",
+            note: format!(
+                "no relay has reported for {} (last {}, {}); {published}",
+                age(since(last.reported_at)),
+                last.instance,
+                last.state
+            ),
+        },
+        (None, None) => FactView {
+            label,
+            value: "never reported".into(),
+            class: "warn",
+            note: published.to_owned(),
+        },
     }
 }
 

@@ -50,6 +50,8 @@ pub(crate) struct Console {
     /// no statement timeout, a rebuild's statements may be long.
     pub write: PgPool,
     pub fulfilment: Option<PgPool>,
+    /// Where relay processes publish their state.
+    pub relay: Option<PgPool>,
     pub events: Option<Arc<dyn EventStore>>,
     pub verifier: Arc<Verifier>,
     pub config: ConsoleConfig,
@@ -77,30 +79,20 @@ impl Console {
                     .application_name("orderflow-console")
                     .options([("statement_timeout", "0")]),
             );
-        let fulfilment = config.fulfilment_database_url.as_deref().and_then(|url| {
-            match PgConnectOptions::from_str(url) {
-                Ok(options) => Some(
-                    PgPoolOptions::new()
-                        .max_connections(4)
-                        .acquire_timeout(Duration::from_secs(5))
-                        .connect_lazy_with(
-                            options
-                                .application_name("orderflow-console")
-                                .options([("statement_timeout", "5s")]),
-                        ),
-                ),
-                Err(e) => {
-                    tracing::error!(error = %e, "FULFILMENT_DATABASE_URL is not a Postgres URL; \
-                        the console leaves the process manager out");
-                    None
-                }
-            }
-        });
+        let fulfilment = config
+            .fulfilment_database_url
+            .as_deref()
+            .and_then(|url| status_pool(url, "FULFILMENT_DATABASE_URL", 4));
+        let relay = config
+            .relay_database_url
+            .as_deref()
+            .and_then(|url| status_pool(url, "DATABASE_URL", 1));
         Console {
             events: services.events.clone(),
             services,
             write,
             fulfilment,
+            relay,
             verifier,
             config,
             samples: Mutex::new(samples::Samples::default()),
@@ -124,6 +116,27 @@ impl Console {
                 }
             });
         });
+    }
+}
+
+/// A small lazy pool on `url` for status reads; `None` (logged) when `url`
+/// is not a Postgres URL.
+fn status_pool(url: &str, setting: &str, connections: u32) -> Option<PgPool> {
+    match PgConnectOptions::from_str(url) {
+        Ok(options) => Some(
+            PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_lazy_with(
+                    options
+                        .application_name("orderflow-console")
+                        .options([("statement_timeout", "5s")]),
+                ),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "{setting} is not a Postgres URL; the console leaves out what it holds");
+            None
+        }
     }
 }
 
