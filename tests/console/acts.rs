@@ -68,7 +68,7 @@ async fn wait_confirmed(stack: &Stack, order: uuid::Uuid) {
 /// then its POST.
 async fn act(stack: &Stack, cookie: &str, subscriber: &str, action: &str) -> super::Page {
     let path = format!("/console/subscribers/{subscriber}/{action}");
-    let confirm = get(stack, Some(cookie), &path).await;
+    let confirm = get(&stack.query, Some(cookie), &path).await;
     assert_eq!(confirm.status, 200, "{}", confirm.html);
     assert!(
         confirm.html.contains(&format!("action=\"{path}\"")),
@@ -76,7 +76,7 @@ async fn act(stack: &Stack, cookie: &str, subscriber: &str, action: &str) -> sup
         confirm.html
     );
     post(
-        stack,
+        &stack.query,
         Some(cookie),
         &path,
         &[("csrf", &csrf(&confirm.html))],
@@ -95,7 +95,7 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     wait_letters(&stack, 1).await;
 
     // The overview: orders stopped, one open dead letter, Retry and Skip.
-    let p = wait_state(&stack, &cookie, "orders", "stopped").await;
+    let p = wait_state(&stack.query, &cookie, "orders", "stopped").await;
     assert!(
         p.html
             .contains("/console/dead-letters?subscriber=orders\">1 open"),
@@ -112,7 +112,7 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
 
     // The list and the detail.
     let list = get(
-        &stack,
+        &stack.query,
         Some(&cookie),
         "/console/dead-letters?subscriber=orders",
     )
@@ -125,7 +125,7 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
         .unwrap();
     let href = format!("/console/dead-letters/orders/{id}");
     assert!(list.html.contains(&href), "{}", list.html);
-    let detail = get(&stack, Some(&cookie), &href).await;
+    let detail = get(&stack.query, Some(&cookie), &href).await;
     assert_eq!(detail.status, 200, "{}", detail.html);
     for needle in [
         "OrderConfirmed",
@@ -140,7 +140,7 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     // Another subscriber's number, a bad page: precise refusals.
     assert_eq!(
         get(
-            &stack,
+            &stack.query,
             Some(&cookie),
             &format!("/console/dead-letters/daily_sales/{id}")
         )
@@ -149,20 +149,24 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
         404
     );
     assert_eq!(
-        get(&stack, Some(&cookie), "/console/dead-letters/orders/x")
-            .await
-            .status,
+        get(
+            &stack.query,
+            Some(&cookie),
+            "/console/dead-letters/orders/x"
+        )
+        .await
+        .status,
         404
     );
     assert_eq!(
-        get(&stack, Some(&cookie), "/console/dead-letters?page=0")
+        get(&stack.query, Some(&cookie), "/console/dead-letters?page=0")
             .await
             .status,
         400
     );
     assert_eq!(
         get(
-            &stack,
+            &stack.query,
             Some(&cookie),
             "/console/dead-letters?subscriber=nope"
         )
@@ -176,14 +180,14 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     assert_eq!(p.status, 303, "{}", p.html);
     assert_eq!(p.location.as_deref(), Some("/console?done=retry:orders"));
     wait_letters(&stack, 2).await;
-    wait_state(&stack, &cookie, "orders", "stopped").await;
+    wait_state(&stack.query, &cookie, "orders", "stopped").await;
     // The fix, then Retry: running, nothing open.
     constraint(&stack, false).await;
     let p = act(&stack, &cookie, "orders", "retry").await;
     assert_eq!(p.status, 303, "{}", p.html);
-    let p = get(&stack, Some(&cookie), "/console?done=retry:orders").await;
+    let p = get(&stack.query, Some(&cookie), "/console?done=retry:orders").await;
     assert!(p.html.contains("Retried orders."), "{}", p.html);
-    wait_state(&stack, &cookie, "orders", "running").await;
+    wait_state(&stack.query, &cookie, "orders", "running").await;
     assert_eq!(open_letters(&stack).await, 0);
     // `running` shows at once; the confirmation is applied a moment later.
     wait_confirmed(&stack, first).await;
@@ -203,11 +207,11 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     constraint(&stack, true).await;
     stack.advance(second, &[Step::Confirm]).await;
     wait_letters(&stack, 3).await;
-    wait_state(&stack, &cookie, "orders", "stopped").await;
+    wait_state(&stack.query, &cookie, "orders", "stopped").await;
     constraint(&stack, false).await;
     let p = act(&stack, &cookie, "orders", "skip").await;
     assert_eq!(p.status, 303, "{}", p.html);
-    wait_state(&stack, &cookie, "orders", "running").await;
+    wait_state(&stack.query, &cookie, "orders", "running").await;
     // Past the skipped event: a later event of the same order is applied.
     stack
         .settle(&stack.advance(second, &[Step::Cancel("changed mind")]).await)
@@ -246,22 +250,30 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     // Rebuild: unknown targets are 404, a projection rebuilds with
     // progress reported to the end.
     assert_eq!(
-        get(&stack, Some(&cookie), "/console/subscribers/nope/rebuild")
-            .await
-            .status,
+        get(
+            &stack.query,
+            Some(&cookie),
+            "/console/subscribers/nope/rebuild"
+        )
+        .await
+        .status,
         404
     );
     assert_eq!(
-        get(&stack, Some(&cookie), "/console/subscribers/orders/explode")
-            .await
-            .status,
+        get(
+            &stack.query,
+            Some(&cookie),
+            "/console/subscribers/orders/explode"
+        )
+        .await
+        .status,
         404
     );
     let p = act(&stack, &cookie, "daily_sales", "rebuild").await;
     assert_eq!(p.status, 303, "{}", p.html);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let p = get(&stack, Some(&cookie), "/console").await;
+        let p = get(&stack.query, Some(&cookie), "/console").await;
         if p.html.contains("rebuild done") {
             assert!(
                 p.html.contains("<progress max=\"100\" value=\"100\">"),
@@ -298,7 +310,7 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     .map(|(a, s)| ("ops-ada".to_owned(), (*a).to_owned(), (*s).to_owned()))
     .collect();
     assert_eq!(log, expected);
-    let p = get(&stack, Some(&cookie), "/console").await;
+    let p = get(&stack.query, Some(&cookie), "/console").await;
     let audit = &p.html[p.html.find("Audit log").unwrap()..];
     assert_eq!(audit.matches("<td>ops-ada</td>").count(), 4, "{audit}");
     stack.finish().await;

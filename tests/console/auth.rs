@@ -12,15 +12,15 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
 
     // No session: a navigation is sent to sign in; the live feed and acts
     // are 401.
-    let p = get(&stack, None, "/console").await;
+    let p = get(&stack.query, None, "/console").await;
     assert_eq!(p.status, 303);
     assert_eq!(p.location.as_deref(), Some("/console/sign-in"));
-    let p = get(&stack, None, "/console/dead-letters").await;
+    let p = get(&stack.query, None, "/console/dead-letters").await;
     assert_eq!(p.location.as_deref(), Some("/console/sign-in"));
-    let p = get(&stack, None, "/console/live").await;
+    let p = get(&stack.query, None, "/console/live").await;
     assert_eq!(p.status, 401);
     let p = post(
-        &stack,
+        &stack.query,
         None,
         "/console/subscribers/orders/skip",
         &[("csrf", "x")],
@@ -30,7 +30,7 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
     assert!(p.html.contains("Sign in"), "{}", p.html);
 
     // The sign-in page, with the policy every console page carries.
-    let p = get(&stack, None, "/console/sign-in").await;
+    let p = get(&stack.query, None, "/console/sign-in").await;
     assert_eq!(p.status, 200);
     assert!(p.html.contains("name=\"token\""));
     let csp = p.csp.unwrap();
@@ -39,16 +39,22 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
     assert!(!p.html.contains("DEVELOPMENT AUTH MODE"));
 
     // A token that does not verify, an empty form.
-    let p = post(&stack, None, "/console/sign-in", &[("token", "not.a.jwt")]).await;
+    let p = post(
+        &stack.query,
+        None,
+        "/console/sign-in",
+        &[("token", "not.a.jwt")],
+    )
+    .await;
     assert_eq!(p.status, 401, "{}", p.html);
     assert!(p.html.contains("refused"), "{}", p.html);
     assert!(p.set_cookie.is_none());
-    let p = post(&stack, None, "/console/sign-in", &[("token", "")]).await;
+    let p = post(&stack.query, None, "/console/sign-in", &[("token", "")]).await;
     assert_eq!(p.status, 400);
 
     // Staff are not operators: 403, no cookie; the subject is escaped.
     let staff = stack.token("<b>staff</b>", &[Role::Staff, Role::Finance]);
-    let p = post(&stack, None, "/console/sign-in", &[("token", &staff)]).await;
+    let p = post(&stack.query, None, "/console/sign-in", &[("token", &staff)]).await;
     assert_eq!(p.status, 403, "{}", p.html);
     assert!(p.set_cookie.is_none());
     assert!(
@@ -58,19 +64,19 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
     );
     assert!(!p.html.contains("<b>staff</b>"));
     // …nor with the token set as the cookie by hand.
-    let p = get(&stack, Some(&staff), "/console").await;
+    let p = get(&stack.query, Some(&staff), "/console").await;
     assert_eq!(p.status, 403);
-    let p = get(&stack, Some(&staff), "/console/live").await;
+    let p = get(&stack.query, Some(&staff), "/console/live").await;
     assert_eq!(p.status, 403);
     // A cookie that no longer verifies ends the session and clears it.
-    let p = get(&stack, Some("e30.e30.AAAA"), "/console").await;
+    let p = get(&stack.query, Some("e30.e30.AAAA"), "/console").await;
     assert_eq!(p.status, 401);
     assert!(p.set_cookie.unwrap().contains("Max-Age=0"));
 
     // An operator: an HttpOnly, SameSite=Strict, Secure cookie that ends
     // with the token (an hour).
     let token = stack.token("ops-1", &[Role::Operator]);
-    let p = post(&stack, None, "/console/sign-in", &[("token", &token)]).await;
+    let p = post(&stack.query, None, "/console/sign-in", &[("token", &token)]).await;
     assert_eq!(p.status, 303, "{}", p.html);
     assert_eq!(p.location.as_deref(), Some("/console"));
     let cookie = p.set_cookie.unwrap();
@@ -88,7 +94,7 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
         .unwrap();
     assert!((3500..=3600).contains(&max_age), "{cookie}");
     let session = sign_in(&stack, "ops-1").await;
-    let p = get(&stack, Some(&session), "/console").await;
+    let p = get(&stack.query, Some(&session), "/console").await;
     assert_eq!(p.status, 200, "{}", p.html);
     assert!(p.html.contains("ops-1"));
     assert!(p.html.contains("id=\"sub-orders\""), "{}", p.html);
@@ -96,9 +102,13 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
     // Acts without the session's CSRF token (another site's form) or
     // with another session's are refused and change nothing.
     let other = super::csrf(
-        &get(&stack, Some(&sign_in(&stack, "ops-2").await), "/console")
-            .await
-            .html,
+        &get(
+            &stack.query,
+            Some(&sign_in(&stack, "ops-2").await),
+            "/console",
+        )
+        .await
+        .html,
     );
     for form in [
         vec![],
@@ -106,7 +116,7 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
         vec![("csrf", other.as_str())],
     ] {
         let p = post(
-            &stack,
+            &stack.query,
             Some(&session),
             "/console/subscribers/orders/rebuild",
             &form,
@@ -127,9 +137,9 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
     assert_eq!(rebuilds, 0);
 
     // Sign-out clears the cookie (with the CSRF token).
-    let csrf = super::csrf(&get(&stack, Some(&session), "/console").await.html);
+    let csrf = super::csrf(&get(&stack.query, Some(&session), "/console").await.html);
     let p = post(
-        &stack,
+        &stack.query,
         Some(&session),
         "/console/sign-out",
         &[("csrf", &csrf)],
@@ -139,7 +149,7 @@ async fn the_console_lets_in_operators_only_and_refuses_forged_forms() {
     assert!(p.set_cookie.unwrap().contains("Max-Age=0"));
 
     // Unknown pages are the console's 404.
-    let p = get(&stack, Some(&session), "/console/nowhere").await;
+    let p = get(&stack.query, Some(&session), "/console/nowhere").await;
     assert_eq!(p.status, 404);
     stack.finish().await;
 }

@@ -3,6 +3,7 @@
 mod acts;
 mod auth;
 mod pages;
+mod saga;
 
 use std::time::Duration;
 
@@ -48,8 +49,8 @@ async fn page(resp: reqwest::Response) -> Page {
 }
 
 /// `GET path` with the session cookie `cookie` (if any).
-pub async fn get(stack: &Stack, cookie: Option<&str>, path: &str) -> Page {
-    let mut req = browser().get(format!("{}{path}", stack.query));
+pub async fn get(base: &str, cookie: Option<&str>, path: &str) -> Page {
+    let mut req = browser().get(format!("{base}{path}"));
     if let Some(c) = cookie {
         req = req.header(COOKIE, format!("orderflow_console={c}"));
     }
@@ -57,18 +58,22 @@ pub async fn get(stack: &Stack, cookie: Option<&str>, path: &str) -> Page {
 }
 
 /// `POST path` with a form.
-pub async fn post(stack: &Stack, cookie: Option<&str>, path: &str, form: &[(&str, &str)]) -> Page {
-    let mut req = browser().post(format!("{}{path}", stack.query)).form(form);
+pub async fn post(base: &str, cookie: Option<&str>, path: &str, form: &[(&str, &str)]) -> Page {
+    let mut req = browser().post(format!("{base}{path}")).form(form);
     if let Some(c) = cookie {
         req = req.header(COOKIE, format!("orderflow_console={c}"));
     }
     page(req.send().await.unwrap()).await
 }
 
-/// Signs in as an operator through the form; the cookie's value.
+/// Signs in as operator `subject` through the form; the cookie's value.
 pub async fn sign_in(stack: &Stack, subject: &str) -> String {
-    let token = stack.token(subject, &[Role::Operator]);
-    let p = post(stack, None, "/console/sign-in", &[("token", &token)]).await;
+    sign_in_with(&stack.query, &stack.token(subject, &[Role::Operator])).await
+}
+
+/// Signs in with `token` through the form; the cookie's value.
+pub async fn sign_in_with(base: &str, token: &str) -> String {
+    let p = post(base, None, "/console/sign-in", &[("token", token)]).await;
     assert_eq!(p.status, 303, "{}", p.html);
     let cookie = p.set_cookie.unwrap();
     let value = cookie
@@ -100,10 +105,10 @@ pub fn state_of(html: &str, subscriber: &str) -> Option<String> {
 }
 
 /// Polls the overview until `subscriber` shows `state`.
-pub async fn wait_state(stack: &Stack, cookie: &str, subscriber: &str, state: &str) -> Page {
+pub async fn wait_state(base: &str, cookie: &str, subscriber: &str, state: &str) -> Page {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let p = get(stack, Some(cookie), "/console").await;
+        let p = get(base, Some(cookie), "/console").await;
         assert_eq!(p.status, 200, "{}", p.html);
         if state_of(&p.html, subscriber).as_deref() == Some(state) {
             return p;

@@ -15,7 +15,12 @@ async fn the_timeline_shows_events_with_metadata_and_the_live_feed_pushes_the_ov
     let (id, _) = stack.create_order("c-9", "EUR", &[("SKU-9", 2, 250)]).await;
     stack.advance(id, &[Step::Submit, Step::Confirm]).await;
 
-    let p = get(&stack, Some(&cookie), &format!("/console/orders/{id}")).await;
+    let p = get(
+        &stack.query,
+        Some(&cookie),
+        &format!("/console/orders/{id}"),
+    )
+    .await;
     assert_eq!(p.status, 200, "{}", p.html);
     for needle in [
         "OrderCreated",
@@ -41,29 +46,33 @@ async fn the_timeline_shows_events_with_metadata_and_the_live_feed_pushes_the_ov
 
     // The search box, a bad id, an order that does not exist.
     let p = get(
-        &stack,
+        &stack.query,
         Some(&cookie),
         &format!("/console/orders?id=order-{id}"),
     )
     .await;
     assert_eq!(p.location, Some(format!("/console/orders/{id}")));
     assert_eq!(
-        get(&stack, Some(&cookie), "/console/orders?id=nope")
+        get(&stack.query, Some(&cookie), "/console/orders?id=nope")
             .await
             .status,
         400
     );
     assert_eq!(
-        get(&stack, Some(&cookie), "/console/orders/nope")
+        get(&stack.query, Some(&cookie), "/console/orders/nope")
             .await
             .status,
         400
     );
     let missing = uuid::Uuid::now_v7();
     assert_eq!(
-        get(&stack, Some(&cookie), &format!("/console/orders/{missing}"))
-            .await
-            .status,
+        get(
+            &stack.query,
+            Some(&cookie),
+            &format!("/console/orders/{missing}")
+        )
+        .await
+        .status,
         404
     );
 
@@ -100,7 +109,7 @@ async fn the_timeline_shows_events_with_metadata_and_the_live_feed_pushes_the_ov
     // The relay publishes what it does; the console shows the leader.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let p = get(&stack, Some(&cookie), "/console").await;
+        let p = get(&stack.query, Some(&cookie), "/console").await;
         let relay = p
             .html
             .find("<dt>Relay default</dt>")
@@ -120,11 +129,13 @@ async fn the_timeline_shows_events_with_metadata_and_the_live_feed_pushes_the_ov
     events.close().await;
     assert_eq!(rows, 1);
     // The assets are served from the binary.
-    let css = get(&stack, None, "/console/assets/console.css").await;
+    let css = get(&stack.query, None, "/console/assets/console.css").await;
     assert_eq!(css.status, 200);
     assert!(css.html.contains(".dev-banner"));
     assert_eq!(
-        get(&stack, None, "/console/assets/nope.js").await.status,
+        get(&stack.query, None, "/console/assets/nope.js")
+            .await
+            .status,
         404
     );
     stack.finish().await;
