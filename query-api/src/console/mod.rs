@@ -68,6 +68,7 @@ impl Console {
         config: ConsoleConfig,
         verifier: Arc<Verifier>,
     ) -> Console {
+        describe_metrics();
         let write = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
@@ -117,6 +118,21 @@ impl Console {
             });
         });
     }
+}
+
+/// HELP text of the console's series, once per process.
+fn describe_metrics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        metrics::describe_counter!(
+            "orderflow_console_actions_total",
+            "Operator acts done through the console, by action: retry, skip, rebuild"
+        );
+        metrics::describe_counter!(
+            "orderflow_console_refused_total",
+            "Console requests refused, by why: token (does not verify), role (not an operator), csrf (form without its session's token)"
+        );
+    });
 }
 
 /// A small lazy pool on `url` for status reads; `None` (logged) when `url`
