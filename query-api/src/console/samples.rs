@@ -40,14 +40,23 @@ impl Samples {
         };
         let max = ring.iter().map(|(_, l)| *l).max().unwrap_or(0);
         let span = SPAN.as_secs_f64();
-        let points: Vec<String> = ring
+        let mut points: Vec<(f64, f64)> = ring
             .iter()
             .map(|(at, lag)| {
                 let age = now.duration_since(*at).as_secs_f64().min(span);
                 let x = 120.0 * (1.0 - age / span);
                 let y = 23.0 - 22.0 * (*lag as f64 / max.max(1) as f64);
-                format!("{x:.1},{y:.1}")
+                (x, y)
             })
+            .collect();
+        // One sample is a point, which a polyline does not draw: a short
+        // level stroke instead.
+        if let [(x, y)] = points[..] {
+            points.insert(0, ((x - 3.0).max(0.0), y));
+        }
+        let points: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
             .collect();
         (points.join(" "), max)
     }
@@ -64,7 +73,11 @@ mod tests {
         s.record("a", 10, t0);
         s.record("a", 99, t0 + Duration::from_secs(1));
         let (points, max) = s.sparkline("a", t0 + Duration::from_secs(1));
-        assert_eq!(points.split(' ').count(), 1, "{points}");
+        assert_eq!(
+            points.split(' ').count(),
+            2,
+            "one sample, a short stroke: {points}"
+        );
         assert_eq!(max, 10);
         for i in 1..=(CAPACITY as u64 + 10) {
             s.record("a", i, t0 + EVERY * i as u32);
