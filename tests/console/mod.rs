@@ -2,6 +2,7 @@
 
 mod acts;
 mod auth;
+mod browser;
 mod dev;
 mod pages;
 mod saga;
