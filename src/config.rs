@@ -59,16 +59,30 @@ pub struct NatsArgs {
     pub subject_prefix: String,
 }
 
+/// The relay's JetStream stream, wherever a relay runs (`relay`, inside
+/// `command-api` unless `NO_RELAY`, `up`).
+#[derive(Debug, Clone, Args)]
+pub struct StreamArgs {
+    /// How long JetStream keeps events, in hours (0 = forever); the store
+    /// keeps them regardless.
+    #[arg(long, env = "EVENTS_RETENTION_HOURS", default_value_t = default_retention_hours())]
+    pub retention_hours: u64,
+    /// Copies of the events stream in the NATS cluster (1-5; 1 on a single
+    /// server). Unset: a new stream gets 1 and an existing one keeps its
+    /// own. Never lowers an existing stream's (the relay stops instead).
+    #[arg(long, env = "EVENTS_STREAM_REPLICAS",
+        value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub stream_replicas: Option<u8>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// How long JetStream keeps events, in hours (0 = forever); the store
-    /// keeps them regardless.
-    #[arg(long, env = "EVENTS_RETENTION_HOURS", default_value_t = default_retention_hours())]
-    pub retention_hours: u64,
+    #[command(flatten)]
+    pub stream: StreamArgs,
 }
 
 /// The relay's own retention, in whole hours.
@@ -81,7 +95,8 @@ pub fn relay_config(args: &RelayArgs) -> RelayConfig {
         nats_url: args.nats.nats_url.clone(),
         stream_name: args.nats.events_stream.clone(),
         subject_prefix: args.nats.subject_prefix.clone(),
-        max_age: Duration::from_secs(args.retention_hours * 3600),
+        max_age: Duration::from_secs(args.stream.retention_hours.saturating_mul(3600)),
+        stream_replicas: args.stream.stream_replicas.map(usize::from),
         ..RelayConfig::default()
     }
 }
@@ -150,6 +165,9 @@ pub struct CommandApiArgs {
     pub ops: crate::ops_server::OpsArgs,
     #[command(flatten)]
     pub nats: NatsArgs,
+    /// The stream of the relay candidate inside this process (and of `up`).
+    #[command(flatten)]
+    pub stream: StreamArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
@@ -306,6 +324,35 @@ mod tests {
         );
         assert_eq!(ttl(&["--idempotency-ttl", "0s"]), None);
         assert_eq!(ttl(&["--idempotency-ttl", "soon"]), None);
+    }
+
+    fn stream(args: &[&str]) -> Option<(std::time::Duration, Option<usize>)> {
+        let mut all = vec!["orderflow", "relay"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).ok()?.command {
+            Command::Relay(relay) => {
+                let c = super::relay_config(&relay.relay);
+                Some((c.max_age, c.stream_replicas))
+            }
+            _ => None,
+        }
+    }
+
+    /// Unset replicas stay unset (an existing stream keeps its own);
+    /// NATS holds 1 to 5.
+    #[test]
+    fn stream_settings_reach_the_relay() {
+        use std::time::Duration;
+        assert_eq!(
+            stream(&[]),
+            Some((Duration::from_secs(7 * 24 * 3600), None))
+        );
+        assert_eq!(
+            stream(&["--retention-hours", "2", "--stream-replicas", "3"]),
+            Some((Duration::from_secs(7200), Some(3)))
+        );
+        assert_eq!(stream(&["--stream-replicas", "0"]), None);
+        assert_eq!(stream(&["--stream-replicas", "6"]), None);
     }
 
     fn no_relay(args: &[&str]) -> Option<bool> {

@@ -14,8 +14,7 @@ use orderflow_observability::shutdown_signal;
 use crate::cli::{UpArgs, redact, unreachable_hint};
 use crate::config::{
     AuthArgs, CommandApiArgs, ProjectorArgs, RelayArgs, StoreArgs, auth_settings,
-    command_api_config, default_retention_hours, pg_store_config, projector_config,
-    query_api_config, relay_config,
+    command_api_config, pg_store_config, projector_config, query_api_config, relay_config,
 };
 use crate::event_store_choice::events_in;
 use crate::ops_server;
@@ -81,7 +80,7 @@ fn relay_args(args: &CommandApiArgs) -> RelayArgs {
     RelayArgs {
         store: args.store.clone(),
         nats: args.nats.clone(),
-        retention_hours: default_retention_hours(),
+        stream: args.stream.clone(),
     }
 }
 

@@ -16,6 +16,10 @@ pub struct RelayConfig {
     /// How long JetStream keeps a message (zero = forever). The store stays
     /// the source of truth; consumers that fall further behind read it.
     pub max_age: Duration,
+    /// Copies of the stream in a NATS cluster (1 on a single server). `None`
+    /// creates a new stream with one and leaves an existing stream's as
+    /// they are; an existing stream's replicas are never lowered.
+    pub stream_replicas: Option<usize>,
     /// JetStream de-duplication window for `Nats-Msg-Id`; covers re-publishes
     /// after a failover or a lost ack.
     pub duplicate_window: Duration,
@@ -39,6 +43,7 @@ impl Default for RelayConfig {
             stream_name: subjects::DEFAULT_EVENTS_STREAM.into(),
             subject_prefix: subjects::DEFAULT_PREFIX.into(),
             max_age: Duration::from_secs(7 * 24 * 3600),
+            stream_replicas: None,
             duplicate_window: Duration::from_secs(120),
             batch_size: 500,
             poll_interval: Duration::from_millis(5),

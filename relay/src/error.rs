@@ -13,6 +13,10 @@ pub enum RelayError {
     LostLeadership,
     #[error("migrating the relay's status table: {0}")]
     Migrate(String),
+    /// The stream's settings cannot be made what the configuration asks
+    /// (NATS or the relay refused them); retrying would not help.
+    #[error("JetStream stream settings: {0}")]
+    StreamConfig(String),
 }
 
 impl RelayError {

@@ -11,6 +11,7 @@ mod error;
 mod message;
 mod publisher;
 mod status;
+mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,8 +25,8 @@ pub use error::RelayError;
 pub use message::{event_body, event_headers, event_subject};
 /// The header names, re-exported from the wire contract.
 pub use orderflow_wire::headers;
-pub use publisher::ensure_stream;
 pub use status::{PUBLISH_EVERY, RelayInstanceStatus, migrate, relay_statuses};
+pub use stream::{ensure_stream, updated_stream};
 
 use orderflow_event_store::EventStore;
 
@@ -88,6 +89,12 @@ async fn relay_loop(
             };
             match result {
                 Ok(()) => {}
+                // A setting that cannot be applied: stop loudly (the
+                // process exits with it) rather than back off forever.
+                Err(e @ RelayError::StreamConfig(_)) => {
+                    tracing::error!(relay = %config.relay_name, error = %e, "relay stops");
+                    return Err(e);
+                }
                 Err(RelayError::LostLeadership | RelayError::Database(_)) => {
                     tracing::warn!(relay = %config.relay_name, "relay lost its lock connection; standing by");
                     break;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::{self, Context, message::PublishMessage, stream};
+use async_nats::jetstream::{self, Context, message::PublishMessage};
 use chrono::Utc;
 use sqlx::PgConnection;
 
@@ -47,24 +47,8 @@ pub(crate) async fn connect(config: &RelayConfig) -> Result<Context, RelayError>
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(5))
         .build(client);
-    ensure_stream(&js, config).await?;
+    crate::stream::ensure_stream(&js, config).await?;
     Ok(js)
-}
-
-/// Creates or updates the stream; safe to run from every relay at start.
-pub async fn ensure_stream(js: &Context, config: &RelayConfig) -> Result<(), RelayError> {
-    js.create_or_update_stream(stream::Config {
-        name: config.stream_name.clone(),
-        subjects: vec![config.stream_subjects()],
-        retention: stream::RetentionPolicy::Limits,
-        storage: stream::StorageType::File,
-        max_age: config.max_age,
-        duplicate_window: config.duplicate_window,
-        ..Default::default()
-    })
-    .await
-    .map_err(RelayError::nats)?;
-    Ok(())
 }
 
 /// Publishes until an error; returns only with one (or runs until cancelled).

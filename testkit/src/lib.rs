@@ -12,12 +12,14 @@ pub mod browser;
 mod fake_payment_provider;
 mod insert_gate;
 mod jwks_server;
+mod nats_cluster;
 mod pg_proxy;
 mod private_nats;
 
 pub use fake_payment_provider::{FakePaymentProvider, ProviderBehaviour, RequestCheck};
 pub use insert_gate::InsertGate;
 pub use jwks_server::JwksServer;
+pub use nats_cluster::NatsCluster;
 pub use pg_proxy::PgProxy;
 pub use private_nats::{PrivateNats, free_port};
 
