@@ -203,6 +203,9 @@ pub struct Pipeline {
 impl Pipeline {
     /// Opens the store, then starts the services on it.
     pub async fn start(config: PipelineConfig) -> Result<Pipeline, PipelineError> {
+        // `main` has done this; a pipeline in another process (a test,
+        // an embedding) gets the same provider before its first TLS use.
+        crate::install_crypto_provider();
         let stores = EventStores::open(&config.store).await?;
         Pipeline::start_on(stores, config.services).await
     }
@@ -214,6 +217,7 @@ impl Pipeline {
         stores: EventStores,
         services: Services,
     ) -> Result<Pipeline, PipelineError> {
+        crate::install_crypto_provider();
         let command = match services.command_api {
             Some(api) => Some((bind(api.config.addr).await?, api)),
             None => None,

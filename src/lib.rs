@@ -9,9 +9,11 @@
 
 mod assembly;
 mod event_stores;
+mod tls;
 
 pub use assembly::{
     CommandApiService, FulfilmentService, Pipeline, PipelineConfig, PipelineError, QueryApiService,
     Services,
 };
 pub use event_stores::{EventStores, EventsIn, StoreConfig};
+pub use tls::install_crypto_provider;

@@ -29,6 +29,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    orderflow::install_crypto_provider();
     let cli = cli::Cli::parse();
     let _telemetry = telemetry::init(cli.command.service_name(), &cli.log, cli.log_format.into());
     cli::run(cli).await
