@@ -287,6 +287,9 @@ impl Pipeline {
             tasks.spawn(async move { run.await.map_err(service("projector")) });
         }
         if let Some((pool, saga)) = fulfilment {
+            // Registered before any deadline fires, so its (empty) buckets
+            // show on /metrics for the dashboard and alerts.
+            let _ = metrics::histogram!("orderflow_fulfilment_deadline_lag_seconds");
             let store = stores.events();
             let driver = orderflow_fulfilment::Driver::new(
                 Arc::clone(&store),

@@ -111,6 +111,11 @@ impl RateLimiter {
     /// `None` when `config` turns limits off.
     pub fn new(config: &RateLimitConfig) -> Option<Arc<RateLimiter>> {
         config.enabled.then(|| {
+            // Every policy's series from the start, at zero, so a rate over
+            // it (an alert, a dashboard) has something to compute on.
+            for policy in std::iter::once("anonymous").chain(Role::ALL.map(|r| r.as_str())) {
+                metrics::counter!("orderflow_rate_limited_total", "policy" => policy).increment(0);
+            }
             Arc::new(RateLimiter {
                 anonymous: Bucket::new("anonymous", config.anonymous),
                 roles: Role::ALL.map(|r| Bucket::new(r.as_str(), config.for_role(r))),

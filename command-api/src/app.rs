@@ -93,6 +93,8 @@ pub fn router_with_webhook(
         Box::pin(async move { store.head().await.map(|_| ()).map_err(|e| e.to_string()) })
     });
     let auth_mode = verifier.mode().as_str();
+    // Exported at zero from the start: alerts see "none yet", not "no data".
+    metrics::counter!("orderflow_http_panics_total").increment(0);
     let inventory = InventoryHandler::new(handler.store().clone());
     let state = AppState {
         handler,

@@ -5,6 +5,7 @@
 //! helpers.
 
 mod correlation;
+mod descriptions;
 mod health;
 mod http_metrics;
 mod pages;

@@ -31,6 +31,7 @@ fn install() -> PrometheusHandle {
     if metrics::set_global_recorder(recorder).is_err() {
         tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
     }
+    crate::descriptions::describe_all();
     // Histograms need upkeep to drop stale samples; do it in the background.
     let upkeep = handle.clone();
     std::thread::Builder::new()

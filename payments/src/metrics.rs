@@ -34,6 +34,15 @@ impl Outcome {
 pub(crate) fn describe() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // Every outcome's series from the start, at zero.
+        for outcome in [
+            Outcome::Ok,
+            Outcome::Error,
+            Outcome::Timeout,
+            Outcome::CircuitOpen,
+        ] {
+            metrics::counter!(CALLS, "outcome" => outcome.as_str()).increment(0);
+        }
         describe_gauge!(
             BREAKER_STATE,
             "The payment provider circuit breaker: 1 for the current state (closed, open, half_open), 0 for the others"

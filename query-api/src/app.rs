@@ -146,6 +146,17 @@ impl QueryApi {
     /// mode), the GraphiQL page (`GET /graphql` from a browser) and its
     /// files without one, as on the command API.
     pub fn router(&self) -> Router {
+        // Exported at zero from the start: alerts and dashboards see "none
+        // yet", not "no data".
+        for counter in [
+            "orderflow_http_panics_total",
+            "orderflow_query_internal_errors_total",
+            "orderflow_query_statement_timeouts_total",
+            "orderflow_query_pool_timeouts_total",
+        ] {
+            metrics::counter!(counter).increment(0);
+        }
+        metrics::gauge!("orderflow_query_subscriptions_active").increment(0.0);
         let limits = &self.config.limits;
         // Install the recorder now: series recorded before the first scrape
         // would otherwise be lost.

@@ -23,6 +23,7 @@ use crate::doc_cache::DocCache;
 use crate::error::{ErrorCode, ensure_codes};
 use crate::loaders::loaders;
 use crate::notices::ChangeFeed;
+use crate::operation_label;
 use crate::persisted::PersistedQueries;
 use crate::schema::AppSchema;
 use crate::ws_auth::TokenExpiry;
@@ -133,6 +134,21 @@ impl QueryExecutor {
         Ok(projections_read(&shape.names).into_iter().collect())
     }
 
+    /// The latency label of the operation `request` names (bounded, see
+    /// `operation_label`). The document comes from the parse cache that
+    /// [`Self::admit`] uses next, and only within the size limit it applies.
+    fn operation_label(&self, request: &Request) -> String {
+        let parsed = (request.operation_name.is_none()
+            && !request.query.is_empty()
+            && request.query.len() <= self.admission.max_query_bytes)
+            .then(|| self.docs.get(&request.query).ok())
+            .flatten();
+        operation_label::label(operation_label::operation_name(
+            request.operation_name.as_deref(),
+            parsed.as_ref().map(|p| &p.doc),
+        ))
+    }
+
     async fn run(&self, mut request: Request) -> Response {
         let reads = match self.admit(&mut request, None) {
             Ok(r) => r,
@@ -222,14 +238,19 @@ fn report(mut response: Response, wanted: PositionRequest, gate: &Gate) -> Respo
 impl Executor for QueryExecutor {
     async fn execute(&self, request: Request) -> Response {
         let started = Instant::now();
+        let operation = self.operation_label(&request);
         let response = self.run(request).await;
         let outcome = if response.errors.is_empty() {
             "ok"
         } else {
             "error"
         };
-        metrics::histogram!("orderflow_query_operation_duration_seconds", "outcome" => outcome)
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(
+            "orderflow_query_operation_duration_seconds",
+            "outcome" => outcome,
+            "operation" => operation,
+        )
+        .record(started.elapsed().as_secs_f64());
         response
     }
 

@@ -29,6 +29,7 @@ mod graphiql;
 mod http;
 mod loaders;
 mod notices;
+mod operation_label;
 mod persisted;
 mod schema;
 mod serve;

@@ -45,6 +45,8 @@ pub async fn run_relay(
     config: RelayConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RelayError> {
+    // At zero from the start: an alert on its rate sees "none yet".
+    metrics::counter!("orderflow_relay_errors_total").increment(0);
     let shared = status::Shared::default();
     let publisher = tokio::spawn(status::publish(
         lock_pool.clone(),
