@@ -1,30 +1,37 @@
 # syntax=docker/dockerfile:1
 # One small, non-root image holding the single `orderflow` binary; the
-# command line picks the service (command-api, relay, projector, query-api).
+# command line picks the service (command-api, relay, projector, query-api,
+# fulfilment, migrate).
+#
+# Dependencies are built in a layer of their own with cargo-chef: `plan`
+# reduces the workspace to its manifests and lock file (recipe.json), and
+# `cook` builds only the dependencies from that. The layer is reused as long
+# as no manifest or Cargo.lock changes, so a source edit rebuilds only the
+# workspace's own crates.
 
-FROM rust:1.95-slim-bookworm AS build
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
+
+FROM ${RUST_IMAGE} AS chef
+RUN cargo install --locked cargo-chef@0.1.77
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them.
-COPY Cargo.toml Cargo.lock ./
-COPY domain/Cargo.toml domain/
-COPY event-store/Cargo.toml event-store/
-COPY command-api/Cargo.toml command-api/
-COPY observability/Cargo.toml observability/
-COPY projections/Cargo.toml projections/
-COPY query-api/Cargo.toml query-api/
-COPY schema-registry/Cargo.toml schema-registry/
-COPY testkit/Cargo.toml testkit/
-COPY auth/Cargo.toml auth/
+
+FROM chef AS plan
 COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
 # The release image can use either event store (EVENT_STORE at run time).
 ARG CARGO_FEATURES=kurrentdb
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin orderflow --features "$CARGO_FEATURES" \
+COPY --from=plan /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json \
+    --bin orderflow --features "$CARGO_FEATURES"
+COPY . .
+RUN cargo build --release --locked --bin orderflow --features "$CARGO_FEATURES" \
     && cp target/release/orderflow /orderflow
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /orderflow /usr/local/bin/orderflow
+# distroless's `nonroot` (65532), as the Kubernetes manifests expect.
 USER nonroot:nonroot
 ENTRYPOINT ["/usr/local/bin/orderflow"]
 CMD ["--help"]
