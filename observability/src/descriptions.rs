@@ -222,7 +222,7 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (
         "orderflow_query_operation_duration_seconds",
         Kind::Histogram,
-        "GraphQL operation latency (queries; subscriptions are not timed)",
+        "GraphQL operation latency by outcome and operation name (the first 100 names per process, then other; anonymous without one); subscriptions are not timed",
     ),
     (
         "orderflow_query_position_wait_seconds",
