@@ -1,5 +1,6 @@
 //! `/metrics` on the command API and the query API names every series the
-//! operations guide promises, with the labels that matter.
+//! operations guide promises, with the labels that matter; the alert rules
+//! and the dashboard name only exported series; every series has HELP text.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -29,6 +30,15 @@ async fn metrics_name_every_promised_series() {
     let (id, position) = p.create_sample_order(&[]).await;
     let order = p.query_order(&id, &position).await;
     assert_eq!(order["data"]["order"]["id"], id.as_str());
+    // A named operation: its latency is labelled with its name (the
+    // anonymous one above with `anonymous`).
+    let named = p
+        .gql(
+            &format!("query ShowOrder {{ order(id: \"{id}\") {{ id }} }}"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(named.data()["order"]["id"], id.as_str());
 
     let command_api: Vec<(&str, &[(&str, &str)])> = vec![
         (
@@ -84,7 +94,11 @@ async fn metrics_name_every_promised_series() {
         ),
         (
             "orderflow_query_operation_duration_seconds_bucket",
-            &[("outcome", "ok")],
+            &[("outcome", "ok"), ("operation", "anonymous")],
+        ),
+        (
+            "orderflow_query_operation_duration_seconds_bucket",
+            &[("outcome", "ok"), ("operation", "ShowOrder")],
         ),
     ];
 
