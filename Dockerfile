@@ -23,7 +23,9 @@ FROM chef AS build
 # The release image can use either event store (EVENT_STORE at run time).
 ARG CARGO_FEATURES=kurrentdb
 COPY --from=plan /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json \
+# The recipe carries Cargo.lock; the `--locked` build below fails if the
+# cooked dependencies ever drifted from it.
+RUN cargo chef cook --release --recipe-path recipe.json \
     --bin orderflow --features "$CARGO_FEATURES"
 COPY . .
 RUN cargo build --release --locked --bin orderflow --features "$CARGO_FEATURES" \
