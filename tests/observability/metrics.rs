@@ -275,6 +275,9 @@ async fn alerts_and_dashboard_name_exported_series_and_every_series_has_help() {
         assert!(names.len() >= 5, "{file} names only {names:?}");
         used.extend(names);
     }
+    dashboard_is_whole(
+        &std::fs::read_to_string(root.join("deploy/grafana/orderflow.json")).unwrap(),
+    );
     let text = busy_metrics(&used).await;
     let missing: Vec<&String> = used.iter().filter(|n| !has_series(&text, n, &[])).collect();
     assert!(
@@ -286,6 +289,39 @@ async fn alerts_and_dashboard_name_exported_series_and_every_series_has_help() {
     assert!(sampled.len() > 20, "too few series to judge: {sampled:?}");
     let bare: Vec<&String> = sampled.difference(&helped).collect();
     assert!(bare.is_empty(), "series without # HELP: {bare:?}");
+}
+
+/// The dashboard is JSON Grafana can load: unique panel ids, every panel
+/// (rows aside) with at least one query, all on the `datasource` variable.
+fn dashboard_is_whole(text: &str) {
+    let dashboard: serde_json::Value = serde_json::from_str(text).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let mut ids = BTreeSet::new();
+    for panel in panels {
+        assert!(
+            ids.insert(panel["id"].as_u64().unwrap()),
+            "duplicate id: {panel}"
+        );
+        if panel["type"] == "row" {
+            continue;
+        }
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "a panel without queries: {panel}");
+        for target in targets {
+            assert!(
+                target["expr"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("orderflow_"))
+            );
+            assert_eq!(target["datasource"]["uid"], "${datasource}", "{panel}");
+        }
+    }
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["name"] == "datasource" && v["type"] == "datasource")
+    );
 }
 
 #[test]
