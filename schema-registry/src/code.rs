@@ -1,5 +1,6 @@
 //! What the code says the registry must hold.
 
+use orderflow_domain::fulfilment::{self, FULFILMENT_CATEGORY, FULFILMENT_EVENT_TYPES};
 use orderflow_domain::{ORDER_CATEGORY, OrderEvent, PRODUCT_CATEGORY, UPCASTERS, inventory};
 use schemars::Schema;
 use serde_json::{Value, json};
@@ -15,7 +16,8 @@ struct Aggregate {
     schema: fn(&str, u32) -> Option<Schema>,
 }
 
-/// Every aggregate whose events are stored. Event type names are unique
+/// Every aggregate whose events are stored (the fulfilment process
+/// manager's instances too: their streams are published like the others). Event type names are unique
 /// across them (the registry's folders are named by type alone).
 const AGGREGATES: &[Aggregate] = &[
     Aggregate {
@@ -29,6 +31,12 @@ const AGGREGATES: &[Aggregate] = &[
         event_types: inventory::EVENT_TYPES,
         current_version: inventory::current_schema_version,
         schema: inventory::payload_schema,
+    },
+    Aggregate {
+        category: FULFILMENT_CATEGORY,
+        event_types: FULFILMENT_EVENT_TYPES,
+        current_version: fulfilment::current_schema_version,
+        schema: fulfilment::payload_schema,
     },
 ];
 
@@ -52,7 +60,8 @@ pub struct CodeRegistry {
 }
 
 impl CodeRegistry {
-    /// The events of every aggregate of `orderflow-domain` (orders, stock).
+    /// The events of every aggregate of `orderflow-domain` (orders, stock,
+    /// fulfilment instances).
     pub fn from_domain() -> CodeRegistry {
         let examples = example_payloads();
         let mut schemas = Vec::new();

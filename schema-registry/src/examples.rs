@@ -1,9 +1,12 @@
 //! Example payloads for the schema files: a scripted, deterministic order
-//! life and a sku's stock life (fixed ids and times) that emit every event
-//! type at least once, at its newest version; older versions get the same
-//! events in their own shape (see [`older_versions`]).
+//! life, a sku's stock life and fulfilment instances (fixed ids and times)
+//! that emit every event type at least once, at its newest version; older
+//! versions get the same events in their own shape (see [`older_versions`]).
 
 use chrono::{DateTime, TimeZone, Utc};
+use orderflow_domain::fulfilment::{
+    self, FulfilmentEvent, FulfilmentState, Input, Line, OrderStep, Outcome, Refund,
+};
 use orderflow_domain::inventory::{self, InventoryCommand, InventoryEvent, InventoryState};
 use orderflow_domain::order::legacy::order_created_v1;
 use orderflow_domain::{
@@ -31,7 +34,160 @@ pub fn example_payloads() -> Vec<(String, u32, Value)> {
         }
     }
     out.extend(stock_payloads());
+    out.extend(fulfilment_payloads());
     out
+}
+
+/// One step of a fulfilment script: an input, or one made from the state
+/// (a deadline fires, a refund is confirmed, with the id the instance
+/// chose).
+enum Feed {
+    Input(Input),
+    FireDeadline,
+    ConfirmRefund,
+}
+
+/// Three instances: one order reserved, confirmed, paid and shipped; one
+/// rejected for a short sku; one paid, cancelled and refunded after the
+/// provider asked for a retry; and one not paid in time.
+fn fulfilment_payloads() -> Vec<(String, u32, Value)> {
+    let Some(scripts) = fulfilment_scripts() else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, u32, Value)> = Vec::new();
+    for script in scripts {
+        let mut state = FulfilmentState::default();
+        for feed in script {
+            let input = match feed {
+                Feed::Input(i) => i,
+                Feed::FireDeadline => match state.deadline {
+                    Some(d) => Input::DeadlineFired {
+                        deadline_id: d.id,
+                        at: d.due_at,
+                    },
+                    None => continue,
+                },
+                Feed::ConfirmRefund => match &state.refund {
+                    Refund::Requested { refund_id, .. } => Input::RefundConfirmed {
+                        refund_id: refund_id.clone(),
+                        at: at(8),
+                    },
+                    _ => continue,
+                },
+            };
+            for event in fulfilment::decide(&state, &input).events {
+                state = fulfilment::evolve(state, &event);
+                if !out.iter().any(|(t, _, _)| t == event.event_type()) {
+                    out.push(fulfilment_record(&event));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn fulfilment_record(event: &FulfilmentEvent) -> (String, u32, Value) {
+    (
+        event.event_type().to_owned(),
+        event.schema_version(),
+        event.payload(),
+    )
+}
+
+fn fulfilment_scripts() -> Option<Vec<Vec<Feed>>> {
+    let order = |n: u128| OrderId::new(uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 + n));
+    let line = |s: &str, quantity: u32| Some(Line { sku: sku(s)?, quantity });
+    let submitted = |n: u128, lines: Vec<Line>| {
+        Feed::Input(Input::OrderSubmitted {
+            order: order(n),
+            lines,
+            at: at(0),
+        })
+    };
+    let reserved = |s: &str, minute: u32| {
+        Some(Feed::Input(Input::Reservation {
+            sku: sku(s)?,
+            outcome: Outcome::Applied,
+            at: at(minute),
+        }))
+    };
+    let done = |step: OrderStep, minute: u32| {
+        Feed::Input(Input::OrderCommand {
+            step,
+            outcome: Outcome::Applied,
+            at: at(minute),
+        })
+    };
+    let confirmed = |minute: u32| {
+        Feed::Input(Input::OrderConfirmed {
+            at: at(minute),
+            pay_by: at(minute + 30),
+        })
+    };
+    let paid = |id: &str, amount: i64, minute: u32| {
+        Some(Feed::Input(Input::PaymentRecorded {
+            payment_id: PaymentId::new(id).ok()?,
+            amount: eur(amount),
+            at: at(minute),
+        }))
+    };
+    let shipped_and_paid = vec![
+        submitted(1, vec![line("MUG-CER", 3)?]),
+        reserved("MUG-CER", 1)?,
+        done(OrderStep::Confirm, 2),
+        confirmed(2),
+        paid("pay-7781", 3750, 5)?,
+        Feed::Input(Input::OrderShipped { at: at(9) }),
+        Feed::Input(Input::StockCommitted {
+            sku: sku("MUG-CER")?,
+            at: at(9),
+        }),
+    ];
+    let rejected = vec![
+        submitted(2, vec![line("MUG-CER", 2)?, line("TEA-GRN", 5)?]),
+        reserved("MUG-CER", 1)?,
+        Feed::Input(Input::Reservation {
+            sku: sku("TEA-GRN")?,
+            outcome: Outcome::Refused {
+                reason: "inventory.insufficient_stock".into(),
+            },
+            at: at(1),
+        }),
+        Feed::Input(Input::StockReleased {
+            sku: sku("MUG-CER")?,
+            at: at(2),
+        }),
+        done(OrderStep::Reject, 2),
+        Feed::Input(Input::OrderRejected {
+            reason: "out_of_stock: TEA-GRN".into(),
+            at: at(2),
+        }),
+    ];
+    let refunded = vec![
+        submitted(3, vec![line("MUG-CER", 2)?]),
+        reserved("MUG-CER", 1)?,
+        done(OrderStep::Confirm, 2),
+        confirmed(2),
+        paid("pay-7782", 2500, 4)?,
+        Feed::Input(Input::OrderCancelled {
+            reason: "customer changed their mind".into(),
+            refund_owed: Some(eur(2500)),
+            at: at(6),
+        }),
+        Feed::Input(Input::RefundDeferred {
+            retry_at: at(8),
+            at: at(6),
+        }),
+        Feed::ConfirmRefund,
+    ];
+    let timed_out = vec![
+        submitted(4, vec![line("TEA-GRN", 1)?]),
+        reserved("TEA-GRN", 1)?,
+        done(OrderStep::Confirm, 2),
+        confirmed(2),
+        Feed::FireDeadline,
+    ];
+    Some(vec![shipped_and_paid, rejected, refunded, timed_out])
 }
 
 /// The stock of one sku: received, counted, reserved by two orders, one
@@ -217,9 +373,12 @@ mod tests {
     use super::example_payloads;
 
     #[test]
-    fn every_stock_event_type_has_an_example() {
+    fn every_stock_and_fulfilment_event_type_has_an_example() {
         let examples = example_payloads();
-        for t in orderflow_domain::inventory::EVENT_TYPES {
+        let types = orderflow_domain::inventory::EVENT_TYPES
+            .iter()
+            .chain(orderflow_domain::fulfilment::FULFILMENT_EVENT_TYPES);
+        for t in types {
             assert!(
                 examples.iter().any(|(e, ver, _)| e == t && *ver == 1),
                 "no example of {t}"

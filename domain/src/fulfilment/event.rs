@@ -4,6 +4,7 @@
 //! with an order or inventory event.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -12,83 +13,158 @@ use crate::ids::{OrderId, PaymentId, RefundId, Sku};
 use crate::money::Money;
 
 /// Every instance event. Serialized externally tagged: the tag is the
-/// stored event type, the content the payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// stored event type, the content the payload. The doc comments make up
+/// the registry's schema files (`schemas/Fulfilment*/v1.json`), which never
+/// change once committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum FulfilmentEvent {
     /// The order was submitted: its lines are to be reserved.
     #[serde(rename = "FulfilmentStarted")]
     Started {
+        /// The order this instance fulfils.
         order: OrderId,
+        /// What to reserve: one entry per sku of the order.
         lines: Vec<Line>,
+        /// When.
         at: DateTime<Utc>,
     },
+    /// A line's stock was reserved for the order.
     #[serde(rename = "FulfilmentStockReserved")]
-    StockReserved { sku: Sku, at: DateTime<Utc> },
+    StockReserved {
+        /// The line's sku.
+        sku: Sku,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The inventory refused to reserve a line.
     #[serde(rename = "FulfilmentReservationRefused")]
     ReservationRefused {
+        /// The line's sku.
         sku: Sku,
+        /// The inventory's refusal code, e.g. `inventory.insufficient_stock`.
         reason: String,
+        /// When.
         at: DateTime<Utc>,
     },
     /// Every line is reserved: the order is to be confirmed.
     #[serde(rename = "FulfilmentReservationsComplete")]
-    ReservationsComplete { at: DateTime<Utc> },
+    ReservationsComplete {
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A line was refused: release the rest and reject with `reason`.
     #[serde(rename = "FulfilmentRejecting")]
-    Rejecting { reason: String, at: DateTime<Utc> },
+    Rejecting {
+        /// The rejection reason, `out_of_stock: <skus>`.
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A line's reservation was given back.
     #[serde(rename = "FulfilmentStockReleased")]
-    StockReleased { sku: Sku, at: DateTime<Utc> },
+    StockReleased {
+        /// The line's sku.
+        sku: Sku,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A line's reservation left the shelf with the shipment.
     #[serde(rename = "FulfilmentStockCommitted")]
-    StockCommitted { sku: Sku, at: DateTime<Utc> },
+    StockCommitted {
+        /// The line's sku.
+        sku: Sku,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// An order command the instance issued came back.
     #[serde(rename = "FulfilmentOrderCommandDone")]
     OrderCommandDone {
+        /// Which command.
         step: OrderStep,
+        /// Whether the order took it.
         outcome: Outcome,
+        /// When.
         at: DateTime<Utc>,
     },
     /// The order was confirmed; unpaid at `due_at` it is cancelled.
     #[serde(rename = "FulfilmentPaymentDeadlineSet")]
     PaymentDeadlineSet {
+        /// The deadline, derived from the instance stream (deterministic).
         deadline_id: Uuid,
+        /// When the order is cancelled if still unpaid.
         due_at: DateTime<Utc>,
+        /// When.
         at: DateTime<Utc>,
     },
+    /// The order's payment was recorded: the payment deadline no longer
+    /// matters.
     #[serde(rename = "FulfilmentPaymentReceived")]
     PaymentReceived {
+        /// The provider's payment id.
         payment_id: PaymentId,
+        /// What was paid.
         amount: Money,
+        /// When.
         at: DateTime<Utc>,
     },
     /// The payment deadline fired before a payment: cancel.
     #[serde(rename = "FulfilmentPaymentTimedOut")]
     PaymentTimedOut {
+        /// The deadline that fired.
         deadline_id: Uuid,
+        /// When.
         at: DateTime<Utc>,
     },
+    /// The order was cancelled: its stock is to be released.
     #[serde(rename = "FulfilmentOrderCancelled")]
-    OrderCancelled { reason: String, at: DateTime<Utc> },
+    OrderCancelled {
+        /// The order's cancellation reason.
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The order was rejected: its stock is to be released.
     #[serde(rename = "FulfilmentOrderRejected")]
-    OrderRejected { reason: String, at: DateTime<Utc> },
+    OrderRejected {
+        /// The order's rejection reason.
+        reason: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The order shipped: its reservations are to be committed.
     #[serde(rename = "FulfilmentOrderShipped")]
-    OrderShipped { at: DateTime<Utc> },
+    OrderShipped {
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A cancelled paid order: the provider is to pay `amount` back.
     #[serde(rename = "FulfilmentRefundRequested")]
     RefundRequested {
+        /// The refund, derived from the instance stream (deterministic).
         refund_id: RefundId,
+        /// The payment refunded, when the instance saw it.
         payment_id: Option<PaymentId>,
+        /// What the order owes back.
         amount: Money,
+        /// When.
         at: DateTime<Utc>,
     },
+    /// The provider could not take the refund now: ask again at `due_at`.
     #[serde(rename = "FulfilmentRefundRetryScheduled")]
     RefundRetryScheduled {
+        /// The retry's deadline (deterministic per attempt).
         deadline_id: Uuid,
+        /// When to ask the provider again.
         due_at: DateTime<Utc>,
+        /// When.
         at: DateTime<Utc>,
     },
+    /// The provider confirmed the refund.
     #[serde(rename = "FulfilmentRefundConfirmed")]
     RefundConfirmed {
+        /// The refund.
         refund_id: RefundId,
+        /// When.
         at: DateTime<Utc>,
     },
 }

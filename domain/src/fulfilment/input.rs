@@ -3,6 +3,7 @@
 //! Time comes in with every input.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -10,23 +11,28 @@ use crate::ids::{OrderId, PaymentId, RefundId, Sku};
 use crate::money::Money;
 
 /// One order line as the instance needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Line {
+    /// The sku to reserve.
     pub sku: Sku,
+    /// Units to reserve, positive.
     pub quantity: u32,
 }
 
 /// How a command the instance issued went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Outcome {
     /// It took effect (or had taken effect before: a replay).
     Applied,
-    /// The receiver refused it for a business rule; `reason` is its code.
-    Refused { reason: String },
+    /// The receiver refused it for a business rule.
+    Refused {
+        /// The receiver's refusal code.
+        reason: String,
+    },
 }
 
 /// The order commands whose outcome the instance records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum OrderStep {
     Confirm,
     Reject,

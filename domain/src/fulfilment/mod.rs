@@ -20,12 +20,14 @@
 //!             Rejected (release)                                       Cancelled (release, refund if paid)
 //! ```
 
+mod codec;
 mod decide;
 mod event;
 mod input;
 mod state;
 mod step;
 
+pub use codec::{SCHEMA_VERSIONS, current_schema_version, payload_schema};
 pub use decide::{Decision, decide, outstanding};
 pub use event::{EVENT_TYPES as FULFILMENT_EVENT_TYPES, FulfilmentDecodeError, FulfilmentEvent};
 pub use input::{Input, Line, OrderStep, Outcome};

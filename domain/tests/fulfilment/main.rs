@@ -5,6 +5,7 @@
 // Tests may unwrap: a panic is exactly how a test should fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod codec;
 mod props;
 mod rules;
 mod support;
