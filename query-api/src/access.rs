@@ -28,6 +28,10 @@ pub struct FieldRule {
 const READERS: &[Role] = &[Role::Staff, Role::Finance];
 const FINANCE: &[Role] = &[Role::Finance];
 const OPERATOR: &[Role] = &[Role::Operator];
+/// Stock is operational: the people who receive, count and ship goods, and
+/// operators. Finance reads sales, not shelves; customers never see stock
+/// (counts are commercially sensitive).
+const STOCK: &[Role] = &[Role::Staff, Role::Operator];
 
 const fn rule(field: &'static str, any_row: &'static [Role], own_rows: bool) -> FieldRule {
     FieldRule {
@@ -46,6 +50,8 @@ pub const RULES: &[FieldRule] = &[
     rule("Query.salesByDay", FINANCE, false),
     rule("Query.topProducts", FINANCE, false),
     rule("Query.projections", OPERATOR, false),
+    rule("Query.product", STOCK, false),
+    rule("Query.lowStock", STOCK, false),
     rule("Subscription.orderChanged", READERS, true),
     // Every order change, loaded per notice: not for customers, whose many
     // connections would each read every change (they follow an order with
@@ -174,6 +180,10 @@ mod tests {
         let operator = principal(&[Role::Operator], None);
         assert_eq!(decide(&operator, "Query.projections"), Ok(Scope::AnyRow));
         assert!(decide(&operator, "Query.order").is_err());
+        assert_eq!(decide(&operator, "Query.lowStock"), Ok(Scope::AnyRow));
+        assert_eq!(decide(&staff, "Query.product"), Ok(Scope::AnyRow));
+        assert!(decide(&finance, "Query.product").is_err());
+        assert!(decide(&customer, "Query.lowStock").is_err());
         assert!(decide(&staff, "Query.notInTheTable").is_err());
         // Staff who are also customers read every row.
         let both = principal(&[Role::Customer, Role::Staff], Some("c-1"));

@@ -41,6 +41,7 @@ pub fn projections_read(field_names: &BTreeSet<String>) -> BTreeSet<&'static str
             "salesByDay" => &["daily_sales"],
             // From product_sales, or from the orders paid in a date range.
             "topProducts" => &["product_sales", "orders", "order_items"],
+            "product" | "stock" | "lowStock" => &["stock_levels"],
             _ => &[],
         };
         out.extend(reads.iter().copied());
@@ -268,6 +269,8 @@ mod tests {
             r.into_iter().collect::<Vec<_>>(),
             ["customer_stats", "daily_sales"]
         );
+        let r = projections_read(&names(&["lowStock", "available"]));
+        assert_eq!(r.into_iter().collect::<Vec<_>>(), ["stock_levels"]);
         assert!(projections_read(&names(&["projections", "name", "__typename"])).is_empty());
     }
 }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::db::{CustomerStatsRow, ItemRow, LifetimeValueRow, OrderRow, ReadDb};
+use crate::db::{CustomerStatsRow, ItemRow, LifetimeValueRow, OrderRow, ReadDb, StockRow};
 use crate::error::DbError;
 
 type Reply<V> = oneshot::Sender<Result<Option<V>, DbError>>;
@@ -112,6 +112,7 @@ pub struct Loaders {
     items: Batch<Uuid, Vec<ItemRow>>,
     stats: Batch<String, CustomerStatsRow>,
     values: Batch<String, Vec<LifetimeValueRow>>,
+    stock: Batch<String, StockRow>,
 }
 
 impl std::fmt::Debug for Loaders {
@@ -127,6 +128,7 @@ pub fn loaders(db: &ReadDb) -> Arc<Loaders> {
         items: Batch::default(),
         stats: Batch::default(),
         values: Batch::default(),
+        stock: Batch::default(),
     })
 }
 
@@ -181,5 +183,15 @@ impl Loaders {
             })
             .await
             .map(Option::unwrap_or_default)
+    }
+
+    /// The stock of a sku; `None` when it never had any.
+    pub async fn stock(&self, sku: &str) -> Result<Option<StockRow>, DbError> {
+        self.stock
+            .load(sku.to_owned(), |skus| async move {
+                let rows = self.db.stock_levels(&skus).await?;
+                Ok(rows.into_iter().map(|r| (r.sku.clone(), r)).collect())
+            })
+            .await
     }
 }

@@ -13,6 +13,7 @@ mod persisted_queries;
 mod projection_states;
 mod rebuild;
 mod reports;
+mod stock;
 mod subscriptions;
 mod upcast;
 mod ws_limits;

@@ -7,6 +7,7 @@ mod customers;
 mod items;
 mod orders;
 mod sales;
+mod stock;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use customers::{CustomerStatsRow, LifetimeValueRow};
 pub use items::ItemRow;
 pub use orders::{AddressRow, KeyValue, Keyset, OrderFilter, OrderRow, PageQuery, SortKey};
 pub use sales::{DailySalesRow, ProductRanking, ProductSalesRow, TopProductsQuery};
+pub use stock::StockRow;
 
 use crate::error::DbError;
 

@@ -10,6 +10,7 @@ pub(crate) mod projections;
 mod query;
 mod sales;
 mod scalars;
+mod stock;
 mod subscription;
 
 use async_graphql::{EmptyMutation, Schema, SchemaBuilder};

@@ -2,16 +2,22 @@
 
 use async_graphql::{Context, Object};
 use chrono::{Days, NaiveDate};
+use orderflow_domain::Sku;
+use orderflow_domain::limits::MAX_STOCK;
 use uuid::Uuid;
 
 use super::connection::{OrderConnection, PageArgs, orders_connection};
-use super::cost::{DEFAULT_TOP, MAX_RANGE_DAYS, orders_cost, sales_by_day_cost, top_products_cost};
+use super::cost::{
+    DEFAULT_PAGE, DEFAULT_TOP, MAX_RANGE_DAYS, orders_cost, page_cost, sales_by_day_cost,
+    top_products_cost,
+};
 use super::customer::Customer;
 use super::filter::{OrderFilterInput, OrderOrderBy};
 use super::order::Order;
 use super::projections::{ProjectionInfo, projections};
 use super::sales::{DailySales, ProductRanking, ProductSales};
 use super::scalars::Date;
+use super::stock::{Product, StockLevel};
 use crate::access::guard;
 use crate::consistency::gate;
 use crate::db::TopProductsQuery;
@@ -33,6 +39,20 @@ fn check_range(from: NaiveDate, to: NaiveDate) -> async_graphql::Result<()> {
     }
     Ok(())
 }
+
+/// `first` of a list, checked against the service's page limit.
+fn page_size(ctx: &Context<'_>, first: Option<i32>, default: i32) -> async_graphql::Result<i64> {
+    let first = first.unwrap_or(default);
+    let max = i32::try_from(services(ctx)?.max_page_size).unwrap_or(i32::MAX);
+    if !(1..=max).contains(&first) {
+        return Err(bad_input(format!("`first` must be between 1 and {max}")));
+    }
+    Ok(i64::from(first))
+}
+
+/// The largest useful `lowStock(below:)`: one more than any sku can have
+/// available, so it lists every sku.
+const MAX_BELOW: i64 = MAX_STOCK as i64 + 1;
 
 #[Object]
 impl QueryRoot {
@@ -144,12 +164,8 @@ impl QueryRoot {
     ) -> async_graphql::Result<Vec<ProductSales>> {
         guard(ctx, "Query.topProducts")?;
         let by = by.unwrap_or(ProductRanking::Revenue);
-        let first = first.unwrap_or(DEFAULT_TOP);
+        let limit = page_size(ctx, first, DEFAULT_TOP)?;
         let s = services(ctx)?;
-        let max = i32::try_from(s.max_page_size).unwrap_or(i32::MAX);
-        if !(1..=max).contains(&first) {
-            return Err(bad_input(format!("`first` must be between 1 and {max}")));
-        }
         let range = match (from, to) {
             (None, None) => None,
             (Some(from), Some(to)) => {
@@ -173,10 +189,47 @@ impl QueryRoot {
                 },
                 range,
                 currency,
-                limit: i64::from(first),
+                limit,
             })
             .await?;
         Ok(rows.into_iter().map(ProductSales).collect())
+    }
+
+    /// A product by sku, in the command API's sku format (1 to 64 of
+    /// `A–Z a–z 0–9 . _ -`; anything else is `BAD_USER_INPUT`). Never null
+    /// for a well-formed sku, as the read side has no catalog; its `stock`
+    /// is null until the sku first receives stock.
+    ///
+    /// Roles: staff, operator.
+    async fn product(&self, ctx: &Context<'_>, sku: String) -> async_graphql::Result<Option<Product>> {
+        guard(ctx, "Query.product")?;
+        let sku = Sku::new(&sku).map_err(|e| bad_input(format!("`sku`: {e}")))?;
+        gate(ctx).await?;
+        Ok(Some(Product::new(sku.as_str())))
+    }
+
+    /// Skus with fewer than `below` units available, fewest available
+    /// first, then by sku. Skus that never received stock are not listed.
+    ///
+    /// Roles: staff, operator.
+    #[graphql(complexity = "page_cost(Some(first.unwrap_or(DEFAULT_PAGE)), None, child_complexity)")]
+    async fn low_stock(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "1 to 1000000001 (more than any sku holds: every sku).")] below: i32,
+        #[graphql(desc = "How many, 1 to the page limit (default 20).")] first: Option<i32>,
+    ) -> async_graphql::Result<Vec<StockLevel>> {
+        guard(ctx, "Query.lowStock")?;
+        let below = i64::from(below);
+        if !(1..=MAX_BELOW).contains(&below) {
+            return Err(bad_input(format!(
+                "`below` must be between 1 and {MAX_BELOW}"
+            )));
+        }
+        let limit = page_size(ctx, first, DEFAULT_PAGE)?;
+        gate(ctx).await?;
+        let rows = services(ctx)?.db.low_stock(below, limit).await?;
+        Ok(rows.into_iter().map(StockLevel).collect())
     }
 
     /// Every projection's progress. `head` and `lag` need the event
