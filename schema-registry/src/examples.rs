@@ -95,8 +95,17 @@ fn fulfilment_record(event: &FulfilmentEvent) -> (String, u32, Value) {
 }
 
 fn fulfilment_scripts() -> Option<Vec<Vec<Feed>>> {
-    let order = |n: u128| OrderId::new(uuid::Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0000 + n));
-    let line = |s: &str, quantity: u32| Some(Line { sku: sku(s)?, quantity });
+    let order = |n: u128| {
+        OrderId::new(uuid::Uuid::from_u128(
+            0x0193_0000_0000_7000_8000_0000_0000_0000 + n,
+        ))
+    };
+    let line = |s: &str, quantity: u32| {
+        Some(Line {
+            sku: sku(s)?,
+            quantity,
+        })
+    };
     let submitted = |n: u128, lines: Vec<Line>| {
         Feed::Input(Input::OrderSubmitted {
             order: order(n),

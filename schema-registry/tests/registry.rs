@@ -97,8 +97,9 @@ fn every_event_type_of_every_stream_is_in_the_committed_registry() {
                 "the registry's code has no {event_type} v{v}"
             );
             let path = dir.join(format!("{event_type}/v{v}.json"));
-            let text = fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}; run `cargo run -- schemas export`", path.display()));
+            let text = fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!("{}: {e}; run `cargo run -- schemas export`", path.display())
+            });
             let schema: Value = serde_json::from_str(&text).unwrap();
             assert_eq!(
                 schema["$id"],

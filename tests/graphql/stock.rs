@@ -123,8 +123,8 @@ async fn product_stock_and_low_stock_follow_inventory_events() {
     );
     assert_eq!(stock["lastChange"]["event"], "StockAdjusted");
     assert_eq!(stock["lastChange"]["version"], 4);
-    let at = chrono::DateTime::parse_from_rfc3339(stock["lastChange"]["at"].as_str().unwrap())
-        .unwrap();
+    let at =
+        chrono::DateTime::parse_from_rfc3339(stock["lastChange"]["at"].as_str().unwrap()).unwrap();
     let age = chrono::Utc::now().signed_duration_since(at);
     assert!(age.num_seconds().abs() < 60, "{at}");
 
@@ -140,7 +140,10 @@ async fn product_stock_and_low_stock_follow_inventory_events() {
         .gql_as(Some(&staff), PRODUCT, json!({ "sku": "ZED-0" }))
         .await;
     let stock = &r.data()["product"]["stock"];
-    assert_eq!((&stock["onHand"], &stock["available"]), (&json!(2), &json!(0)));
+    assert_eq!(
+        (&stock["onHand"], &stock["available"]),
+        (&json!(2), &json!(0))
+    );
 
     // Fewest available first, ties by sku; `below` is strict; `first` cuts.
     let low = |below: i64, first: Option<i64>| {
@@ -148,11 +151,7 @@ async fn product_stock_and_low_stock_follow_inventory_events() {
         let staff = staff.clone();
         async move {
             let r = stack
-                .gql_as(
-                    Some(&staff),
-                    LOW,
-                    json!({ "below": below, "first": first }),
-                )
+                .gql_as(Some(&staff), LOW, json!({ "below": below, "first": first }))
                 .await;
             listed(&r)
         }
@@ -226,11 +225,7 @@ async fn stock_input_outside_the_command_api_format_is_refused() {
         (json!(10), json!(101)),
     ] {
         let r = stack
-            .gql_as(
-                Some(&staff),
-                LOW,
-                json!({ "below": below, "first": first }),
-            )
+            .gql_as(Some(&staff), LOW, json!({ "below": below, "first": first }))
             .await;
         assert_eq!(r.status, 200, "{below} {first}");
         r.only_error("BAD_USER_INPUT");

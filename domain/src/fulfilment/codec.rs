@@ -48,8 +48,7 @@ pub fn current_schema_version(event_type: &str) -> Option<u32> {
 /// JSON Schema of one event type's payload at one version, for the
 /// `schemas/` registry. `None` for unknown types or versions.
 pub fn payload_schema(event_type: &str, schema_version: u32) -> Option<Schema> {
-    if current_schema_version(event_type)? != schema_version || !EVENT_TYPES.contains(&event_type)
-    {
+    if current_schema_version(event_type)? != schema_version || !EVENT_TYPES.contains(&event_type) {
         return None;
     }
     let root = schema_of::<FulfilmentEvent>().to_value();
@@ -60,10 +59,11 @@ pub fn payload_schema(event_type: &str, schema_version: u32) -> Option<Schema> {
 /// enum's schema: the tag's content, described by the variant's doc, with
 /// the `$defs` it refers to (directly or through another definition).
 fn variant_schema(root: &Value, tag: &str) -> Option<Value> {
-    let wrapper = root["oneOf"]
-        .as_array()?
-        .iter()
-        .find(|alt| alt["required"].as_array().is_some_and(|r| r.len() == 1 && r[0] == tag))?;
+    let wrapper = root["oneOf"].as_array()?.iter().find(|alt| {
+        alt["required"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1 && r[0] == tag)
+    })?;
     let mut payload = wrapper["properties"][tag].as_object()?.clone();
     if let Some(doc) = wrapper.get("description") {
         payload.insert("description".into(), doc.clone());

@@ -201,7 +201,11 @@ impl QueryRoot {
     /// is null until the sku first receives stock.
     ///
     /// Roles: staff, operator.
-    async fn product(&self, ctx: &Context<'_>, sku: String) -> async_graphql::Result<Option<Product>> {
+    async fn product(
+        &self,
+        ctx: &Context<'_>,
+        sku: String,
+    ) -> async_graphql::Result<Option<Product>> {
         guard(ctx, "Query.product")?;
         let sku = Sku::new(&sku).map_err(|e| bad_input(format!("`sku`: {e}")))?;
         gate(ctx).await?;
@@ -212,7 +216,9 @@ impl QueryRoot {
     /// first, then by sku. Skus that never received stock are not listed.
     ///
     /// Roles: staff, operator.
-    #[graphql(complexity = "page_cost(Some(first.unwrap_or(DEFAULT_PAGE)), None, child_complexity)")]
+    #[graphql(
+        complexity = "page_cost(Some(first.unwrap_or(DEFAULT_PAGE)), None, child_complexity)"
+    )]
     async fn low_stock(
         &self,
         ctx: &Context<'_>,
