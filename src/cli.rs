@@ -141,6 +141,9 @@ pub enum BenchCommand {
     Rebuild(bench::rebuild::RebuildArgs),
     /// GraphQL reads against the same SQL through sqlx.
     Queries(bench::queries::QueriesArgs),
+    /// Submit → confirmed through the fulfilment saga against a direct
+    /// staff confirm.
+    Checkout(bench::checkout::CheckoutArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -161,6 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Lag(args)) => bench::lag::run(args).await,
         Command::Bench(BenchCommand::Rebuild(args)) => bench::rebuild::run(args).await,
         Command::Bench(BenchCommand::Queries(args)) => bench::queries::run(args).await,
+        Command::Bench(BenchCommand::Checkout(args)) => bench::checkout::run(args).await,
         Command::Token(args) => token::run(args),
         Command::Fulfilment(args) => sagas::run(args).await,
         Command::Sagas(command) => sagas::sagas(command).await,

@@ -71,6 +71,7 @@ fn help_never_prints_a_secret_from_the_environment() {
         &["bench", "lag"],
         &["bench", "rebuild"],
         &["bench", "queries"],
+        &["bench", "checkout"],
     ];
     for subcommand in subcommands {
         let mut command = Command::new(env!("CARGO_BIN_EXE_orderflow"));

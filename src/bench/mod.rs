@@ -6,6 +6,7 @@ use clap::Args;
 
 pub mod append;
 mod auth;
+pub mod checkout;
 pub mod commands;
 pub mod lag;
 mod load;

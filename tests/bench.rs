@@ -1,0 +1,78 @@
+//! Benchmarks run end to end at a tiny size: the command works, both sides
+//! account for every order, and the report is whole. Figures from a debug
+//! build under test load mean nothing; docs/benchmarks.md has the real
+//! ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use orderflow_testkit::{admin_url, replace_database};
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+/// Drops the databases a bench made (its own and the saga's).
+async fn drop_databases(names: &[String]) {
+    let mut conn = PgConnection::connect(&admin_url()).await.unwrap();
+    for name in names {
+        // Names made below from a UUID, never from input.
+        conn.execute(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn bench_checkout_confirms_every_order_on_both_sides() {
+    // The bench only drops databases named orderflow_bench*.
+    let name = format!("orderflow_bench_smoke_{}", uuid::Uuid::now_v7().simple());
+    let url = replace_database(&admin_url(), &name);
+    let nats = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .args([
+                "bench",
+                "checkout",
+                "--rate",
+                "10",
+                "--duration",
+                "2s",
+                "--json",
+            ])
+            .env("BENCH_DATABASE_URL", url)
+            .env("NATS_URL", nats)
+            .env("LOG", "warn")
+            .output()
+            .expect("run orderflow")
+    })
+    .await
+    .unwrap();
+    drop_databases(&[name.clone(), format!("{name}_fulfilment")]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("saga: reserve, then confirm"), "{stdout}");
+    assert!(stdout.contains("baseline: staff confirm"), "{stdout}");
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["bench"], "checkout");
+    // 10/s for 2 s measured: every tick sent, every order confirmed.
+    for side in ["", "baseline_"] {
+        let sent = report[format!("{side}sent")].as_u64().unwrap();
+        assert!((18..=22).contains(&sent), "{side}sent: {report}");
+        assert_eq!(report[format!("{side}confirmed")], sent, "{report}");
+        assert_eq!(report[format!("{side}errors")], 0, "{report}");
+        assert_eq!(report[format!("{side}unconfirmed")], 0, "{report}");
+        assert!(report[format!("{side}p50_ms")].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(report["rejected"], 0, "{report}");
+    // The saga takes a submit up before it confirms the order.
+    let picked_up = report["picked_up_p50_ms"].as_f64().unwrap();
+    assert!(
+        picked_up > 0.0 && picked_up <= report["p50_ms"].as_f64().unwrap(),
+        "{report}"
+    );
+}
