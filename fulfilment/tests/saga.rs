@@ -558,7 +558,8 @@ async fn a_paid_order_is_not_cancelled_when_its_deadline_fires_late() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deadline_that_came_due_while_nothing_ran_fires_after_the_restart() {
-    let mut env = Env::start(Duration::from_millis(1500)).await;
+    // Long enough that a loaded machine stops the saga before it is due.
+    let mut env = Env::start(Duration::from_secs(5)).await;
     env.stock.receive("LAMP", 1).await;
     let order = env.submit("LAMP", 1).await;
     env.wait_until("the deadline is stored", async || {
@@ -570,13 +571,28 @@ async fn a_deadline_that_came_due_while_nothing_ran_fires_after_the_restart() {
     })
     .await;
     env.stop().await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // Wait out the stored deadline with nothing running.
+    let (fired,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM fulfilment_deadlines WHERE fired_at IS NOT NULL")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(fired, 0, "the deadline fired before the stop");
+    env.wait_until("the deadline is due", async || {
+        let (due,): (bool,) =
+            sqlx::query_as("SELECT bool_and(due_at < now()) FROM fulfilment_deadlines")
+                .fetch_one(&env.pool)
+                .await
+                .unwrap();
+        due
+    })
+    .await;
     assert_eq!(
         env.status(order).await,
         OrderStatus::Confirmed,
         "nothing ran"
     );
-    env.run(Duration::from_millis(1500));
+    env.run(Duration::from_secs(5));
     env.wait_until("cancelled after the restart", async || {
         env.status(order).await == OrderStatus::Cancelled
     })
