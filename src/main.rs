@@ -1,6 +1,7 @@
 //! The `orderflow` command: parses the command line and hands over to the
 //! library code that does the work.
 
+mod audit;
 mod bench;
 mod cli;
 mod config;

@@ -6,8 +6,12 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use orderflow::{EventsIn, PipelineConfig, Services};
 use orderflow_observability::shutdown_signal;
-use orderflow_projections::{RebuildProgress, STORE_LAG_LIMIT, connect_read_db, rebuild_with};
+use orderflow_projections::{
+    RebuildProgress, STORE_LAG_LIMIT, connect_read_db, request_rebuilds, run_requested,
+};
+use orderflow_subscriptions::Actor;
 
+use crate::audit::ActorArgs;
 use crate::cli::unreachable_hint;
 use crate::config::{ProjectorArgs, RelayArgs, projector_config, relay_config};
 use crate::event_store_choice::open_events;
@@ -41,19 +45,26 @@ pub enum ProjectionsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Resume a stopped projection, trying its dead-lettered event again.
+    /// Resume a stopped projection, trying its dead-lettered event again
+    /// (recorded in the audit log).
     Retry {
         name: String,
         #[command(flatten)]
-        args: ProjectorArgs,
-    },
-    /// Resume a stopped projection past its dead-lettered event.
-    Skip {
-        name: String,
+        who: ActorArgs,
         #[command(flatten)]
         args: ProjectorArgs,
     },
-    /// Rebuild from position zero into fresh tables, then swap them in.
+    /// Resume a stopped projection past its dead-lettered event (recorded
+    /// in the audit log).
+    Skip {
+        name: String,
+        #[command(flatten)]
+        who: ActorArgs,
+        #[command(flatten)]
+        args: ProjectorArgs,
+    },
+    /// Rebuild from position zero into fresh tables, then swap them in
+    /// (recorded in the audit log, its progress shown on the console).
     Rebuild {
         /// A projection name; or use --all.
         name: Option<String>,
@@ -61,6 +72,8 @@ pub enum ProjectionsCommand {
         all: bool,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        who: ActorArgs,
         #[command(flatten)]
         args: ProjectorArgs,
     },
@@ -128,20 +141,23 @@ pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
     // `retry` and `skip` only touch the read database, whatever the store.
     match command {
         ProjectionsCommand::Status { args, json } => status(&args, json).await,
-        ProjectionsCommand::Retry { name, args } => {
-            orderflow_projections::retry(&projector_config(&args), &name).await?;
-            println!("{name}: resumed; its dead-lettered event will be tried again");
+        ProjectionsCommand::Retry { name, who, args } => {
+            let actor = who.actor()?;
+            orderflow_projections::retry(&projector_config(&args), &name, &actor).await?;
+            println!("{name}: resumed by {actor}; its dead-lettered event will be tried again");
             Ok(())
         }
-        ProjectionsCommand::Skip { name, args } => {
-            orderflow_projections::skip(&projector_config(&args), &name).await?;
-            println!("{name}: resumed past its dead-lettered event");
+        ProjectionsCommand::Skip { name, who, args } => {
+            let actor = who.actor()?;
+            orderflow_projections::skip(&projector_config(&args), &name, &actor).await?;
+            println!("{name}: resumed by {actor} past its dead-lettered event");
             Ok(())
         }
         ProjectionsCommand::Rebuild {
             name,
             all,
             json,
+            who,
             args,
         } => {
             let target = match (name, all) {
@@ -149,7 +165,7 @@ pub async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
                 (Some(n), false) => n,
                 (None, false) => anyhow::bail!("name a projection, or use --all"),
             };
-            rebuild(&args, &target, json).await
+            rebuild(&args, &target, json, &who.actor()?).await
         }
     }
 }
@@ -195,10 +211,17 @@ async fn status(args: &ProjectorArgs, json: bool) -> anyhow::Result<()> {
             s.last_error.unwrap_or_default(),
         );
     }
+    println!();
+    crate::audit::print_recent(&read).await?;
     Ok(())
 }
 
-async fn rebuild(args: &ProjectorArgs, target: &str, json: bool) -> anyhow::Result<()> {
+async fn rebuild(
+    args: &ProjectorArgs,
+    target: &str,
+    json: bool,
+    actor: &Actor,
+) -> anyhow::Result<()> {
     let config = projector_config(args);
     let store = open_events(&args.store).await?;
     let bar = ProgressBar::new(0);
@@ -222,7 +245,14 @@ async fn rebuild(args: &ProjectorArgs, target: &str, json: bool) -> anyhow::Resu
     let read = connect_read_db(&config.read_database_url, 8)
         .await
         .with_context(|| unreachable_hint(&config.read_database_url))?;
-    let report = rebuild_with(store, &read, target, &config, &mut progress).await?;
+    // Recorded like the console's: in `projection_rebuilds` (the console
+    // shows its progress) and the audit log, refused while another runs.
+    let ids: Vec<i64> = request_rebuilds(&read, target, actor)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let report = run_requested(store, &read, &ids, target, &config, &mut progress).await?;
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string(&report)?);

@@ -1,5 +1,6 @@
 //! The fulfilment process manager's commands: `orderflow fulfilment` (run
-//! it alone) and `orderflow sagas status|show|retry|skip` (operate it).
+//! it alone) and `orderflow sagas status|show|retry|skip` (operate it;
+//! retry and skip are recorded in the audit log of its database).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use orderflow_fulfilment::FulfilmentConfig;
 use orderflow_observability::shutdown_signal;
 use orderflow_subscriptions::RuntimeConfig;
 
+use crate::audit::ActorArgs;
 use crate::config::{NatsArgs, StoreArgs};
 use crate::event_store_choice::open_events;
 use crate::ops_server::{self, OpsArgs};
@@ -69,13 +71,18 @@ pub enum SagasCommand {
         json: bool,
     },
     /// Resume the stopped process manager, trying its dead-lettered event
-    /// again.
+    /// again (recorded in the audit log).
     Retry {
+        #[command(flatten)]
+        who: ActorArgs,
         #[command(flatten)]
         args: SagasArgs,
     },
-    /// Resume the stopped process manager past its dead-lettered event.
+    /// Resume the stopped process manager past its dead-lettered event
+    /// (recorded in the audit log).
     Skip {
+        #[command(flatten)]
+        who: ActorArgs,
         #[command(flatten)]
         args: SagasArgs,
     },
@@ -158,18 +165,20 @@ pub async fn sagas(command: SagasCommand) -> anyhow::Result<()> {
     match command {
         SagasCommand::Status { args, json } => status(&args, json).await,
         SagasCommand::Show { order, args, json } => show(&args, order, json).await,
-        SagasCommand::Retry { args } => {
+        SagasCommand::Retry { who, args } => {
+            let actor = who.actor()?;
             let pool =
                 orderflow_fulfilment::connect(&args.fulfilment.fulfilment_database_url).await?;
-            orderflow_subscriptions::retry(&pool, orderflow_fulfilment::NAME).await?;
-            println!("fulfilment: resumed; its dead-lettered event will be tried again");
+            orderflow_subscriptions::retry(&pool, orderflow_fulfilment::NAME, &actor).await?;
+            println!("fulfilment: resumed by {actor}; its dead-lettered event will be tried again");
             Ok(())
         }
-        SagasCommand::Skip { args } => {
+        SagasCommand::Skip { who, args } => {
+            let actor = who.actor()?;
             let pool =
                 orderflow_fulfilment::connect(&args.fulfilment.fulfilment_database_url).await?;
-            orderflow_subscriptions::skip(&pool, orderflow_fulfilment::NAME).await?;
-            println!("fulfilment: resumed past its dead-lettered event");
+            orderflow_subscriptions::skip(&pool, orderflow_fulfilment::NAME, &actor).await?;
+            println!("fulfilment: resumed by {actor} past its dead-lettered event");
             Ok(())
         }
     }
@@ -219,6 +228,7 @@ async fn status(args: &SagasArgs, json: bool) -> anyhow::Result<()> {
         ),
         None => println!("subscriber: not started"),
     }
+    crate::audit::print_recent(&pool).await?;
     Ok(())
 }
 

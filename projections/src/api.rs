@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use orderflow_event_store::EventStore;
+use orderflow_subscriptions::Actor;
 use sqlx::PgPool;
 
 use crate::ProjectorConfig;
@@ -28,13 +29,23 @@ pub async fn rebuild_with(
 }
 
 /// Resumes a stopped projection, trying its dead-lettered event again.
-pub async fn retry(config: &ProjectorConfig, name: &str) -> Result<(), ProjectionError> {
+/// `actor`'s act is recorded in the audit log.
+pub async fn retry(
+    config: &ProjectorConfig,
+    name: &str,
+    actor: &Actor,
+) -> Result<(), ProjectionError> {
     let read = connect_read_db(&config.read_database_url, 2).await?;
-    retry_with(&read, name).await
+    retry_with(&read, name, actor).await
 }
 
-/// Resumes a stopped projection past its dead-lettered event.
-pub async fn skip(config: &ProjectorConfig, name: &str) -> Result<(), ProjectionError> {
+/// Resumes a stopped projection past its dead-lettered event; `actor`'s
+/// act is recorded in the audit log.
+pub async fn skip(
+    config: &ProjectorConfig,
+    name: &str,
+    actor: &Actor,
+) -> Result<(), ProjectionError> {
     let read = connect_read_db(&config.read_database_url, 2).await?;
-    skip_with(&read, name).await
+    skip_with(&read, name, actor).await
 }

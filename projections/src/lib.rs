@@ -25,8 +25,8 @@ pub use error::{FoldError, ProjectionError};
 pub use fold::{PROJECTIONS, ProjectionDef, projection};
 pub use rebuild::{RebuildProgress, RebuildReport};
 pub use rebuilds::{
-    REPORT_EVERY, RebuildRecord, SILENT_AFTER, latest_rebuilds, request_rebuild,
-    run_requested_rebuild,
+    REPORT_EVERY, RebuildRecord, SILENT_AFTER, latest_rebuilds, request_rebuild, request_rebuilds,
+    run_requested, run_requested_rebuild,
 };
 pub use run::run_projector_with;
 pub use status::{ProjectionStatus, STORE_LAG_LIMIT, retry_with, skip_with, status_with_store};

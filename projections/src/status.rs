@@ -3,6 +3,7 @@
 //! build.
 
 use orderflow_event_store::EventStore;
+use orderflow_subscriptions::Actor;
 use sqlx::PgPool;
 
 use crate::error::ProjectionError;
@@ -27,15 +28,16 @@ pub async fn status_with_store(
 }
 
 /// Resumes a stopped projection at its dead-lettered event, which is tried
-/// again (and dead-lettered again if it still fails).
-pub async fn retry_with(read: &PgPool, name: &str) -> Result<(), ProjectionError> {
+/// again (and dead-lettered again if it still fails); `actor` is recorded
+/// in the audit log in the same transaction.
+pub async fn retry_with(read: &PgPool, name: &str, actor: &Actor) -> Result<(), ProjectionError> {
     let def = projection(name).ok_or_else(|| ProjectionError::UnknownProjection(name.into()))?;
-    Ok(orderflow_subscriptions::retry(read, def.name).await?)
+    Ok(orderflow_subscriptions::retry(read, def.name, actor).await?)
 }
 
 /// Resumes a stopped projection after its dead-lettered event, which it
-/// never applies.
-pub async fn skip_with(read: &PgPool, name: &str) -> Result<(), ProjectionError> {
+/// never applies; recorded like [`retry_with`].
+pub async fn skip_with(read: &PgPool, name: &str, actor: &Actor) -> Result<(), ProjectionError> {
     let def = projection(name).ok_or_else(|| ProjectionError::UnknownProjection(name.into()))?;
-    Ok(orderflow_subscriptions::skip(read, def.name).await?)
+    Ok(orderflow_subscriptions::skip(read, def.name, actor).await?)
 }

@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::checkpoint::{self, Expected};
 use crate::error::SubscriptionError;
 use crate::metrics;
+use crate::operator::Actor;
 
 /// Records a poison event and stops the subscriber, in one transaction,
 /// if the checkpoint is still `expected`; `Ok(false)` (nothing written)
@@ -64,40 +65,27 @@ pub async fn open_count(conn: &mut PgConnection, subscriber: &str) -> Result<i64
 }
 
 /// Resumes a stopped subscriber at its dead-lettered event, which is tried
-/// again (and dead-lettered again if it still fails).
-pub async fn retry(pool: &PgPool, subscriber: &str) -> Result<(), SubscriptionError> {
-    resolve(pool, subscriber, false, None).await
+/// again (and dead-lettered again if it still fails); `actor`'s act is
+/// recorded in the audit log in the same transaction.
+pub async fn retry(
+    pool: &PgPool,
+    subscriber: &str,
+    actor: &Actor,
+) -> Result<(), SubscriptionError> {
+    resolve(pool, subscriber, false, actor).await
 }
 
 /// Resumes a stopped subscriber after its dead-lettered event, which it
-/// never handles.
-pub async fn skip(pool: &PgPool, subscriber: &str) -> Result<(), SubscriptionError> {
-    resolve(pool, subscriber, true, None).await
-}
-
-/// [`retry`] by `actor`, recorded in the audit log in the same transaction.
-pub async fn retry_as(
-    pool: &PgPool,
-    subscriber: &str,
-    actor: &str,
-) -> Result<(), SubscriptionError> {
-    resolve(pool, subscriber, false, Some(actor)).await
-}
-
-/// [`skip`] by `actor`, recorded in the audit log in the same transaction.
-pub async fn skip_as(
-    pool: &PgPool,
-    subscriber: &str,
-    actor: &str,
-) -> Result<(), SubscriptionError> {
-    resolve(pool, subscriber, true, Some(actor)).await
+/// never handles; recorded like [`retry`].
+pub async fn skip(pool: &PgPool, subscriber: &str, actor: &Actor) -> Result<(), SubscriptionError> {
+    resolve(pool, subscriber, true, actor).await
 }
 
 async fn resolve(
     pool: &PgPool,
     name: &str,
     skip: bool,
-    actor: Option<&str>,
+    actor: &Actor,
 ) -> Result<(), SubscriptionError> {
     let verb = if skip { "skip" } else { "retry" };
     let mut tx = pool.begin().await?;
@@ -141,13 +129,11 @@ async fn resolve(
     .bind(position.to_string())
     .execute(&mut *tx)
     .await?;
-    if let Some(actor) = actor {
-        let detail = match &letter {
-            Some(l) => format!("dead letter at {}", l.try_get::<String, _>("position")?),
-            None => "no open dead letter".to_owned(),
-        };
-        crate::operator::record_action(&mut tx, actor, verb, name, &detail).await?;
-    }
+    let detail = match &letter {
+        Some(l) => format!("dead letter at {}", l.try_get::<String, _>("position")?),
+        None => "no open dead letter".to_owned(),
+    };
+    crate::operator::record_action(&mut tx, actor, verb, name, &detail).await?;
     tx.commit().await?;
     metrics::stopped(name, false);
     Ok(())

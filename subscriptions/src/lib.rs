@@ -43,7 +43,8 @@
 //!   event that fails the same way every time ([`HandleError::Poison`], or
 //!   a database error of class 22/23, see [`is_poison`]) is isolated from
 //!   its batch, retried with backoff, then written to `dead_letters`, and
-//!   the subscriber stops until an operator runs [`retry`] or [`skip`].
+//!   the subscriber stops until an operator runs [`retry`] or [`skip`]
+//!   (each recorded with its [`Actor`] in `operator_actions`).
 //!   Anything else is transient: the owner backs off (doubling, up to
 //!   10 s), says so in its checkpoint row, and tries again.
 //! - **Observable** (`status.rs`, `metrics.rs`): [`status`] reports
@@ -73,9 +74,10 @@ mod status;
 mod subscriber;
 
 pub use config::RuntimeConfig;
-pub use dead_letter::{open_count as open_dead_letters, retry, retry_as, skip, skip_as};
+pub use dead_letter::{open_count as open_dead_letters, retry, skip};
 pub use error::{HandleError, SubscriptionError, is_poison};
 pub use lease::Lease;
+pub use operator::{Actor, Via};
 pub use runner::Runtime;
 pub use status::{STATUS_LAG_LIMIT, SubscriberStatus, lag, status};
 pub use subscriber::Subscriber;

@@ -1,6 +1,8 @@
 //! What an operator reads and does beyond `status`: dead letters listed
 //! and in detail, retry and skip recorded in the audit log
 //! (`operator_actions`) in the act's own transaction, and that log.
+//! Console and CLI both record through [`record_action`], naming an
+//! [`Actor`] and where they came from.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -105,30 +107,99 @@ pub async fn dead_letter(pool: &PgPool, id: i64) -> Result<Option<DeadLetter>, S
     .await?)
 }
 
+/// Where an operator acted from, as `operator_actions.via` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// The query API's console, as a signed-in operator.
+    Console,
+    /// The `orderflow` command line.
+    Cli,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Console => "console",
+            Via::Cli => "cli",
+        }
+    }
+}
+
+/// Who performs an act, and from where: every retry, skip and requested
+/// rebuild names one, and the audit log records both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    name: String,
+    via: Via,
+}
+
+impl Actor {
+    /// A signed-in console operator (the token's subject, and client).
+    pub fn console(name: impl Into<String>) -> Actor {
+        Actor {
+            name: name.into(),
+            via: Via::Console,
+        }
+    }
+
+    /// Someone at the command line (`--actor`, or the shell user at the
+    /// host).
+    pub fn cli(name: impl Into<String>) -> Actor {
+        Actor {
+            name: name.into(),
+            via: Via::Cli,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn via(&self) -> Via {
+        self.via
+    }
+}
+
+/// The console's operator by name, anyone else marked by where they came
+/// from (`cli:ada@ops-1`).
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.via {
+            Via::Console => f.write_str(&self.name),
+            via => write!(f, "{}:{}", via.as_str(), self.name),
+        }
+    }
+}
+
 /// One act of an operator.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OperatorAction {
     pub id: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
+    /// `console` or `cli`.
+    pub via: String,
     pub action: String,
     pub subscriber: String,
     pub detail: String,
 }
 
-/// Records an act, in the caller's transaction.
+/// Records an act, in the caller's transaction (so the act and its record
+/// commit together or not at all).
 pub async fn record_action(
     conn: &mut PgConnection,
-    actor: &str,
+    actor: &Actor,
     action: &str,
     subscriber: &str,
     detail: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO public.operator_actions (actor, action, subscriber, detail) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO public.operator_actions (actor, via, action, subscriber, detail) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(actor)
+    .bind(actor.name())
+    .bind(actor.via().as_str())
     .bind(action)
     .bind(subscriber)
     .bind(detail)
@@ -143,10 +214,23 @@ pub async fn recent_actions(
     limit: i64,
 ) -> Result<Vec<OperatorAction>, SubscriptionError> {
     Ok(sqlx::query_as::<_, OperatorAction>(
-        "SELECT id, at, actor, action, subscriber, detail FROM public.operator_actions \
+        "SELECT id, at, actor, via, action, subscriber, detail FROM public.operator_actions \
          ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_says_where_it_came_from_unless_it_is_the_console() {
+        assert_eq!(Actor::console("ops-ada").to_string(), "ops-ada");
+        assert_eq!(Actor::cli("ada@ops-1").to_string(), "cli:ada@ops-1");
+        assert_eq!(Actor::cli("ada@ops-1").via().as_str(), "cli");
+        assert_eq!(Actor::console("x").via().as_str(), "console");
+    }
 }

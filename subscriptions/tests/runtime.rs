@@ -394,9 +394,24 @@ async fn a_constraint_violation_is_dead_lettered_and_skip_resumes() {
         .unwrap();
     assert_eq!(rows, 5);
 
-    orderflow_subscriptions::skip(&env.pool, "strict")
+    let actor = orderflow_subscriptions::Actor::cli("ada@ops-host");
+    orderflow_subscriptions::skip(&env.pool, "strict", &actor)
         .await
         .unwrap();
+    // The act and its audit entry, with where it came from.
+    let log = orderflow_subscriptions::operator::recent_actions(&env.pool, 5)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(
+        (
+            log[0].actor.as_str(),
+            log[0].via.as_str(),
+            log[0].action.as_str()
+        ),
+        ("ada@ops-host", "cli", "skip")
+    );
+    assert!(log[0].detail.starts_with("dead letter at "), "{log:?}");
     env.wait_for("strict", last).await;
     let _ = stop.send(());
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM strict")

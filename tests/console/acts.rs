@@ -10,7 +10,7 @@ use crate::support::{Stack, Step};
 
 use super::{csrf, get, post, sign_in, state_of, wait_state};
 
-async fn constraint(stack: &Stack, on: bool) {
+pub(super) async fn constraint(stack: &Stack, on: bool) {
     let sql = if on {
         "ALTER TABLE orders ADD CONSTRAINT console_test CHECK (confirmed_at IS NULL) NOT VALID"
     } else {
@@ -28,7 +28,7 @@ async fn open_letters(stack: &Stack) -> i64 {
     .unwrap()
 }
 
-async fn wait_letters(stack: &Stack, total: i64) {
+pub(super) async fn wait_letters(stack: &Stack, total: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let n: i64 =
@@ -66,22 +66,16 @@ async fn wait_confirmed(stack: &Stack, order: uuid::Uuid) {
 
 /// Confirms through the form behind the button: the confirmation page,
 /// then its POST.
-async fn act(stack: &Stack, cookie: &str, subscriber: &str, action: &str) -> super::Page {
+pub(super) async fn act(base: &str, cookie: &str, subscriber: &str, action: &str) -> super::Page {
     let path = format!("/console/subscribers/{subscriber}/{action}");
-    let confirm = get(&stack.query, Some(cookie), &path).await;
+    let confirm = get(base, Some(cookie), &path).await;
     assert_eq!(confirm.status, 200, "{}", confirm.html);
     assert!(
         confirm.html.contains(&format!("action=\"{path}\"")),
         "{}",
         confirm.html
     );
-    post(
-        &stack.query,
-        Some(cookie),
-        &path,
-        &[("csrf", &csrf(&confirm.html))],
-    )
-    .await
+    post(base, Some(cookie), &path, &[("csrf", &csrf(&confirm.html))]).await
 }
 
 #[tokio::test]
@@ -176,14 +170,14 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     );
 
     // Retry before the fix: tried again, dead-lettered again.
-    let p = act(&stack, &cookie, "orders", "retry").await;
+    let p = act(&stack.query, &cookie, "orders", "retry").await;
     assert_eq!(p.status, 303, "{}", p.html);
     assert_eq!(p.location.as_deref(), Some("/console?done=retry:orders"));
     wait_letters(&stack, 2).await;
     wait_state(&stack.query, &cookie, "orders", "stopped").await;
     // The fix, then Retry: running, nothing open.
     constraint(&stack, false).await;
-    let p = act(&stack, &cookie, "orders", "retry").await;
+    let p = act(&stack.query, &cookie, "orders", "retry").await;
     assert_eq!(p.status, 303, "{}", p.html);
     let p = get(&stack.query, Some(&cookie), "/console?done=retry:orders").await;
     assert!(p.html.contains("Retried orders."), "{}", p.html);
@@ -197,7 +191,7 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
         .await
         .unwrap();
     // Nothing to retry now: a conflict, said plainly.
-    let p = act(&stack, &cookie, "orders", "retry").await;
+    let p = act(&stack.query, &cookie, "orders", "retry").await;
     assert_eq!(p.status, 409, "{}", p.html);
     assert!(p.html.contains("no dead letter"), "{}", p.html);
 
@@ -209,7 +203,7 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     wait_letters(&stack, 3).await;
     wait_state(&stack.query, &cookie, "orders", "stopped").await;
     constraint(&stack, false).await;
-    let p = act(&stack, &cookie, "orders", "skip").await;
+    let p = act(&stack.query, &cookie, "orders", "skip").await;
     assert_eq!(p.status, 303, "{}", p.html);
     wait_state(&stack.query, &cookie, "orders", "running").await;
     // Past the skipped event: a later event of the same order is applied.
@@ -269,7 +263,7 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
         .status,
         404
     );
-    let p = act(&stack, &cookie, "daily_sales", "rebuild").await;
+    let p = act(&stack.query, &cookie, "daily_sales", "rebuild").await;
     assert_eq!(p.status, 303, "{}", p.html);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -310,6 +304,11 @@ async fn an_operator_retries_and_skips_dead_letters_and_rebuilds_and_the_audit_l
     .map(|(a, s)| ("ops-ada".to_owned(), (*a).to_owned(), (*s).to_owned()))
     .collect();
     assert_eq!(log, expected);
+    let vias: Vec<String> = sqlx::query_scalar("SELECT DISTINCT via FROM operator_actions")
+        .fetch_all(&stack.read)
+        .await
+        .unwrap();
+    assert_eq!(vias, ["console"]);
     let p = get(&stack.query, Some(&cookie), "/console").await;
     let audit = &p.html[p.html.find("Audit log").unwrap()..];
     assert_eq!(audit.matches("<td>ops-ada</td>").count(), 4, "{audit}");

@@ -3,6 +3,7 @@
 mod acts;
 mod auth;
 mod browser;
+mod cli;
 mod dev;
 mod pages;
 mod saga;
@@ -122,4 +123,30 @@ pub async fn wait_state(base: &str, cookie: &str, subscriber: &str, state: &str)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Runs `orderflow args` to its end with `vars` set (and `ORDERFLOW_ACTOR`
+/// unset, so `--actor` or its default decides): whether it succeeded, and
+/// what it printed (stdout, then stderr).
+pub async fn orderflow(args: &[&str], vars: &[(&str, String)]) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orderflow"));
+    command
+        .args(args)
+        .env_remove("ORDERFLOW_ACTOR")
+        .env("LOG", "warn")
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || command.output()),
+    )
+    .await
+    .expect("orderflow ran over a minute")
+    .unwrap()
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }

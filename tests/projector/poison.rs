@@ -4,9 +4,14 @@ use std::time::Duration;
 
 use orderflow_domain::{OrderConfirmed, OrderEvent, OrderId};
 use orderflow_projections::{ProjectorConfig, retry_with, skip_with, status_with_store};
+use orderflow_subscriptions::Actor;
 use uuid::Uuid;
 
 use crate::support::{Env, Workload, append};
+
+fn ops() -> Actor {
+    Actor::cli("poison-test")
+}
 
 async fn wait_stopped(env: &Env, names: &[&str], dead: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -91,12 +96,16 @@ async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
     assert_eq!(row.2, 3);
 
     // Retry: the event still fails, so it is dead-lettered again.
-    retry_with(&env.read, "customer_stats").await.unwrap();
+    retry_with(&env.read, "customer_stats", &ops())
+        .await
+        .unwrap();
     wait_stopped(&env, &["customer_stats"], 3).await;
 
     // Skip: both resume past it and catch up.
-    skip_with(&env.read, "orders").await.unwrap();
-    skip_with(&env.read, "customer_stats").await.unwrap();
+    skip_with(&env.read, "orders", &ops()).await.unwrap();
+    skip_with(&env.read, "customer_stats", &ops())
+        .await
+        .unwrap();
     env.wait_for(work.last, &[]).await;
     let status = status_with_store(&env.store, &env.read).await.unwrap();
     assert!(
@@ -116,7 +125,7 @@ async fn poison_event_is_dead_lettered_and_retry_and_skip_resume() {
         .await
         .unwrap();
     assert_eq!(ghost_rows, 0);
-    assert!(skip_with(&env.read, "orders").await.is_err());
+    assert!(skip_with(&env.read, "orders", &ops()).await.is_err());
     projector.stop().await;
 }
 
@@ -209,7 +218,7 @@ async fn an_event_the_database_refuses_is_dead_lettered_not_retried_for_ever() {
     assert_eq!(position, refused.to_string());
     assert!(error.contains("no_mallory"), "{error}");
 
-    skip_with(&env.read, "orders").await.unwrap();
+    skip_with(&env.read, "orders", &ops()).await.unwrap();
     env.wait_for(work.last, &[]).await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_id = $1")
         .bind(mallory.0)
@@ -262,7 +271,7 @@ async fn a_projection_backing_off_says_why_and_when() {
     assert!(orders.next_attempt_at.is_some(), "{orders:?}");
     assert_eq!(orders.dead_letters, 0);
     assert!(
-        retry_with(&env.read, "orders").await.is_err(),
+        retry_with(&env.read, "orders", &ops()).await.is_err(),
         "not stopped"
     );
 

@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use orderflow_projections::{ProjectionError, ProjectorConfig};
-use orderflow_subscriptions::SubscriptionError;
+use orderflow_subscriptions::{Actor, SubscriptionError};
 
 use super::Console;
 use super::auth::{self, CsrfForm};
@@ -167,9 +167,9 @@ pub(crate) async fn act(
                 &console.write
             };
             let r = if act == Act::Retry {
-                orderflow_subscriptions::retry_as(pool, &name, &actor).await
+                orderflow_subscriptions::retry(pool, &name, &actor).await
             } else {
-                orderflow_subscriptions::skip_as(pool, &name, &actor).await
+                orderflow_subscriptions::skip(pool, &name, &actor).await
             };
             r.map_err(|e| match e {
                 SubscriptionError::NothingToResolve(..) => (StatusCode::CONFLICT, e.to_string()),
@@ -195,7 +195,7 @@ pub(crate) async fn act(
     }
 }
 
-async fn rebuild(console: &Console, name: &str, actor: &str) -> Result<(), (StatusCode, String)> {
+async fn rebuild(console: &Console, name: &str, actor: &Actor) -> Result<(), (StatusCode, String)> {
     let Some(store) = console.events.clone() else {
         return Err((
             StatusCode::CONFLICT,

@@ -37,11 +37,11 @@ pub(crate) struct Session {
 
 impl Session {
     /// Who acts, as the audit log records it.
-    pub fn actor(&self) -> String {
-        match &self.principal.client_id {
+    pub fn actor(&self) -> orderflow_subscriptions::Actor {
+        orderflow_subscriptions::Actor::console(match &self.principal.client_id {
             Some(client) => format!("{} (client {client})", self.principal.subject),
             None => self.principal.subject.clone(),
-        }
+        })
     }
 }
 

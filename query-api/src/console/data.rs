@@ -80,6 +80,7 @@ fn action_view(a: &OperatorAction) -> ActionView {
     ActionView {
         at: time(a.at),
         actor: a.actor.clone(),
+        via: a.via.clone(),
         action: a.action.clone(),
         subscriber: a.subscriber.clone(),
         detail: a.detail.clone(),

@@ -55,6 +55,8 @@ pub(crate) struct StuckView {
 pub(crate) struct ActionView {
     pub at: String,
     pub actor: String,
+    /// `console` or `cli`.
+    pub via: String,
     pub action: String,
     pub subscriber: String,
     pub detail: String,
