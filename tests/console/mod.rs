@@ -7,6 +7,7 @@ mod cli;
 mod dev;
 mod pages;
 mod saga;
+mod saga_faults;
 
 use std::time::Duration;
 
