@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
             concurrent_exact_appends_to_one_stream_have_one_winner,
             a_stale_append_fails_alone_in_a_busy_batch, read_all_orders_and_resumes,
             tailing_reader_sees_every_committed_event_once, raw_reads_match_read_all,
+            range_reads_cover_the_log_once,
             count_after_counts_what_read_all_returns, watermark_is_absent_or_plausible,
             relay_checkpoints_are_kept_per_name, an_expired_idempotency_key_is_treated_as_new);
     };
@@ -847,6 +848,79 @@ pub async fn raw_reads_match_read_all<S: EventStore>(f: &Fixture<S>) {
         .expect("rest");
     assert_eq!(first.len() + rest.len(), all.len());
     assert_eq!(rest[0].position, all[5].position);
+}
+
+/// Cuts from `split_range` and pages of `read_range_raw` over them give
+/// back exactly `read_all_raw`'s events, whichever order the ranges are
+/// read in.
+pub async fn range_reads_cover_the_log_once<S: EventStore>(f: &Fixture<S>) {
+    let store = f.store.as_ref();
+    let empty = store
+        .read_range_raw(Position::START, Position::START, 10)
+        .await
+        .expect("empty range");
+    assert!(empty.is_empty());
+    let all = readable_log(store, 60).await;
+    let head = all[59].position;
+    let cuts = store
+        .split_range(Position::START, head, 7)
+        .await
+        .expect("split");
+    assert!(
+        cuts.windows(2).all(|w| w[0] < w[1]),
+        "cuts ascend: {cuts:?}"
+    );
+    assert!(cuts.iter().all(|c| Position::START < *c && *c < head));
+    let mut bounds = Vec::new();
+    let mut after = Position::START;
+    for cut in cuts.iter().copied().chain([head]) {
+        bounds.push((after, cut));
+        after = cut;
+    }
+    // Last range first: each range is final, so the order of reads does
+    // not matter.
+    let mut ranges = Vec::new();
+    for &(from, until) in bounds.iter().rev() {
+        let mut range = Vec::new();
+        let mut after = from;
+        loop {
+            let page = store
+                .read_range_raw(after, until, 4)
+                .await
+                .expect("range page");
+            assert!(
+                page.iter()
+                    .all(|e| from < e.position && e.position <= until)
+            );
+            let full = page.len() == 4;
+            after = page.last().map_or(after, |e| e.position);
+            range.extend(page);
+            if !full {
+                break;
+            }
+        }
+        ranges.push(range);
+    }
+    let read: Vec<Position> = ranges
+        .into_iter()
+        .rev()
+        .flatten()
+        .map(|e| e.position)
+        .collect();
+    let expected: Vec<Position> = all.iter().map(|e| e.position).collect();
+    assert_eq!(read, expected);
+    // A range ends at `until`, inclusive.
+    let first_ten = store
+        .read_range_raw(Position::START, all[9].position, 100)
+        .await
+        .expect("bounded");
+    assert_eq!(first_ten.len(), 10);
+    assert_eq!(first_ten[9].position, all[9].position);
+    let inverted = store
+        .read_range_raw(all[9].position, all[3].position, 100)
+        .await
+        .expect("inverted");
+    assert!(inverted.is_empty());
 }
 
 pub async fn count_after_counts_what_read_all_returns<S: EventStore>(f: &Fixture<S>) {

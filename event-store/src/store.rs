@@ -60,6 +60,41 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(events.into_iter().map(RawEvent::from).collect())
     }
 
+    /// Positions that cut the events after `after`, up to and including
+    /// `until`, into consecutive ranges of about `events_per_range` events,
+    /// so a bulk reader (a rebuild) can read several ranges at once with
+    /// [`read_range_raw`](EventStore::read_range_raw). Ascending, each
+    /// strictly between `after` and `until`: any such cut is correct, the
+    /// sizes are a hint. The default cuts nothing (one range, read in order).
+    async fn split_range(
+        &self,
+        after: Position,
+        until: Position,
+        events_per_range: usize,
+    ) -> Result<Vec<Position>, StoreError> {
+        let _ = (after, until, events_per_range);
+        Ok(Vec::new())
+    }
+
+    /// Up to `limit` of the events after `after` and at or before `until`,
+    /// as [`read_all_raw`](EventStore::read_all_raw) returns them. With
+    /// `until` at most [`head`](EventStore::head) the range is final, so
+    /// ranges can be read at once, in any order. The default cuts
+    /// `read_all_raw`'s page at `until`.
+    async fn read_range_raw(
+        &self,
+        after: Position,
+        until: Position,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        if until <= after {
+            return Ok(Vec::new());
+        }
+        let mut raw = self.read_all_raw(after, limit).await?;
+        raw.truncate(raw.partition_point(|e| e.position <= until));
+        Ok(raw)
+    }
+
     /// How many events `read_all` would return after `after` now (the lag
     /// of a reader whose checkpoint is `after`), counting at most `limit`.
     /// A store without a count index counts by reading, so callers bound

@@ -7,7 +7,7 @@ use std::time::Duration;
 use orderflow_event_store::conformance::{Fixture, SideWriter};
 use orderflow_event_store::pg_admin::{self, UncheckedEvent};
 use orderflow_event_store::{
-    EventMetadata, EventStore, NewEvent, PgEventStore, PgStoreConfig, StreamId,
+    EventMetadata, EventStore, NewEvent, PgEventStore, PgStoreConfig, Position, StreamId,
 };
 use orderflow_testkit::TestDb;
 use uuid::Uuid;
@@ -132,4 +132,55 @@ async fn admin_helpers_write_and_count_around_the_append_path() {
         .unwrap();
     open.rollback().await.unwrap();
     assert_eq!(pg_admin::count_events(&store, None).await.unwrap(), 4);
+}
+
+/// Postgres cuts a range into parts of about the size asked (by probing
+/// evenly spaced global positions), in commit order and inside the range.
+#[tokio::test]
+async fn postgres_splits_ranges_of_about_the_size_asked() {
+    let db = TestDb::new().await;
+    let store = PgEventStore::connect(PgStoreConfig::new(db.url()))
+        .await
+        .unwrap();
+    // A transaction that takes its positions first and commits last.
+    let early = pg_admin::begin_insert(
+        &store,
+        &[unchecked("side-early", 1), unchecked("side-early", 2)],
+    )
+    .await
+    .unwrap();
+    let mut last = Position::START;
+    for n in 0..20u64 {
+        let rows: Vec<_> = (1..=10)
+            .map(|v| unchecked(&format!("side-{n}"), v))
+            .collect();
+        last = last.max(
+            *pg_admin::insert(&store, &rows)
+                .await
+                .unwrap()
+                .last()
+                .unwrap(),
+        );
+    }
+    early.commit().await.unwrap();
+    // Other tests' transactions hold the cluster-wide watermark now and
+    // then: wait until all of ours are readable.
+    let head = orderflow_event_store::conformance::settle(&store, last).await;
+    let all = store.read_all_raw(Position::START, 1000).await.unwrap();
+    assert_eq!(all.len(), 202);
+    let head = head.min(last);
+    assert_eq!(all.last().map(|e| e.position), Some(head));
+
+    let cuts = store.split_range(Position::START, head, 20).await.unwrap();
+    assert!((5..=11).contains(&cuts.len()), "{} cuts", cuts.len());
+    assert!(cuts.windows(2).all(|w| w[0] < w[1]));
+    assert!(cuts.iter().all(|c| Position::START < *c && *c < head));
+    // Inside a smaller range only.
+    let (from, to) = (all[49].position, all[149].position);
+    let inner = store.split_range(from, to, 20).await.unwrap();
+    assert!(!inner.is_empty());
+    assert!(inner.iter().all(|c| from < *c && *c < to), "{inner:?}");
+    // Ranges too small to cut are one range.
+    assert!(store.split_range(from, to, 1000).await.unwrap().is_empty());
+    assert!(store.split_range(to, from, 20).await.unwrap().is_empty());
 }

@@ -22,8 +22,11 @@ pub struct ProjectorConfig {
     pub projections: Option<Vec<String>>,
     /// Most events folded per transaction when catching up from the store.
     pub batch_size: usize,
-    /// Events per store read during a rebuild.
+    /// Events per store read during a rebuild (and about the size of the
+    /// ranges the store is cut into for reading).
     pub rebuild_batch_size: usize,
+    /// Ranges a rebuild reads (and decodes) at once.
+    pub rebuild_read_parallel: usize,
     /// A rebuild keeps everything it folded in memory and writes it (with
     /// COPY) at the end; past this many events it writes what it has and
     /// goes on with (slower) upserts, which bounds its memory.
@@ -56,6 +59,7 @@ impl Default for ProjectorConfig {
             projections: None,
             batch_size: runtime.batch_size,
             rebuild_batch_size: 5000,
+            rebuild_read_parallel: 4,
             rebuild_flush_events: 2_000_000,
             rebuild_chunk_rows: 20_000,
             poll_interval: runtime.poll_interval,

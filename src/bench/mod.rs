@@ -10,10 +10,12 @@ pub mod checkout;
 pub mod commands;
 pub mod lag;
 mod load;
+mod peak_memory;
 pub mod queries;
 pub mod rebuild;
 mod report;
 mod scratch;
+mod throughput_svg;
 
 /// The benchmarks' scratch database, on a local Postgres with trust
 /// authentication.

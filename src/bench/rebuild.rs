@@ -23,6 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use super::{peak_memory, throughput_svg};
 use crate::cli::unreachable_hint;
 
 #[derive(Debug, Args)]
@@ -30,6 +31,13 @@ pub struct RebuildArgs {
     /// Events to seed and rebuild from.
     #[arg(long, default_value_t = 1_000_000)]
     pub events: usize,
+    /// Store ranges the rebuild reads at once.
+    #[arg(long, default_value_t = ProjectorConfig::default().rebuild_read_parallel)]
+    pub read_parallel: usize,
+    /// Also write an SVG of the rebuild's events/s in each second beside
+    /// the baseline's average.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub scratch: super::Scratch,
 }
@@ -59,15 +67,22 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     let read = connect_read_db(&read_url, 8).await?;
     let config = ProjectorConfig {
         read_database_url: read_url.clone(),
+        rebuild_read_parallel: args.read_parallel,
         ..ProjectorConfig::default()
     };
     let bar = bar(seeded as u64, "rebuild", !args.scratch.json);
+    // The peak of the rebuild alone, not of the seeding before it.
+    let peak_from_here = peak_memory::reset_peak();
+    let mut samples: throughput_svg::Samples = vec![(0.0, 0)];
     let report = rebuild_with(Arc::new(store.clone()), &read, "all", &config, &mut |p| {
         bar.set_position(p.events);
         bar.set_message(format!("{:.0} events/s", p.events_per_sec));
+        samples.push((p.elapsed.as_secs_f64(), p.events));
     })
     .await?;
+    let peak = peak_memory::peak_rss_bytes();
     bar.finish_and_clear();
+    samples.push((report.seconds, report.events));
 
     let baseline_secs = pg_admin::group_by_baseline(&store).await?.as_secs_f64();
     let baseline_per_sec = seeded as f64 / baseline_secs;
@@ -86,9 +101,44 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
         report.write_seconds
     );
     println!(
+        "  reads, summed over {} at once: fetch {:.2} s, decode {:.2} s",
+        config.rebuild_read_parallel, report.fetch_seconds, report.decode_seconds
+    );
+    println!(
+        "  peak resident memory of this process{}: {}",
+        if peak_from_here {
+            " during the rebuild"
+        } else {
+            ""
+        },
+        peak_memory::describe(peak)
+    );
+    println!(
         "baseline INSERT…GROUP BY    {baseline_per_sec:>10.0} events/s   {baseline_secs:.2} s"
     );
     println!("ratio (rebuild ÷ baseline): {ratio:.2}");
+    if let Some(path) = &args.svg {
+        throughput_svg::write(
+            path,
+            &format!(
+                "bench rebuild, {} events: events/s in each second",
+                report.events
+            ),
+            &[
+                throughput_svg::Series {
+                    label: "rebuild (0 while writing the tables)",
+                    points: throughput_svg::per_second(&samples),
+                    colour: plotters::style::BLUE,
+                },
+                throughput_svg::Series {
+                    label: "baseline INSERT … SELECT … GROUP BY (average)",
+                    points: vec![(0.0, baseline_per_sec), (baseline_secs, baseline_per_sec)],
+                    colour: plotters::style::RED,
+                },
+            ],
+        )?;
+        println!("wrote {}", path.display());
+    }
     if args.scratch.json {
         println!(
             "{}",
@@ -100,6 +150,12 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
                 "baseline_per_sec": baseline_per_sec,
                 "baseline_seconds": baseline_secs,
                 "ratio": ratio,
+                "read_seconds": report.read_wait_seconds,
+                "fold_seconds": report.fold_seconds,
+                "write_seconds": report.write_seconds,
+                "fetch_seconds": report.fetch_seconds,
+                "decode_seconds": report.decode_seconds,
+                "peak_rss_bytes": peak,
             })
         );
     }

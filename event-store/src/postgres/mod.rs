@@ -178,6 +178,24 @@ impl EventStore for PgEventStore {
         read::read_all_raw(&self.pool, after, limit).await
     }
 
+    async fn split_range(
+        &self,
+        after: Position,
+        until: Position,
+        events_per_range: usize,
+    ) -> Result<Vec<Position>, StoreError> {
+        read::split_range(&self.pool, after, until, events_per_range).await
+    }
+
+    async fn read_range_raw(
+        &self,
+        after: Position,
+        until: Position,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        read::read_range_raw(&self.pool, after, until, limit).await
+    }
+
     async fn count_after(&self, after: Position, limit: u64) -> Result<u64, StoreError> {
         read::count_after(&self.pool, after, limit).await
     }

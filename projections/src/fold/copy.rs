@@ -22,6 +22,14 @@ impl CopyBuf {
 
     pub fn text(&mut self, s: &str) -> &mut Self {
         self.sep();
+        // Most values need no escape: copy them whole.
+        if !s
+            .bytes()
+            .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+        {
+            self.buf.push_str(s);
+            return self;
+        }
         for c in s.chars() {
             match c {
                 '\\' => self.buf.push_str("\\\\"),
@@ -63,9 +71,27 @@ impl CopyBuf {
     }
 
     pub fn ts(&mut self, t: DateTime<Utc>) -> &mut Self {
+        use chrono::{Datelike, Timelike};
+        use std::fmt::Write;
         self.sep();
-        self.buf
-            .push_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        // Common years written by hand (chrono's formatting allocates);
+        // others, BC ones included, in RFC 3339, which Postgres reads too.
+        if (1..=9999).contains(&t.year()) && t.nanosecond() < 1_000_000_000 {
+            let _ = write!(
+                self.buf,
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}+00",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.timestamp_subsec_micros()
+            );
+        } else {
+            self.buf
+                .push_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        }
         self
     }
 
@@ -84,8 +110,14 @@ impl CopyBuf {
     }
 
     pub fn date(&mut self, d: NaiveDate) -> &mut Self {
+        use chrono::Datelike;
+        use std::fmt::Write;
         self.sep();
-        self.buf.push_str(&d.format("%Y-%m-%d").to_string());
+        if (1..=9999).contains(&d.year()) {
+            let _ = write!(self.buf, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+        } else {
+            let _ = write!(self.buf, "{}", d.format("%Y-%m-%d"));
+        }
         self
     }
 
@@ -134,5 +166,36 @@ impl CopyBuf {
             "rebuild COPY"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_written_as_postgres_reads_them() {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let mut b = CopyBuf::default();
+        b.ts(at("2026-09-01T07:05:03.000042Z"))
+            .ts(NaiveDate::from_ymd_opt(-4713, 11, 24)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+                .unwrap_or_default())
+            .text("a\tb\\c")
+            .text("plain")
+            .date(NaiveDate::from_ymd_opt(987, 1, 2).unwrap_or_default())
+            .null()
+            .end_row();
+        assert_eq!(
+            b.buf,
+            "2026-09-01 07:05:03.000042+00\t-4713-11-24T00:00:00.000000Z\t\
+             a\\tb\\\\c\tplain\t0987-01-02\t\\N\n"
+        );
+        assert_eq!(b.rows, 1);
     }
 }
