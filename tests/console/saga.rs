@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow::{CommandApiService, FulfilmentService, QueryApiService, Services};
+use orderflow::{FulfilmentService, Services};
 use orderflow_auth::{
     AuthConfig, DEV_AUDIENCE, DEV_ISSUER, KeySource, Role, SigningKey, TokenClaims, Verifier, mint,
 };
@@ -51,20 +51,8 @@ async fn the_console_shows_the_saga_its_breaker_and_an_instance_beside_its_order
     let provider = ProviderConfig::new("http://127.0.0.1:1", SharedSecret::new("s").unwrap());
     let running = env
         .start(Services {
-            relay: Some(env.relay.clone()),
-            projector: Some(env.config.clone()),
-            command_api: Some(CommandApiService {
-                config: orderflow_command_api::CommandApiConfig {
-                    addr: "127.0.0.1:0".parse().unwrap(),
-                    ..Default::default()
-                },
-                verifier: verifier.clone(),
-            }),
-            query_api: Some(QueryApiService {
-                config: query,
-                verifier: verifier.clone(),
-            }),
             fulfilment: Some(FulfilmentService::with_provider(saga, Some(provider)).unwrap()),
+            ..env.api_services(query, verifier.clone())
         })
         .await;
     let base = format!("http://{}", running.query_api_addr().unwrap());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow::{EventStores, Pipeline, Services};
+use orderflow::{CommandApiService, EventStores, Pipeline, QueryApiService, Services};
 use orderflow_event_store::{EventStore, PgEventStore, PgStoreConfig, Position};
 use orderflow_projections::{ProjectorConfig, connect_read_db, status_with_store};
 use orderflow_query_api::QueryApiConfig;
@@ -112,6 +112,31 @@ impl Env {
     }
 
     /// `services` on this test's store.
+    /// Relay, projector and both APIs (on free ports, one verifier): the
+    /// whole system but the fulfilment saga, which callers add if needed.
+    pub fn api_services(
+        &self,
+        query: QueryApiConfig,
+        verifier: Arc<orderflow_auth::Verifier>,
+    ) -> Services {
+        Services {
+            relay: Some(self.relay.clone()),
+            projector: Some(self.config.clone()),
+            command_api: Some(CommandApiService {
+                config: orderflow_command_api::CommandApiConfig {
+                    addr: "127.0.0.1:0".parse().unwrap(),
+                    ..Default::default()
+                },
+                verifier: Arc::clone(&verifier),
+            }),
+            query_api: Some(QueryApiService {
+                config: query,
+                verifier,
+            }),
+            fulfilment: None,
+        }
+    }
+
     pub async fn start(&self, services: Services) -> Pipeline {
         Pipeline::start_on(EventStores::on_postgres(self.store.clone()), services)
             .await

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow::{CommandApiService, Pipeline, QueryApiService, Services};
+use orderflow::Pipeline;
 use orderflow_auth::{
     AuthConfig, DEV_AUDIENCE, DEV_ISSUER, KeySource, Role, SigningKey, TokenClaims, Verifier, mint,
 };
@@ -123,24 +123,7 @@ impl Stack {
         let key = SigningKey::generate_ed25519().unwrap();
         let auth = AuthConfig::jwks(KeySource::Static(key.jwks()), DEV_ISSUER, DEV_AUDIENCE);
         let verifier = Arc::new(Verifier::new(auth).await.unwrap());
-        let running = env
-            .start(Services {
-                relay: Some(env.relay.clone()),
-                projector: Some(env.config.clone()),
-                command_api: Some(CommandApiService {
-                    config: orderflow_command_api::CommandApiConfig {
-                        addr: "127.0.0.1:0".parse().unwrap(),
-                        ..Default::default()
-                    },
-                    verifier: verifier.clone(),
-                }),
-                query_api: Some(QueryApiService {
-                    config: query,
-                    verifier: verifier.clone(),
-                }),
-                fulfilment: None,
-            })
-            .await;
+        let running = env.start(env.api_services(query, verifier.clone())).await;
         let rest = format!("http://{}", running.command_api_addr().unwrap());
         let addr = running.query_api_addr().unwrap();
         let api = running.query_api().unwrap().clone();
