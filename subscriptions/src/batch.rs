@@ -69,6 +69,18 @@ fn sql_error(e: sqlx::Error) -> BatchError {
     }
 }
 
+/// What a subscriber's refusal means for the batch.
+fn handle_error(e: HandleError) -> BatchError {
+    match e {
+        HandleError::Poison { index, message } => BatchError::Poison {
+            index: Some(index),
+            message,
+        },
+        HandleError::Database(e) => sql_error(e),
+        HandleError::Transient(m) => BatchError::Failed(SubscriptionError::Transient(m)),
+    }
+}
+
 /// What handling events one at a time found.
 enum Isolated {
     /// Event `.0` fails, with this message; those before it applied.
@@ -310,7 +322,8 @@ impl Worker {
         })
     }
 
-    /// One transaction: lock and check the checkpoint, let the subscriber
+    /// The subscriber's effects outside the database, then one
+    /// transaction: lock and check the checkpoint, let the subscriber
     /// write, move the checkpoint, commit.
     async fn write(
         &mut self,
@@ -318,6 +331,7 @@ impl Worker {
         events: &[RecordedEvent],
         last: Position,
     ) -> Result<(), BatchError> {
+        self.sub.prepare(events).await.map_err(handle_error)?;
         let mut tx = pool.begin().await?;
         if self.async_commit {
             sqlx::query("SET LOCAL synchronous_commit TO off")
@@ -328,19 +342,10 @@ impl Worker {
             Some(cp) if self.expected().matches(&cp) => {}
             _ => return Err(BatchError::Stale),
         }
-        match self.sub.handle(&mut tx, events).await {
-            Ok(()) => {}
-            Err(HandleError::Poison { index, message }) => {
-                return Err(BatchError::Poison {
-                    index: Some(index),
-                    message,
-                });
-            }
-            Err(HandleError::Database(e)) => return Err(sql_error(e)),
-            Err(HandleError::Transient(m)) => {
-                return Err(BatchError::Failed(SubscriptionError::Transient(m)));
-            }
-        }
+        self.sub
+            .handle(&mut tx, events)
+            .await
+            .map_err(handle_error)?;
         checkpoint::save_position(&mut tx, self.name, last)
             .await
             .map_err(sql_error)?;

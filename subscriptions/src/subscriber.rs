@@ -26,9 +26,11 @@ use crate::error::{HandleError, SubscriptionError};
 ///   derived from what caused it (instance stream + step), so a repeat is
 ///   recognised by the aggregate or the idempotency store and has no
 ///   second effect. At-least-once delivery plus deterministic ids is
-///   exactly-once effect. Issue such a command inside `handle`, before the
-///   transaction commits: if the commit then fails, the retry re-issues the
-///   same id, which is a no-op.
+///   exactly-once effect. Issue such a command in [`prepare`], before the
+///   transaction opens (or inside `handle`, before it commits): if the
+///   commit then fails, the retry re-issues the same id, which is a no-op.
+///
+/// [`prepare`]: Subscriber::prepare
 ///
 /// Two owners never run the same subscriber at once (see
 /// [`Lease`](crate::Lease)), and even a stale owner that lost its lease
@@ -46,6 +48,20 @@ pub trait Subscriber: Send + 'static {
     ///
     /// [`start_version`]: Subscriber::start_version
     fn version(&self) -> i32;
+
+    /// Effects outside the database, issued before the batch's
+    /// transaction opens (the default has none). The transaction takes a
+    /// row lock, and with it a transaction id that holds back every reader
+    /// of the event log on the same Postgres cluster until it commits; a
+    /// subscriber whose effects are slow (a process manager's commands)
+    /// issues them here so that the transaction stays short. The same rules
+    /// as for commands in `handle` apply: idempotent under deterministic
+    /// ids, since a failed batch prepares again. An error is treated as one
+    /// of `handle` (the transaction is then never opened).
+    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<(), HandleError> {
+        let _ = events;
+        Ok(())
+    }
 
     /// Applies `events` (store order, all after the checkpoint, never
     /// empty) through `tx`. The runtime moves the checkpoint to the last

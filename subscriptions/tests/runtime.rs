@@ -322,6 +322,21 @@ async fn effects_commit_with_the_checkpoint_and_commands_happen_once() {
     }
 }
 
+/// Runs `insert` once per event with the event's `i`.
+async fn insert_each(
+    tx: &mut PgConnection,
+    insert: &'static str,
+    events: &[RecordedEvent],
+) -> Result<(), HandleError> {
+    for e in events {
+        sqlx::query(insert)
+            .bind(e.payload["i"].as_i64())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A subscriber whose every row breaks a constraint of its own table: the
 /// runtime's classification makes that poison (class 23), dead-letters the
 /// event, stops, and `skip` moves past it.
@@ -342,13 +357,7 @@ impl Subscriber for Strict {
         tx: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), HandleError> {
-        for e in events {
-            sqlx::query("INSERT INTO strict (i) VALUES ($1)")
-                .bind(e.payload["i"].as_i64())
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(())
+        insert_each(tx, "INSERT INTO strict (i) VALUES ($1)", events).await
     }
 
     fn reset(&mut self) {}
@@ -419,6 +428,115 @@ async fn a_constraint_violation_is_dead_lettered_and_skip_resumes() {
         .await
         .unwrap();
     assert_eq!(rows, 11);
+}
+
+/// A subscriber that acts in `prepare` (as the process manager does): while
+/// it acts, no transaction of the effects database holds a transaction id
+/// (which would hold back every reader of the log on the cluster); its
+/// refusal of event `poison_at` is dead-lettered like one of `handle`, with
+/// the events before it committed.
+struct ActsFirst {
+    /// Connections with an xid seen by `prepare`, other than its own.
+    busy: Arc<std::sync::Mutex<Vec<i64>>>,
+    pool: PgPool,
+    poison_at: i64,
+}
+
+#[async_trait]
+impl Subscriber for ActsFirst {
+    fn name(&self) -> &'static str {
+        "acts_first"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<(), HandleError> {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND backend_xid IS NOT NULL \
+               AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        self.busy.lock().unwrap().push(busy);
+        match events
+            .iter()
+            .position(|e| e.payload["i"].as_i64() == Some(self.poison_at))
+        {
+            Some(index) => Err(HandleError::Poison {
+                index,
+                message: "cannot act on it".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        tx: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), HandleError> {
+        insert_each(tx, "INSERT INTO acts_first (i) VALUES ($1)", events).await
+    }
+
+    fn reset(&mut self) {}
+
+    async fn start_version(
+        &mut self,
+        pool: &PgPool,
+    ) -> Result<(), orderflow_subscriptions::SubscriptionError> {
+        start_with_table(
+            pool,
+            "CREATE TABLE IF NOT EXISTS acts_first (i bigint NOT NULL)",
+            self.name(),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn prepare_acts_outside_the_transaction_and_its_poison_is_dead_lettered() {
+    let env = Env::new().await;
+    env.append_sources(12).await;
+    let busy = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = env.start(vec![Box::new(ActsFirst {
+        busy: Arc::clone(&busy),
+        pool: env.pool.clone(),
+        poison_at: 9,
+    })]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let stopped = loop {
+        let s = status(&env.store, &env.pool, &[("acts_first", 1)])
+            .await
+            .unwrap();
+        if s[0].state == "stopped" {
+            break s.into_iter().next().unwrap();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = stop.send(());
+    assert_eq!(stopped.dead_letters, 1, "{stopped:?}");
+    assert!(
+        stopped
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("cannot act"),
+        "{stopped:?}"
+    );
+    // Events 0..=8 committed (batches of 7: the first whole, then the
+    // prefix before the poison), 9 is the dead letter.
+    let rows: Vec<i64> = sqlx::query_scalar("SELECT i FROM acts_first ORDER BY i")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, (0..9).collect::<Vec<_>>());
+    let busy = busy.lock().unwrap().clone();
+    assert!(busy.len() >= 3, "{busy:?}");
+    assert!(busy.iter().all(|&n| n == 0), "{busy:?}");
 }
 
 /// Two runtimes run the same subscriber: one owns it, and when it stops the
