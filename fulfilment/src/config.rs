@@ -18,11 +18,11 @@ pub struct FulfilmentConfig {
     pub stuck_after: Duration,
     /// Retry delay of a refund when no provider is configured.
     pub refund_retry: Duration,
-    /// The subscription runtime's settings. One event per batch by
-    /// default: a batch's transaction (it holds an xid: the checkpoint row
-    /// lock) stays open while the instance acts, and on the events' cluster
-    /// that holds back the store's watermark for every reader; with larger
-    /// batches `orderflow up`'s read-your-writes waits ran out.
+    /// The subscription runtime's settings. The instances act before a
+    /// batch's transaction opens (it holds an xid, the checkpoint row lock,
+    /// which holds back the store's watermark for every reader on the
+    /// cluster), so a batch may be large: its transaction only folds the
+    /// instances' own events and moves the checkpoint.
     pub runtime: RuntimeConfig,
 }
 
@@ -34,10 +34,7 @@ impl Default for FulfilmentConfig {
             scheduler_interval: Duration::from_secs(1),
             stuck_after: Duration::from_secs(5 * 60),
             refund_retry: Duration::from_secs(30),
-            runtime: RuntimeConfig {
-                batch_size: 1,
-                ..RuntimeConfig::default()
-            },
+            runtime: RuntimeConfig::default(),
         }
     }
 }

@@ -73,19 +73,45 @@ impl Driver {
         input_key: &str,
         input: &Input,
     ) -> Result<FulfilmentState, FulfilmentError> {
+        self.apply_all(order, input_key, std::slice::from_ref(input), None)
+            .await
+    }
+
+    /// Decides on each input in turn and appends all their events at once
+    /// (under one key), reloading on a conflict. `known`: the instance as
+    /// this driver last wrote it, which saves a read; a stale one shows as
+    /// a conflict, or is reloaded before deciding that nothing is to do.
+    async fn apply_all(
+        &self,
+        order: OrderId,
+        input_key: &str,
+        inputs: &[Input],
+        mut known: Option<FulfilmentState>,
+    ) -> Result<FulfilmentState, FulfilmentError> {
         for _ in 0..MAX_CONFLICTS {
-            let (state, _) = instance::load(&self.store, order).await?;
-            let decision = decide(&state, input);
-            if decision.events.is_empty() {
+            let (state, verified) = match known.take() {
+                Some(state) => (state, false),
+                None => (instance::load(&self.store, order).await?.0, true),
+            };
+            let mut next = state.clone();
+            let mut events = Vec::new();
+            for input in inputs {
+                let decision = decide(&next, input);
+                next = decision
+                    .events
+                    .iter()
+                    .fold(next, orderflow_domain::fulfilment::evolve);
+                events.extend(decision.events);
+            }
+            if events.is_empty() {
+                if !verified {
+                    continue;
+                }
                 return Ok(state);
             }
-            let next = decision
-                .events
-                .iter()
-                .fold(state.clone(), orderflow_domain::fulfilment::evolve);
-            match instance::append(&self.store, order, &state, input_key, &decision.events).await? {
+            match instance::append(&self.store, order, &state, input_key, &events).await? {
                 Appended::Done => {
-                    for event in &decision.events {
+                    for event in &events {
                         metrics::counter!("orderflow_fulfilment_events_total", "type" => event.event_type()).increment(1);
                     }
                     return Ok(next);
@@ -105,18 +131,53 @@ impl Driver {
         mut state: FulfilmentState,
     ) -> Result<FulfilmentState, FulfilmentError> {
         for _ in 0..MAX_ROUNDS {
-            let pending = outstanding(&state);
-            let Some(command) = pending.into_iter().find(|c| !deferred(&state, c)) else {
+            let pending: Vec<Command> = outstanding(&state)
+                .into_iter()
+                .filter(|c| !deferred(&state, c))
+                .collect();
+            let stock: Vec<&Command> = pending.iter().filter(|c| is_stock(c)).collect();
+            if stock.len() > 1 {
+                // One per line, on different skus, none waiting for
+                // another: issued at once, their outcomes recorded in one
+                // append (the decision waits for every line's answer anyway).
+                let issued = futures::future::try_join_all(
+                    stock
+                        .iter()
+                        .map(|command| self.issue_between_boundaries(order, &state, command)),
+                )
+                .await?;
+                let ids: Vec<String> = stock.iter().map(|c| c.id(order).to_string()).collect();
+                let key = format!("{}/outcomes", ids.join("+"));
+                let inputs: Vec<Input> = issued.into_iter().map(|(_, input)| input).collect();
+                state = self.apply_all(order, &key, &inputs, Some(state)).await?;
+                continue;
+            }
+            let Some(command) = pending.into_iter().next() else {
                 return Ok(state);
             };
             let id = command.id(order);
-            crate::failpoints::boundary("before", command.name());
-            let (key, input) = self.issue(order, &state, &command).await?;
-            crate::failpoints::boundary("after", command.name());
+            let (key, input) = self
+                .issue_between_boundaries(order, &state, &command)
+                .await?;
             let key = key.unwrap_or_else(|| format!("{id}/outcome"));
-            state = self.apply(order, &key, &input).await?;
+            state = self
+                .apply_all(order, &key, std::slice::from_ref(&input), Some(state))
+                .await?;
         }
         Ok(state)
+    }
+
+    /// [`issue`](Driver::issue) between the crash points of its step.
+    async fn issue_between_boundaries(
+        &self,
+        order: OrderId,
+        state: &FulfilmentState,
+        command: &Command,
+    ) -> Result<(Option<String>, Input), FulfilmentError> {
+        crate::failpoints::boundary("before", command.name());
+        let issued = self.issue(order, state, command).await?;
+        crate::failpoints::boundary("after", command.name());
+        Ok(issued)
     }
 
     /// Issues one command; the input its outcome is, and that input's key
@@ -210,6 +271,14 @@ impl Driver {
         };
         Ok((None, input))
     }
+}
+
+/// A command on a sku's stock: it never depends on another line's.
+fn is_stock(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Reserve(_) | Command::Release(_) | Command::Commit(_)
+    )
 }
 
 /// A refund whose retry deadline has not come yet waits for it.

@@ -1,11 +1,13 @@
 //! The process manager on the subscription runtime: order events become
-//! inputs of their instance (whose commands are issued before the batch
-//! commits, under deterministic ids), and the instances' own events are
-//! folded into this subscriber's tables in the batch transaction.
+//! inputs of their instance (whose commands are issued before the batch's
+//! transaction opens, under deterministic ids), and the instances' own
+//! events are folded into this subscriber's tables in that transaction.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use orderflow_domain::fulfilment::{FULFILMENT_CATEGORY, FulfilmentEvent, Input, Line};
 use orderflow_domain::{ORDER_CATEGORY, OrderEvent, OrderId, fold};
 use orderflow_event_store::RecordedEvent;
@@ -18,6 +20,11 @@ use crate::tables;
 
 /// The subscriber's name: its checkpoint, lease, consumer and metrics label.
 pub const NAME: &str = "fulfilment";
+
+/// Orders of one batch acting at once. Each holds at most one store
+/// connection at a time; the store's pool is shared with the rest of the
+/// process.
+const ACTING_AT_ONCE: usize = 64;
 
 #[derive(Debug)]
 pub struct FulfilmentSubscriber {
@@ -96,38 +103,72 @@ impl FulfilmentSubscriber {
             .collect())
     }
 
-    async fn handle_one(
-        &self,
-        tx: &mut PgConnection,
-        recorded: &RecordedEvent,
-    ) -> Result<(), FulfilmentError> {
-        let stream = recorded.stream_id.as_str();
-        match recorded.stream_id.category() {
-            ORDER_CATEGORY => {
-                let order = OrderId::from_stream_id(stream)
-                    .map_err(|e| FulfilmentError::Corrupt(e.to_string()))?;
-                let event = OrderEvent::from_payload(
-                    &recorded.event_type,
-                    recorded.schema_version,
-                    recorded.payload.clone(),
-                )
-                .map_err(|e| FulfilmentError::Corrupt(e.to_string()))?;
-                if let Some(input) = self.input_of(order, recorded, event).await? {
-                    let key = recorded.event_id.to_string();
-                    self.driver.handle(order, &key, &input).await?;
-                }
-                Ok(())
-            }
-            FULFILMENT_CATEGORY => {
-                let order = instance_order(stream)?;
-                let event =
-                    FulfilmentEvent::from_stored(&recorded.event_type, recorded.payload.clone())
-                        .map_err(|e| FulfilmentError::Corrupt(e.to_string()))?;
-                tables::fold_event(tx, order, recorded.stream_version, &event).await?;
-                Ok(())
-            }
-            _ => Ok(()),
+    /// Feeds an order event to its instance, which issues its commands.
+    async fn act(&self, order: OrderId, recorded: &RecordedEvent) -> Result<(), FulfilmentError> {
+        let event = OrderEvent::from_payload(
+            &recorded.event_type,
+            recorded.schema_version,
+            recorded.payload.clone(),
+        )
+        .map_err(|e| FulfilmentError::Corrupt(e.to_string()))?;
+        if let Some(input) = self.input_of(order, recorded, event).await? {
+            let key = recorded.event_id.to_string();
+            self.driver.handle(order, &key, &input).await?;
         }
+        Ok(())
+    }
+
+    /// The batch's instance events (the instances' own), decoded, with
+    /// their index for a poison report.
+    fn instance_events(
+        events: &[RecordedEvent],
+    ) -> Result<Vec<tables::InstanceEvent>, HandleError> {
+        let mut out = Vec::new();
+        for (index, recorded) in events.iter().enumerate() {
+            if recorded.stream_id.category() != FULFILMENT_CATEGORY {
+                continue;
+            }
+            let decoded = instance_order(recorded.stream_id.as_str()).and_then(|order| {
+                FulfilmentEvent::from_stored(&recorded.event_type, recorded.payload.clone())
+                    .map(|event| (order, recorded.stream_version, event))
+                    .map_err(|e| FulfilmentError::Corrupt(e.to_string()))
+            });
+            out.push(decoded.map_err(|e| handle_error(index, e))?);
+        }
+        Ok(out)
+    }
+}
+
+/// The batch's order events by order, each order's in store order, with
+/// their index in the batch.
+fn by_order(events: &[RecordedEvent]) -> Result<Vec<Vec<(usize, OrderId)>>, HandleError> {
+    let mut groups: Vec<Vec<(usize, OrderId)>> = Vec::new();
+    let mut slot: HashMap<OrderId, usize> = HashMap::new();
+    for (index, recorded) in events.iter().enumerate() {
+        if recorded.stream_id.category() != ORDER_CATEGORY {
+            continue;
+        }
+        let order = OrderId::from_stream_id(recorded.stream_id.as_str()).map_err(|e| {
+            HandleError::Poison {
+                index,
+                message: e.to_string(),
+            }
+        })?;
+        let at = *slot.entry(order).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push((index, order));
+    }
+    Ok(groups)
+}
+
+/// What a failure at event `index` means to the runtime.
+fn handle_error(index: usize, e: FulfilmentError) -> HandleError {
+    match e {
+        FulfilmentError::Corrupt(message) => HandleError::Poison { index, message },
+        FulfilmentError::Database(e) => HandleError::Database(e),
+        e => HandleError::Transient(e.to_string()),
     }
 }
 
@@ -151,21 +192,43 @@ impl Subscriber for FulfilmentSubscriber {
         1
     }
 
+    /// The instances act before the batch's transaction opens, each order
+    /// on its own and different orders at once: commands take a few store
+    /// round trips each, and done inside the transaction they held back
+    /// every reader of the log (see [`Subscriber::prepare`]). Orders only
+    /// meet at a sku's stock, where the inventory's version check (and the
+    /// handler's per-sku turn-taking) decides who gets the last unit.
+    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<(), HandleError> {
+        let groups = by_order(events)?;
+        let this = &*self;
+        let failures: Vec<(usize, FulfilmentError)> = futures::stream::iter(groups)
+            .map(|group| async move {
+                for (index, order) in group {
+                    if let Err(e) = this.act(order, &events[index]).await {
+                        return Some((index, e));
+                    }
+                }
+                None
+            })
+            .buffer_unordered(ACTING_AT_ONCE)
+            .filter_map(|failed| async move { failed })
+            .collect()
+            .await;
+        // The earliest failure is the batch's: the runtime commits what
+        // came before it and retries from there.
+        match failures.into_iter().min_by_key(|(index, _)| *index) {
+            Some((index, e)) => Err(handle_error(index, e)),
+            None => Ok(()),
+        }
+    }
+
     async fn handle(
         &mut self,
         tx: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), HandleError> {
-        for (index, recorded) in events.iter().enumerate() {
-            match self.handle_one(tx, recorded).await {
-                Ok(()) => {}
-                Err(FulfilmentError::Corrupt(message)) => {
-                    return Err(HandleError::Poison { index, message });
-                }
-                Err(FulfilmentError::Database(e)) => return Err(HandleError::Database(e)),
-                Err(e) => return Err(HandleError::Transient(e.to_string())),
-            }
-        }
+        let instance_events = Self::instance_events(events)?;
+        tables::fold_batch(tx, &instance_events).await?;
         Ok(())
     }
 
