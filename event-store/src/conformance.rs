@@ -63,7 +63,8 @@ macro_rules! conformance_tests {
             tailing_reader_sees_every_committed_event_once, raw_reads_match_read_all,
             range_reads_cover_the_log_once,
             count_after_counts_what_read_all_returns, watermark_is_absent_or_plausible,
-            relay_checkpoints_are_kept_per_name, an_expired_idempotency_key_is_treated_as_new);
+            relay_checkpoints_are_kept_per_name, an_expired_idempotency_key_is_treated_as_new,
+            append_signal_wakes_or_polls);
     };
     (@each $make:path; $($name:ident),*) => {
         $(
@@ -953,6 +954,47 @@ pub async fn watermark_is_absent_or_plausible<S: EventStore>(f: &Fixture<S>) {
     if let Some(age) = store.watermark().await.expect("watermark").age {
         assert!(age < Duration::from_secs(3600), "watermark age {age:?}");
     }
+}
+
+/// A reader waiting on [`EventStore::append_signal`] is never held past the
+/// limit it gives (whether the store wakes it or it polls), and an append
+/// made while it waits is readable once it reads again.
+pub async fn append_signal_wakes_or_polls<S: EventStore>(f: &Fixture<S>) {
+    let store = Arc::clone(&f.store);
+    let mut signal = store.append_signal();
+    let started = std::time::Instant::now();
+    signal.wait(Duration::from_millis(50)).await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(40),
+        "woke without an append: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "held past its limit: {waited:?}"
+    );
+
+    let writer = Arc::clone(&store);
+    let append = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        writer
+            .append(AppendRequest::new(
+                stream("signal"),
+                ExpectedVersion::Any,
+                events(1),
+            ))
+            .await
+            .expect("append")
+    });
+    let started = std::time::Instant::now();
+    signal.wait(Duration::from_secs(2)).await;
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "held past its limit: {waited:?}"
+    );
+    let appended = append.await.expect("append task");
+    settle(store.as_ref(), appended.position).await;
 }
 
 pub async fn relay_checkpoints_are_kept_per_name<S: EventStore>(f: &Fixture<S>) {

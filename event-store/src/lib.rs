@@ -1,6 +1,7 @@
 //! The event store: the trait every part of orderflow writes to and reads
 //! from, and its implementations.
 
+mod append_signal;
 mod batch;
 mod error;
 mod event;
@@ -14,6 +15,7 @@ mod watermark;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use append_signal::AppendSignal;
 pub use error::StoreError;
 pub use event::{
     AppendRequest, AppendResult, EventMetadata, ExpectedVersion, IdempotencyClaim,

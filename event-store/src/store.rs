@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    AppendRequest, AppendResult, IdempotencyRecord, Position, RawEvent, RecordedEvent, StoreError,
-    StreamId, Watermark,
+    AppendRequest, AppendResult, AppendSignal, IdempotencyRecord, Position, RawEvent,
+    RecordedEvent, StoreError, StreamId, Watermark,
 };
 
 /// Events per read when a default method below pages through `read_all`.
@@ -121,6 +121,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// default is a store without a watermark.
     async fn watermark(&self) -> Result<Watermark, StoreError> {
         Ok(Watermark::default())
+    }
+
+    /// What a reader of the log waits on between reads that found nothing
+    /// (see [`AppendSignal`]). Must be called inside a Tokio runtime. The
+    /// default cannot tell when appends commit: waiting is polling.
+    fn append_signal(&self) -> AppendSignal {
+        AppendSignal::polling()
     }
 
     /// The position a relay named `name` last saved (`None`: never saved).

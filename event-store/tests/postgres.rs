@@ -51,6 +51,43 @@ fn side_writer(store: PgEventStore) -> SideWriter {
 
 orderflow_event_store::conformance_tests!(fresh);
 
+/// A commit in another process wakes a reader here (`LISTEN`/`NOTIFY`):
+/// two stores on one database stand for two processes. The listener starts
+/// in the background on the first `append_signal`, so an append before it
+/// listens goes unannounced; some of twenty must wake the reader long
+/// before its limit, which a polling store never does.
+#[tokio::test]
+async fn a_commit_in_another_process_wakes_the_reader() {
+    let db = TestDb::new().await;
+    let writer = PgEventStore::connect(PgStoreConfig::new(db.url()))
+        .await
+        .unwrap();
+    let reader = PgEventStore::connect(PgStoreConfig::new(db.url()))
+        .await
+        .unwrap();
+    let mut signal = reader.append_signal();
+    let limit = Duration::from_secs(1);
+    let mut waits = Vec::new();
+    for n in 0..20 {
+        let append = writer.append(orderflow_event_store::AppendRequest::new(
+            StreamId::new(format!("wake-{n}")).unwrap(),
+            orderflow_event_store::ExpectedVersion::Any,
+            vec![unchecked("wake-0", 1).event],
+        ));
+        let (appended, waited) = tokio::join!(append, async {
+            let started = std::time::Instant::now();
+            signal.wait(limit).await;
+            started.elapsed()
+        });
+        appended.unwrap();
+        waits.push(waited);
+        if waited < limit / 4 {
+            return;
+        }
+    }
+    panic!("no commit of the other store woke the reader: {waits:?}");
+}
+
 fn unchecked(stream: &str, version: u64) -> UncheckedEvent {
     UncheckedEvent {
         stream_id: StreamId::new(stream).unwrap(),

@@ -71,6 +71,8 @@ pub(crate) async fn lead(
         .cached_info()
         .state
         .last_sequence;
+    // Made before the first read, so no commit after it goes unnoticed.
+    let mut appended = store.append_signal();
     let mut saved = checkpoint;
     let mut last_save = Instant::now();
     let mut last_liveness = Instant::now();
@@ -99,7 +101,9 @@ pub(crate) async fn lead(
                 last_liveness = last_save;
             }
             metrics::gauge!("orderflow_relay_lag_seconds").set(0.0);
-            tokio::time::sleep(config.poll_interval).await;
+            // Woken by the next commit; the interval is the floor for a
+            // commit that becomes readable only later (the watermark).
+            appended.wait(config.poll_interval).await;
             continue;
         }
         let started = Instant::now();

@@ -4,6 +4,7 @@
 mod admin;
 mod in_doubt;
 mod key_expiry;
+mod listen;
 pub mod pg_admin;
 mod read;
 mod relay_checkpoint;
@@ -11,6 +12,7 @@ mod write;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::str::FromStr;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,9 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 pub use admin::{database_name, ensure_database, migrate};
 use write::Pending;
 
+use crate::append_signal::Commits;
 use crate::{
-    AppendRequest, AppendResult, EventStore, IdempotencyRecord, Position, RawEvent, RecordedEvent,
-    StoreError, StreamId, Watermark,
+    AppendRequest, AppendResult, AppendSignal, EventStore, IdempotencyRecord, Position, RawEvent,
+    RecordedEvent, StoreError, StreamId, Watermark,
 };
 
 /// How the Postgres store connects and batches.
@@ -86,6 +89,9 @@ fn pool_options(config: &PgStoreConfig) -> PgPoolOptions {
 pub struct PgEventStore {
     pool: PgPool,
     writers: Vec<mpsc::Sender<Pending>>,
+    commits: Commits,
+    /// Whether the `LISTEN` task runs (started by the first `append_signal`).
+    listening: Arc<Once>,
 }
 
 impl PgEventStore {
@@ -112,10 +118,16 @@ impl PgEventStore {
     /// are: `idle_in_transaction_timeout` is not applied). Must run inside a
     /// Tokio runtime.
     pub fn with_pool(pool: PgPool, config: &PgStoreConfig) -> PgEventStore {
+        let commits = Commits::new();
         let writers = (0..config.writers.max(1))
-            .map(|_| write::spawn_writer(pool.clone(), config.max_batch.max(1)))
+            .map(|_| write::spawn_writer(pool.clone(), config.max_batch.max(1), commits.clone()))
             .collect();
-        PgEventStore { pool, writers }
+        PgEventStore {
+            pool,
+            writers,
+            commits,
+            listening: Arc::new(Once::new()),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -206,6 +218,16 @@ impl EventStore for PgEventStore {
         Ok(Watermark {
             age: Some(read::watermark_age(&self.pool).await?),
         })
+    }
+
+    /// Woken by this process's writers at once, and by other processes'
+    /// through `LISTEN` (a task started on the first call).
+    fn append_signal(&self) -> AppendSignal {
+        self.listening.call_once(|| {
+            let (pool, commits) = (self.pool.clone(), self.commits.downgrade());
+            tokio::spawn(async move { listen::run(&pool, commits).await });
+        });
+        self.commits.signal()
     }
 
     async fn relay_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::in_doubt::{self, Outcome};
 use super::read::{find_idempotency_keys, position};
+use crate::append_signal::Commits;
 use crate::batch::{self, Plan, StoreView, StoredEvent};
 use crate::{AppendRequest, AppendResult, IdempotencyClaim, StoreError, StreamId};
 
@@ -40,19 +41,30 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-pub(super) fn spawn_writer(pool: PgPool, max_batch: usize) -> mpsc::Sender<Pending> {
+pub(super) fn spawn_writer(
+    pool: PgPool,
+    max_batch: usize,
+    commits: Commits,
+) -> mpsc::Sender<Pending> {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-    tokio::spawn(run_writer(pool, rx, max_batch));
+    tokio::spawn(run_writer(pool, rx, max_batch, commits));
     tx
 }
 
-async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn run_writer(
+    pool: PgPool,
+    mut rx: mpsc::Receiver<Pending>,
+    max_batch: usize,
+    commits: Commits,
+) {
     let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         // Deferred appends (sharing an id or key with an earlier one in the
         // batch) go again right away, before anything newer.
         while !batch.is_empty() {
             batch = commit_and_reply(&pool, std::mem::take(&mut batch)).await;
+            // Readers in this process wake without waiting for the NOTIFY.
+            commits.bump();
         }
     }
 }
@@ -225,6 +237,12 @@ async fn commit(
     let appended = rows.event_id.len() as u64;
     let positions = insert_events(&mut tx, rows).await?;
     insert_claims(&mut tx, requests, &plans, &positions).await?;
+    // Delivered when (and if) the transaction commits: wakes readers in
+    // other processes (see `listen.rs`).
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(super::listen::CHANNEL)
+        .execute(&mut *tx)
+        .await?;
     // Every row carries the transaction's id (`pg_current_xact_id()`).
     let txid = positions.values().next().map(|p| p.major());
     if let Err(e) = tx.commit().await {
