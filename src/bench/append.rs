@@ -62,9 +62,11 @@ pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
     report::print_row("event store appends", "appends", &appends);
     report::print_row("baseline single INSERTs", "inserts", &baseline);
     println!("ratio (appends/s ÷ baseline inserts/s): {ratio:.2}");
+    let peak_rss = report::print_peak_memory();
     if args.scratch.json {
         let out = serde_json::json!({
             "bench": "append",
+                "peak_rss_bytes": peak_rss,
             "concurrency": args.concurrency,
             "seconds": args.timing.seconds,
             "synchronous_commit": synchronous_commit,

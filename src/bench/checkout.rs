@@ -41,6 +41,7 @@ use rand::rngs::StdRng;
 use uuid::Uuid;
 
 use super::load::{new_histogram, progress_bar};
+use super::report;
 use crate::cli::unreachable_hint;
 use crate::rest_client::{OrderClient, SeenOrder};
 
@@ -557,11 +558,13 @@ fn print(args: &CheckoutArgs, rate: u32, measure: Duration, s: &SideStats, b: &S
             (true, false) => "missed",
         }
     );
+    let peak_rss = report::print_peak_memory();
     if args.scratch.json {
         println!(
             "{}",
             serde_json::json!({
                 "bench": "checkout",
+                "peak_rss_bytes": peak_rss,
                 "rate": rate,
                 "seconds": measure.as_secs(),
                 "sent": s.sent,

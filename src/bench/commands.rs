@@ -70,6 +70,7 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
     report::print_row("baseline single INSERTs", "inserts", &baseline);
     println!("conflict retries: {retries}");
     println!("ratio (commands/s ÷ baseline inserts/s): {ratio:.2}");
+    let peak_rss = report::print_peak_memory();
     let auth_json = match (&uncached, costs) {
         (Some(u), Some((hit, full))) => {
             let cache_off_ratio =
@@ -101,6 +102,7 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
     if args.scratch.json {
         let out = serde_json::json!({
             "bench": "commands",
+                "peak_rss_bytes": peak_rss,
             "concurrency": args.concurrency,
             "seconds": args.timing.seconds,
             "commands_per_sec": commands.ops_per_sec(),

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::load::{new_histogram, progress_bar};
+use super::report;
 use crate::cli::unreachable_hint;
 use crate::rest_client::{OrderClient, SeenOrder};
 
@@ -531,11 +532,13 @@ fn print(args: &LagArgs, rate: u32, c: &LagStats, b: &LagStats) {
         over(0.50),
         over(0.99)
     );
+    let peak_rss = report::print_peak_memory();
     if args.scratch.json {
         println!(
             "{}",
             serde_json::json!({
                 "bench": "lag",
+                "peak_rss_bytes": peak_rss,
                 "seconds": args.timing.seconds,
                 "sent": c.sent,
                 "errors": c.errors,

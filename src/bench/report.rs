@@ -2,6 +2,7 @@
 //! last line holding one JSON object for scripts.
 
 use super::load::LoadStats;
+use super::peak_memory;
 
 pub fn print_row(name: &str, unit: &str, s: &LoadStats) {
     println!(
@@ -21,4 +22,18 @@ pub fn print_row(name: &str, unit: &str, s: &LoadStats) {
 pub fn print_header(title: &str) {
     println!("{title}");
     println!("{}", "-".repeat(title.len()));
+}
+
+/// Prints this process's peak resident memory over the whole run and
+/// returns it for `--json`. The process holds the measured services and the
+/// load generator alike; Postgres and NATS are processes of their own and
+/// are not counted.
+pub fn print_peak_memory() -> Option<u64> {
+    let peak = peak_memory::peak_rss_bytes();
+    println!(
+        "peak resident memory of this process (services under test and load generator; \
+         Postgres and NATS not counted): {}",
+        peak_memory::describe(peak)
+    );
+    peak
 }
