@@ -268,6 +268,15 @@ impl<A: Aggregate> AggregateHandler<A> {
         ctx: &CommandContext,
     ) -> Result<CommandOutcome<A>, CommandError<A::Error>> {
         let stream = stream_of::<A>(id)?;
+        // A repeat of an answered request needs no turn on the stripe. The
+        // look-up is a round trip, so it is made before queueing for the
+        // lock, which then covers the decision and the append alone: on a
+        // busy stream (a popular sku) that halves each command's turn. A
+        // twin that claims the key after this look-up is caught by the
+        // append, which claims keys atomically with the events.
+        if let Some(replay) = self.replay(ctx).await? {
+            return Ok(replay);
+        }
         let stripe = (A::stripe(id) % LOCK_STRIPES as u64) as usize;
         let mut cache = self.locks[stripe].lock().await;
         // A new instance needs no read: if it does exist, the append says so.
@@ -276,8 +285,11 @@ impl<A: Aggregate> AggregateHandler<A> {
             .or_else(|| A::creates(command).then(A::State::default));
         let mut attempt = 0;
         while attempt < self.max_attempts {
-            // A racing twin with the same key may have won since last time.
-            if let Some(replay) = self.replay(ctx).await? {
+            // After a conflict: a racing twin with the same key may have
+            // won since the look-up.
+            if attempt > 0
+                && let Some(replay) = self.replay(ctx).await?
+            {
                 return Ok(replay);
             }
             let (state, last_position, verified) = match known.take() {
@@ -293,7 +305,9 @@ impl<A: Aggregate> AggregateHandler<A> {
                 if !verified {
                     continue;
                 }
-                return Err(CommandError::Rejected(not_yours));
+                return self
+                    .unless_replayed(ctx, Err(CommandError::Rejected(not_yours)))
+                    .await;
             }
             let version = A::version(&state);
             if let Some(expected) = ctx.expected_version
@@ -302,15 +316,20 @@ impl<A: Aggregate> AggregateHandler<A> {
                 if !verified {
                     continue;
                 }
-                return Err(CommandError::PreconditionFailed {
+                let failed = CommandError::PreconditionFailed {
                     expected,
                     current: version,
-                });
+                };
+                return self.unless_replayed(ctx, Err(failed)).await;
             }
             let events = match A::decide(&state, command, Utc::now()) {
                 Ok(events) => events,
                 Err(_) if !verified => continue,
-                Err(rejected) => return Err(CommandError::Rejected(rejected)),
+                Err(rejected) => {
+                    return self
+                        .unless_replayed(ctx, Err(CommandError::Rejected(rejected)))
+                        .await;
+                }
             };
             if events.is_empty() {
                 // Decided to be done already (a repeated reservation). A
@@ -324,13 +343,14 @@ impl<A: Aggregate> AggregateHandler<A> {
                 // has nothing to wait for: its position is the start.
                 let position = last_position.unwrap_or(Position::START);
                 cache.insert(id.clone(), state.clone());
-                return Ok(CommandOutcome::Applied {
+                let done = CommandOutcome::Applied {
                     state: Box::new(state),
                     result: AppendResult {
                         stream_version: version,
                         position,
                     },
-                });
+                };
+                return self.unless_replayed(ctx, Ok(done)).await;
             }
             let new_state = events.iter().fold(state.clone(), |s, e| A::evolve(s, e));
             let expected = match version {
@@ -388,6 +408,21 @@ impl<A: Aggregate> AggregateHandler<A> {
             }
         }
         Err(CommandError::Contention(self.max_attempts))
+    }
+
+    /// `answer`, an answer made without an append, unless a twin with the
+    /// same idempotency key was answered after the look-up before the lock
+    /// (it took its turn first): then the twin's outcome, as before the
+    /// look-up moved. An append checks the key itself.
+    async fn unless_replayed(
+        &self,
+        ctx: &CommandContext,
+        answer: Result<CommandOutcome<A>, CommandError<A::Error>>,
+    ) -> Result<CommandOutcome<A>, CommandError<A::Error>> {
+        match self.replay(ctx).await? {
+            Some(replayed) => Ok(replayed),
+            None => answer,
+        }
     }
 
     async fn replay(
