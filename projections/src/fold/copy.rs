@@ -5,14 +5,38 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Debug, Default)]
+/// Rows in COPY text for one table, sent in chunks of `rows_per_copy`
+/// rows as they fill ([`CopyBuf::send_full`]), so a fold holds one chunk of
+/// its table in text, not the whole table beside its state.
+#[derive(Debug)]
 pub(crate) struct CopyBuf {
     buf: String,
     row_started: bool,
+    /// Rows in `buf`, not sent yet.
     rows: usize,
+    /// Rows and bytes sent so far, and the time it took.
+    sent_rows: usize,
+    sent_bytes: usize,
+    sending: std::time::Duration,
+    /// A `COPY … FROM STDIN`.
+    statement: &'static str,
+    rows_per_copy: usize,
 }
 
 impl CopyBuf {
+    pub fn new(statement: &'static str, rows_per_copy: usize) -> CopyBuf {
+        CopyBuf {
+            buf: String::new(),
+            row_started: false,
+            rows: 0,
+            sent_rows: 0,
+            sent_bytes: 0,
+            sending: std::time::Duration::ZERO,
+            statement,
+            rows_per_copy: rows_per_copy.max(1),
+        }
+    }
+
     fn sep(&mut self) {
         if self.row_started {
             self.buf.push('\t');
@@ -127,44 +151,47 @@ impl CopyBuf {
         self.rows += 1;
     }
 
-    /// Runs `statement` (a `COPY … FROM STDIN`) with the rows, at most
-    /// `rows_per_copy` per statement. On an autocommit connection each
-    /// statement is its own short transaction: a transaction holding an xid
-    /// holds back the store's watermark, which is cluster-wide, so one long
-    /// COPY in the read database would stall the relay and every reader.
-    pub async fn send(
-        self,
-        conn: &mut PgConnection,
-        statement: &'static str,
-        rows_per_copy: usize,
-    ) -> Result<(), sqlx::Error> {
+    /// Sends the buffered rows as one COPY statement once there are
+    /// `rows_per_copy` of them; call after each row. On an autocommit
+    /// connection each statement is its own short transaction: a
+    /// transaction holding an xid holds back the store's watermark, which
+    /// is cluster-wide, so one long COPY in the read database would stall
+    /// the relay and every reader.
+    pub async fn send_full(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.rows >= self.rows_per_copy {
+            self.send_buffered(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the rows left, and logs what the table took.
+    pub async fn finish(mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.send_buffered(conn).await?;
+        if self.sent_rows > 0 {
+            tracing::debug!(
+                rows = self.sent_rows,
+                bytes = self.sent_bytes,
+                seconds = self.sending.as_secs_f64(),
+                table = self.statement.split_whitespace().nth(1).unwrap_or(""),
+                "rebuild COPY"
+            );
+        }
+        Ok(())
+    }
+
+    async fn send_buffered(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         if self.rows == 0 {
             return Ok(());
         }
         let t = std::time::Instant::now();
-        let bytes = self.buf.len();
-        let per = rows_per_copy.max(1);
-        let mut rest = self.buf.as_str();
-        while !rest.is_empty() {
-            // Rows end with '\n' (escaped inside values), so the end of the
-            // `per`-th row is the `per`-th newline.
-            let end = rest
-                .match_indices('\n')
-                .nth(per - 1)
-                .map_or(rest.len(), |(i, _)| i + 1);
-            let (part, tail) = rest.split_at(end);
-            let mut copy = conn.copy_in_raw(statement).await?;
-            copy.send(part.as_bytes()).await?;
-            copy.finish().await?;
-            rest = tail;
-        }
-        tracing::debug!(
-            rows = self.rows,
-            bytes,
-            seconds = t.elapsed().as_secs_f64(),
-            table = statement.split_whitespace().nth(1).unwrap_or(""),
-            "rebuild COPY"
-        );
+        let mut copy = conn.copy_in_raw(self.statement).await?;
+        copy.send(self.buf.as_bytes()).await?;
+        copy.finish().await?;
+        self.sending += t.elapsed();
+        self.sent_rows += self.rows;
+        self.sent_bytes += self.buf.len();
+        self.rows = 0;
+        self.buf.clear();
         Ok(())
     }
 }
@@ -180,7 +207,7 @@ mod tests {
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or_else(|e| panic!("{e}"))
         };
-        let mut b = CopyBuf::default();
+        let mut b = CopyBuf::new("COPY t FROM STDIN", 10);
         b.ts(at("2026-09-01T07:05:03.000042Z"))
             .ts(NaiveDate::from_ymd_opt(-4713, 11, 24)
                 .and_then(|d| d.and_hms_opt(0, 0, 0))

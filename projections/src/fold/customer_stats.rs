@@ -271,33 +271,31 @@ impl Fold for CustomerFold {
         rows: usize,
     ) -> Result<(), sqlx::Error> {
         self.states.copy_into_empty(&mut *conn, rows).await?;
-        let mut b = CopyBuf::default();
+        let mut b = CopyBuf::new(
+            "COPY customer_stats (customer_id, order_count, draft_count, submitted_count, \
+                 confirmed_count, paid_count, shipped_count, delivered_count, cancelled_count, \
+                 rejected_count, first_order_at, last_order_at) FROM STDIN",
+            rows,
+        );
         for (c, d) in self.stats.drain() {
             b.text(&c).int(d.orders);
             for n in d.by_status {
                 b.int(n);
             }
             b.opt_ts(d.first).opt_ts(d.last).end_row();
+            b.send_full(&mut *conn).await?;
         }
-        b.send(
-            &mut *conn,
-            "COPY customer_stats (customer_id, order_count, draft_count, submitted_count, \
-                 confirmed_count, paid_count, shipped_count, delivered_count, cancelled_count, \
-                 rejected_count, first_order_at, last_order_at) FROM STDIN",
-            rows,
-        )
-        .await?;
-        let mut b = CopyBuf::default();
-        for ((c, cur), (p, r)) in self.ltv.drain() {
-            b.text(&c).text(cur.as_str()).big(p).big(r).end_row();
-        }
-        b.send(
-            conn,
+        b.finish(&mut *conn).await?;
+        let mut b = CopyBuf::new(
             "COPY customer_lifetime_value (customer_id, currency, paid_minor, refunded_minor) \
              FROM STDIN",
             rows,
-        )
-        .await
+        );
+        for ((c, cur), (p, r)) in self.ltv.drain() {
+            b.text(&c).text(cur.as_str()).big(p).big(r).end_row();
+            b.send_full(&mut *conn).await?;
+        }
+        b.finish(conn).await
     }
 
     fn cached(&self) -> usize {

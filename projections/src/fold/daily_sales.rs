@@ -148,7 +148,11 @@ impl Fold for DailyFold {
         rows: usize,
     ) -> Result<(), sqlx::Error> {
         self.states.copy_into_empty(&mut *conn, rows).await?;
-        let mut b = CopyBuf::default();
+        let mut b = CopyBuf::new(
+            "COPY daily_sales (day, currency, orders_paid, gross_minor, refunds_minor, \
+                 units_sold) FROM STDIN",
+            rows,
+        );
         for ((day, cur), d) in self.deltas.drain() {
             b.date(day)
                 .text(cur.as_str())
@@ -157,14 +161,9 @@ impl Fold for DailyFold {
                 .big(d.refunds)
                 .big(d.units)
                 .end_row();
+            b.send_full(&mut *conn).await?;
         }
-        b.send(
-            conn,
-            "COPY daily_sales (day, currency, orders_paid, gross_minor, refunds_minor, \
-                 units_sold) FROM STDIN",
-            rows,
-        )
-        .await
+        b.finish(conn).await
     }
 
     fn cached(&self) -> usize {

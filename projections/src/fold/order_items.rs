@@ -227,7 +227,11 @@ impl Fold for ItemsFold {
         conn: &mut PgConnection,
         rows: usize,
     ) -> Result<(), sqlx::Error> {
-        let mut b = CopyBuf::default();
+        let mut b = CopyBuf::new(
+            "COPY order_items (order_id, sku, name, quantity, unit_price_minor, currency, \
+                 line_total_minor, line_no, added_at, updated_at) FROM STDIN",
+            rows,
+        );
         for id in self.dirty.drain() {
             for (n, i) in self.orders.get(&id).into_iter().flatten().enumerate() {
                 b.uuid(&id)
@@ -241,15 +245,10 @@ impl Fold for ItemsFold {
                     .ts(i.added_at)
                     .ts(i.updated_at)
                     .end_row();
+                b.send_full(&mut *conn).await?;
             }
         }
-        b.send(
-            conn,
-            "COPY order_items (order_id, sku, name, quantity, unit_price_minor, currency, \
-                 line_total_minor, line_no, added_at, updated_at) FROM STDIN",
-            rows,
-        )
-        .await
+        b.finish(conn).await
     }
 
     fn cached(&self) -> usize {

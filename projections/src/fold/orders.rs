@@ -359,7 +359,15 @@ impl Fold for OrdersFold {
         conn: &mut PgConnection,
         rows: usize,
     ) -> Result<(), sqlx::Error> {
-        let mut b = CopyBuf::default();
+        let mut b = CopyBuf::new(
+            "COPY orders (order_id, customer_id, status, currency, channel, shipping_address, \
+                 line_count, item_count, \
+                 total_minor, paid_minor, refunded_minor, carrier, tracking_number, \
+                 cancellation_reason, rejection_reason, created_at, submitted_at, confirmed_at, \
+                 paid_at, shipped_at, delivered_at, cancelled_at, rejected_at, updated_at, \
+                 stream_version, last_position, draft_lines) FROM STDIN",
+            rows,
+        );
         for id in self.dirty.drain() {
             let Some(r) = self.rows.get(&id) else {
                 continue;
@@ -392,18 +400,9 @@ impl Fold for OrdersFold {
                 .text(&r.last_position.to_string())
                 .text(&serde_json::to_string(&r.lines).unwrap_or_else(|_| "[]".into()))
                 .end_row();
+            b.send_full(&mut *conn).await?;
         }
-        b.send(
-            conn,
-            "COPY orders (order_id, customer_id, status, currency, channel, shipping_address, \
-                 line_count, item_count, \
-                 total_minor, paid_minor, refunded_minor, carrier, tracking_number, \
-                 cancellation_reason, rejection_reason, created_at, submitted_at, confirmed_at, \
-                 paid_at, shipped_at, delivered_at, cancelled_at, rejected_at, updated_at, \
-                 stream_version, last_position, draft_lines) FROM STDIN",
-            rows,
-        )
-        .await
+        b.finish(conn).await
     }
 
     fn cached(&self) -> usize {

@@ -128,15 +128,16 @@ impl<S: Serialize + DeserializeOwned> States<S> {
         rows: usize,
     ) -> Result<(), sqlx::Error> {
         self.removed.clear();
-        let mut buf = super::copy::CopyBuf::default();
+        let mut buf = super::copy::CopyBuf::new(self.sql.copy, rows);
         for id in self.dirty.drain() {
             if let Some(s) = self.map.get(&id) {
                 buf.uuid(&id)
                     .text(&serde_json::to_string(s).unwrap_or_else(|_| "null".into()))
                     .end_row();
+                buf.send_full(&mut *conn).await?;
             }
         }
-        buf.send(conn, self.sql.copy, rows).await
+        buf.finish(conn).await
     }
 
     pub fn clear(&mut self) {

@@ -117,7 +117,11 @@ impl Fold for ProductFold {
         rows: usize,
     ) -> Result<(), sqlx::Error> {
         self.states.copy_into_empty(&mut *conn, rows).await?;
-        let mut b = CopyBuf::default();
+        let mut b = CopyBuf::new(
+            "COPY product_sales (sku, currency, units_sold, revenue_minor, order_count) \
+             FROM STDIN",
+            rows,
+        );
         for ((sku, cur), (u, r, o)) in self.deltas.drain() {
             b.text(&sku)
                 .text(cur.as_str())
@@ -125,14 +129,9 @@ impl Fold for ProductFold {
                 .big(r)
                 .int(o)
                 .end_row();
+            b.send_full(&mut *conn).await?;
         }
-        b.send(
-            conn,
-            "COPY product_sales (sku, currency, units_sold, revenue_minor, order_count) \
-             FROM STDIN",
-            rows,
-        )
-        .await
+        b.finish(conn).await
     }
 
     fn cached(&self) -> usize {

@@ -212,7 +212,11 @@ impl Fold for StockFold {
         conn: &mut PgConnection,
         rows: usize,
     ) -> Result<(), sqlx::Error> {
-        let mut b = CopyBuf::default();
+        let mut b = CopyBuf::new(
+            "COPY stock_levels (sku, on_hand, reserved, available, open_reservations, \
+                 last_change, updated_at, stream_version, last_position) FROM STDIN",
+            rows,
+        );
         for sku in self.dirty.drain() {
             let Some(r) = self.rows.get(&sku) else {
                 continue;
@@ -227,14 +231,9 @@ impl Fold for StockFold {
                 .int(r.stream_version)
                 .text(&r.last_position.to_string())
                 .end_row();
+            b.send_full(&mut *conn).await?;
         }
-        b.send(
-            conn,
-            "COPY stock_levels (sku, on_hand, reserved, available, open_reservations, \
-                 last_change, updated_at, stream_version, last_position) FROM STDIN",
-            rows,
-        )
-        .await
+        b.finish(conn).await
     }
 
     fn cached(&self) -> usize {
