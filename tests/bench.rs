@@ -76,3 +76,85 @@ async fn bench_checkout_confirms_every_order_on_both_sides() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn bench_queries_measures_a_query_api_in_a_process_of_its_own() {
+    let name = format!("orderflow_bench_smoke_{}", uuid::Uuid::now_v7().simple());
+    let url = replace_database(&admin_url(), &name);
+    let read_url = format!("{url}_read");
+    let svg = std::env::temp_dir().join(format!("{name}.svg"));
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_orderflow"))
+                .args(args)
+                .env("BENCH_DATABASE_URL", url)
+                .env("LOG", "warn")
+                .output()
+                .expect("run orderflow")
+        })
+    };
+    // A small read model to query: the rebuild bench leaves one in `<db>_read`.
+    let seeded = run(["bench", "rebuild", "--events", "3000", "--json"]
+        .map(String::from)
+        .to_vec())
+    .await
+    .unwrap();
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let output = run(vec![
+        "bench".into(),
+        "queries".into(),
+        "--seconds".into(),
+        "1".into(),
+        "--concurrency".into(),
+        "4".into(),
+        "--json".into(),
+        "--read-database-url".into(),
+        read_url,
+        "--svg".into(),
+        svg.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    drop_databases(&[name.clone(), format!("{name}_read")]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["server"], "child", "{report}");
+    for phase in ["by_id", "by_id_sql", "list", "list_sql"] {
+        let p = &report[phase];
+        assert!(p["requests"].as_u64().unwrap() > 0, "{phase}: {report}");
+        assert_eq!(p["errors"], 0, "{phase}: {report}");
+    }
+    // The server's work is read from its own process, apart from the
+    // load generator's.
+    for phase in ["by_id", "list"] {
+        assert!(
+            report[phase]["server_cpu_s"].as_f64().unwrap() > 0.0,
+            "{report}"
+        );
+    }
+    assert!(report["by_id_sql"]["server_cpu_s"].is_null(), "{report}");
+    // Postgres runs on this machine in tests: the machine's whole cost of
+    // a query is accounted.
+    assert!(
+        report["by_id_cpu_us_per_query"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(report["server_peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(report["bench_peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    let _ = std::fs::remove_file(&svg);
+    assert!(picture.starts_with("<svg"));
+    for label in ["order(id) GraphQL", "orders(first:50) SQL", "p99"] {
+        assert!(picture.contains(label), "{label} not in the picture");
+    }
+}

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
+use super::latency_svg::{self, Curve};
 use super::load::{self, Worker};
 use super::report;
 use crate::cli::unreachable_hint;
@@ -63,10 +64,26 @@ pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
     report::print_row("baseline single INSERTs", "inserts", &baseline);
     println!("ratio (appends/s ÷ baseline inserts/s): {ratio:.2}");
     let peak_rss = report::print_peak_memory();
+    latency_svg::write_if_asked(
+        args.scratch.svg.as_deref(),
+        &format!("bench append: latency, concurrency {}", args.concurrency),
+        &[
+            Curve {
+                label: "event store appends".into(),
+                latency_us: &appends.latency_us,
+                colour: latency_svg::MEASURED[0],
+            },
+            Curve {
+                label: "baseline single INSERTs".into(),
+                latency_us: &baseline.latency_us,
+                colour: latency_svg::BASELINE[0],
+            },
+        ],
+    )?;
     if args.scratch.json {
         let out = serde_json::json!({
             "bench": "append",
-                "peak_rss_bytes": peak_rss,
+            "peak_rss_bytes": peak_rss,
             "concurrency": args.concurrency,
             "seconds": args.timing.seconds,
             "synchronous_commit": synchronous_commit,

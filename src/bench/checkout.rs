@@ -40,6 +40,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use uuid::Uuid;
 
+use super::latency_svg::{self, Curve};
 use super::load::{new_histogram, progress_bar};
 use super::report;
 use crate::cli::unreachable_hint;
@@ -122,7 +123,22 @@ pub async fn run(args: CheckoutArgs) -> anyhow::Result<()> {
     let saga = run_side(&args, Side::Saga, rate, measure).await?;
     let baseline = run_side(&args, Side::DirectConfirm, rate, measure).await?;
     print(&args, rate, measure, &saga, &baseline);
-    Ok(())
+    latency_svg::write_if_asked(
+        args.scratch.svg.as_deref(),
+        &format!("bench checkout: {rate} orders/s, submit → OrderConfirmed appended"),
+        &[
+            Curve {
+                label: "saga".into(),
+                latency_us: &saga.confirmed_us,
+                colour: latency_svg::MEASURED[0],
+            },
+            Curve {
+                label: "baseline: direct confirm".into(),
+                latency_us: &baseline.confirmed_us,
+                colour: latency_svg::BASELINE[0],
+            },
+        ],
+    )
 }
 
 /// A fresh events database, the pipeline for `side`, the orders, the load.

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use super::append::run_baseline;
 use super::auth::AuthMode;
+use super::latency_svg::{self, Curve};
 use super::load::{self, Worker};
 use super::report;
 use crate::cli::unreachable_hint;
@@ -71,6 +72,28 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
     println!("conflict retries: {retries}");
     println!("ratio (commands/s ÷ baseline inserts/s): {ratio:.2}");
     let peak_rss = report::print_peak_memory();
+    let mut curves = vec![Curve {
+        label: "HTTP commands".into(),
+        latency_us: &commands.latency_us,
+        colour: latency_svg::MEASURED[0],
+    }];
+    if let Some(u) = &uncached {
+        curves.push(Curve {
+            label: "HTTP, token cache off".into(),
+            latency_us: &u.stats.latency_us,
+            colour: latency_svg::MEASURED[1],
+        });
+    }
+    curves.push(Curve {
+        label: "baseline single INSERTs".into(),
+        latency_us: &baseline.latency_us,
+        colour: latency_svg::BASELINE[0],
+    });
+    latency_svg::write_if_asked(
+        args.scratch.svg.as_deref(),
+        &format!("bench commands: latency, concurrency {}", args.concurrency),
+        &curves,
+    )?;
     let auth_json = match (&uncached, costs) {
         (Some(u), Some((hit, full))) => {
             let cache_off_ratio =

@@ -26,6 +26,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::latency_svg::{self, Curve};
 use super::load::{new_histogram, progress_bar};
 use super::report;
 use crate::cli::unreachable_hint;
@@ -114,6 +115,27 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
     delete_stream(&args.nats_url, &stream_name).await;
 
     print(&args, rate, &commands, &baseline);
+    latency_svg::write_if_asked(
+        args.scratch.svg.as_deref(),
+        &format!("bench lag: {rate} commands/s, response → row visible"),
+        &[
+            Curve {
+                label: "commands → orders row".into(),
+                latency_us: &commands.lag_us,
+                colour: latency_svg::MEASURED[0],
+            },
+            Curve {
+                label: "command responses".into(),
+                latency_us: &commands.response_us,
+                colour: latency_svg::MEASURED[1],
+            },
+            Curve {
+                label: "baseline: direct INSERT".into(),
+                latency_us: &baseline.lag_us,
+                colour: latency_svg::BASELINE[0],
+            },
+        ],
+    )?;
     read.close().await;
     store.pool().close().await;
     Ok(())

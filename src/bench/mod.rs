@@ -9,12 +9,14 @@ mod auth;
 pub mod checkout;
 pub mod commands;
 pub mod lag;
+mod latency_svg;
 mod load;
 mod peak_memory;
 pub mod queries;
 pub mod rebuild;
 mod report;
 mod scratch;
+mod server_process;
 mod throughput_svg;
 
 /// The benchmarks' scratch database, on a local Postgres with trust
@@ -39,4 +41,8 @@ pub struct Scratch {
     /// benchmark has them, go to the same server's `<name>_read`).
     #[arg(long, env = "BENCH_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_BENCH_DATABASE_URL)]
     pub database_url: String,
+    /// Also draw the benchmark's figures beside its baseline's as an SVG
+    /// file here: latency distributions (`rebuild`: events/s over time).
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<std::path::PathBuf>,
 }

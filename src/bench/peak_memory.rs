@@ -1,11 +1,17 @@
-//! Peak resident memory of this process (Linux: `VmHWM` in
-//! `/proc/self/status`), for the benchmarks to print beside their figures.
-//! Only this process: the Postgres and NATS servers are not counted.
+//! Peak resident memory of a process (Linux: `VmHWM` in
+//! `/proc/<pid>/status`), for the benchmarks to print beside their figures:
+//! this process, or a service the benchmark started as a child. The Postgres
+//! and NATS servers are not counted.
 
 /// The peak resident set in bytes so far, `None` where the kernel does not
 /// say (not Linux).
 pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    peak_rss_bytes_of("self")
+}
+
+/// [`peak_rss_bytes`] of process `pid` (`"self"` for this one).
+pub fn peak_rss_bytes_of(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     // "VmHWM:    123456 kB"
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -16,6 +16,10 @@ use anyhow::Context;
 use clap::Args;
 
 use super::auth::AuthMode;
+use super::latency_svg::{self, Curve};
+use super::load::new_histogram;
+use super::peak_memory;
+use super::server_process::{ServerProcess, cpu_seconds, cpu_seconds_named};
 use orderflow_query_api::db::{OrderFilter, PageQuery, ReadDb, SortKey};
 use orderflow_query_api::{ChangeFeed, QueryApi, QueryApiConfig, serve_api};
 
@@ -46,6 +50,13 @@ pub struct QueriesArgs {
     /// (every request pays the full signature check) and report both.
     #[arg(long = "auth", conflicts_with = "endpoint")]
     pub compare_auth: bool,
+    /// Serve GraphQL from this process, beside the load generator, instead
+    /// of from an `orderflow query-api` child process.
+    #[arg(long, conflicts_with = "endpoint")]
+    pub in_process: bool,
+    /// Also draw the four latency distributions as an SVG file here.
+    #[arg(long)]
+    pub svg: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: QueriesArgs) -> anyhow::Result<()> {
@@ -53,7 +64,13 @@ pub async fn run(args: QueriesArgs) -> anyhow::Result<()> {
         Some(_) => Some(crate::rest_client::Tokens::from_args(&args.auth)?),
         None => None,
     };
+    let server = match (&args.endpoint, args.in_process || args.compare_auth) {
+        (Some(_), _) => Server::Endpoint,
+        (None, true) => Server::InProcess,
+        (None, false) => Server::Child,
+    };
     let config = BenchConfig {
+        server,
         endpoint: args.endpoint.clone(),
         tokens,
         read_database_url: args.read_database_url.clone(),
@@ -63,10 +80,40 @@ pub async fn run(args: QueriesArgs) -> anyhow::Result<()> {
     };
     let report = bench_queries(&config).await?;
     println!("{report}");
+    latency_svg::write_if_asked(
+        args.svg.as_deref(),
+        &format!(
+            "bench queries: latency, concurrency {}, GraphQL {}",
+            report.concurrency,
+            report.server.describe()
+        ),
+        &[
+            Curve {
+                label: "order(id) GraphQL".into(),
+                latency_us: &report.by_id.latency_us,
+                colour: latency_svg::MEASURED[0],
+            },
+            Curve {
+                label: "orders(first:50) GraphQL".into(),
+                latency_us: &report.list.latency_us,
+                colour: latency_svg::MEASURED[1],
+            },
+            Curve {
+                label: "order(id) SQL".into(),
+                latency_us: &report.by_id_sql.latency_us,
+                colour: latency_svg::BASELINE[0],
+            },
+            Curve {
+                label: "orders(first:50) SQL".into(),
+                latency_us: &report.list_sql.latency_us,
+                colour: latency_svg::BASELINE[1],
+            },
+        ],
+    )?;
     if args.compare_auth {
         let uncached = bench_queries(&BenchConfig {
             auth: AuthMode::Uncached,
-            ..config
+            ..config.clone()
         })
         .await?;
         println!("with the token cache off (every request's signature checked in full):");
@@ -89,8 +136,32 @@ const LIST: &str = "query($status: OrderStatus!) { orders(first: 50, filter: { s
     { edges { node { id status customerId total { amountMinor currency formatted } placedAt } } \
     pageInfo { hasNextPage endCursor } } }";
 
+/// Where the GraphQL side is served.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Server {
+    /// An `orderflow query-api` child process (the default): the load
+    /// generator and the server do not share a process.
+    Child,
+    /// This process, beside the load generator.
+    InProcess,
+    /// A running query API named by `--endpoint`.
+    Endpoint,
+}
+
+impl Server {
+    fn describe(self) -> &'static str {
+        match self {
+            Server::Child => "served by a child process",
+            Server::InProcess => "served in the load generator's process",
+            Server::Endpoint => "served by --endpoint",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct BenchConfig {
+    pub server: Server,
     /// A running query API's `/graphql` URL. `None` starts one in this
     /// process (on a free port, over `read_database_url`).
     pub endpoint: Option<String>,
@@ -113,6 +184,7 @@ struct BenchConfig {
 impl Default for BenchConfig {
     fn default() -> Self {
         BenchConfig {
+            server: Server::InProcess,
             endpoint: None,
             tokens: None,
             read_database_url: QueryApiConfig::default().read_database_url,
@@ -125,7 +197,7 @@ impl Default for BenchConfig {
     }
 }
 
-/// One phase's throughput and latency.
+/// One phase's throughput, latency and CPU time.
 #[derive(Debug, Clone, Serialize)]
 struct BenchResult {
     pub requests: u64,
@@ -133,10 +205,22 @@ struct BenchResult {
     pub qps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU seconds the child query API used in the phase (GraphQL phases
+    /// with a child server only).
+    pub server_cpu_s: Option<f64>,
+    /// CPU seconds this process used in the phase: the load generator, and
+    /// the server too when it runs in process.
+    pub bench_cpu_s: Option<f64>,
+    /// CPU seconds the local Postgres used in the phase (every process
+    /// named `postgres`; `None` when it runs elsewhere).
+    pub postgres_cpu_s: Option<f64>,
+    #[serde(skip)]
+    pub latency_us: Histogram<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 struct BenchReport {
+    pub server: Server,
     pub orders: i64,
     pub concurrency: usize,
     pub phase_seconds: f64,
@@ -144,6 +228,19 @@ struct BenchReport {
     pub by_id_sql: BenchResult,
     pub list: BenchResult,
     pub list_sql: BenchResult,
+    /// Peak resident memory of the child query API.
+    pub server_peak_rss_bytes: Option<u64>,
+    /// Peak resident memory of this process.
+    pub bench_peak_rss_bytes: Option<u64>,
+}
+
+impl BenchResult {
+    /// CPU per query over every process measured (server, this process,
+    /// Postgres), in microseconds: what a query costs the machine.
+    fn cpu_micros_per_query(&self) -> Option<f64> {
+        let total = self.server_cpu_s.unwrap_or(0.0) + self.bench_cpu_s? + self.postgres_cpu_s?;
+        (self.requests > 0).then(|| total * 1e6 / self.requests as f64)
+    }
 }
 
 fn ratio(a: &BenchResult, b: &BenchResult) -> f64 {
@@ -162,6 +259,9 @@ impl BenchReport {
     /// The `--json` summary: everything, ending with the six headline keys.
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
+            "server": self.server,
+            "server_peak_rss_bytes": self.server_peak_rss_bytes,
+            "bench_peak_rss_bytes": self.bench_peak_rss_bytes,
             "orders": self.orders,
             "concurrency": self.concurrency,
             "phase_seconds": self.phase_seconds,
@@ -169,6 +269,10 @@ impl BenchReport {
             "by_id_sql": self.by_id_sql,
             "list": self.list,
             "list_sql": self.list_sql,
+            "by_id_cpu_us_per_query": self.by_id.cpu_micros_per_query(),
+            "by_id_sql_cpu_us_per_query": self.by_id_sql.cpu_micros_per_query(),
+            "list_cpu_us_per_query": self.list.cpu_micros_per_query(),
+            "list_sql_cpu_us_per_query": self.list_sql.cpu_micros_per_query(),
             "by_id_qps": self.by_id.qps,
             "by_id_ratio": self.by_id_ratio(),
             "by_id_p99_ms": self.by_id.p99_ms,
@@ -183,14 +287,26 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} orders in the read model, concurrency {}, {:.0} s per phase",
-            self.orders, self.concurrency, self.phase_seconds
+            "{} orders in the read model, concurrency {}, {:.0} s per phase, GraphQL {}",
+            self.orders,
+            self.concurrency,
+            self.phase_seconds,
+            self.server.describe()
         )?;
         writeln!(
             f,
-            "{:<22} {:>10} {:>9} {:>9} {:>7}",
-            "", "queries/s", "p50 ms", "p99 ms", "errors"
+            "{:<24} {:>10} {:>9} {:>9} {:>7} {:>13} {:>12} {:>15} {:>14}",
+            "",
+            "queries/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "server CPU s",
+            "bench CPU s",
+            "Postgres CPU s",
+            "CPU µs/query"
         )?;
+        let cpu = |s: Option<f64>| s.map_or_else(|| "—".to_owned(), |s| format!("{s:.1}"));
         for (name, r) in [
             ("order(id) GraphQL", &self.by_id),
             ("order(id) SQL", &self.by_id_sql),
@@ -199,8 +315,35 @@ impl fmt::Display for BenchReport {
         ] {
             writeln!(
                 f,
-                "{name:<22} {:>10.0} {:>9.2} {:>9.2} {:>7}",
-                r.qps, r.p50_ms, r.p99_ms, r.errors
+                "{name:<24} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>13} {:>12} {:>15} {:>14}",
+                r.qps,
+                r.p50_ms,
+                r.p99_ms,
+                r.errors,
+                cpu(r.server_cpu_s),
+                cpu(r.bench_cpu_s),
+                cpu(r.postgres_cpu_s),
+                r.cpu_micros_per_query()
+                    .map_or_else(|| "—".to_owned(), |us| format!("{us:.0}"))
+            )?;
+        }
+        if self.server_peak_rss_bytes.is_some() {
+            writeln!(
+                f,
+                "peak resident memory: query API {}, load generator and SQL baseline {}",
+                peak_memory::describe(self.server_peak_rss_bytes),
+                peak_memory::describe(self.bench_peak_rss_bytes)
+            )?;
+        } else {
+            writeln!(
+                f,
+                "peak resident memory of this process (load generator, SQL baseline{}): {}",
+                if matches!(self.server, Server::InProcess) {
+                    ", query API"
+                } else {
+                    ""
+                },
+                peak_memory::describe(self.bench_peak_rss_bytes)
             )?;
         }
         writeln!(
@@ -225,7 +368,7 @@ where
         .map(|w| {
             let op = Arc::clone(&op);
             tokio::spawn(async move {
-                let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
+                let mut h = new_histogram();
                 let (mut n, mut errors) = (0u64, 0u64);
                 while Instant::now() < deadline {
                     let t = Instant::now();
@@ -233,38 +376,59 @@ where
                         errors += 1;
                     }
                     n += 1;
-                    if let Some(h) = h.as_mut() {
-                        let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        let _ = h.record(us.max(1));
-                    }
+                    let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    // Past the bounds (a minute) it saturates, not errs.
+                    h.saturating_record(us.max(1));
                 }
                 (h, n, errors)
             })
         })
         .collect();
-    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
+    let mut all = new_histogram();
     let (mut requests, mut errors) = (0u64, 0u64);
     for w in workers {
         if let Ok((h, n, e)) = w.await {
             requests += n;
             errors += e;
-            if let (Some(all), Some(h)) = (all.as_mut(), h.as_ref()) {
-                let _ = all.add(h);
-            }
+            // Same bounds on both sides: the add cannot fail.
+            let _ = all.add(&h);
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    let q = |p: f64| {
-        all.as_ref()
-            .map_or(0.0, |h| h.value_at_quantile(p) as f64 / 1000.0)
-    };
+    let q = |p: f64| all.value_at_quantile(p) as f64 / 1000.0;
     BenchResult {
         requests,
         errors,
         qps: requests as f64 / secs.max(1e-9),
         p50_ms: q(0.5),
         p99_ms: q(0.99),
+        server_cpu_s: None,
+        bench_cpu_s: None,
+        postgres_cpu_s: None,
+        latency_us: all,
     }
+}
+
+/// `phase`, with the CPU seconds that the child `server` (if any) and this
+/// process used while it ran.
+async fn with_cpu(
+    server: Option<&ServerProcess>,
+    phase: impl std::future::Future<Output = BenchResult>,
+) -> BenchResult {
+    let sample = || {
+        (
+            server.and_then(ServerProcess::cpu_seconds),
+            cpu_seconds("self"),
+            cpu_seconds_named("postgres"),
+        )
+    };
+    let before = sample();
+    let mut result = phase.await;
+    let after = sample();
+    result.server_cpu_s = before.0.zip(after.0).map(|(b, a)| a - b);
+    result.bench_cpu_s = before.1.zip(after.1).map(|(b, a)| a - b);
+    result.postgres_cpu_s = before.2.zip(after.2).map(|(b, a)| a - b);
+    result
 }
 
 /// One request; `body` is serialized once up front and the answer is
@@ -330,8 +494,15 @@ async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
 
     // An in-process server unless one was named.
     let mut stop = None;
-    let (endpoint, tokens) = match (&config.endpoint, &config.tokens) {
-        (Some(e), Some(tokens)) => (e.clone(), tokens.clone()),
+    let mut child = None;
+    let (endpoint, tokens) = match (config.server, &config.endpoint, &config.tokens) {
+        (Server::Endpoint, Some(e), Some(tokens)) => (e.clone(), tokens.clone()),
+        (Server::Child, _, _) => {
+            let (server, tokens) = ServerProcess::start(&config.read_database_url).await?;
+            let endpoint = server.endpoint.clone();
+            child = Some(server);
+            (endpoint, tokens)
+        }
         _ => {
             let (verifier, tokens) = super::auth::bench_auth_as(config.auth).await?;
             let mut c = QueryApiConfig {
@@ -385,30 +556,30 @@ async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
                 .map(|id| body(BY_ID, serde_json::json!({ "id": id })))
                 .collect(),
         );
-        run_phase(config.concurrency, config.phase, move |w, n| {
+        let phase = run_phase(config.concurrency, config.phase, move |w, n| {
             let (client, endpoint) = (client.clone(), endpoint.clone());
             let body = bodies[pick_index(bodies.len(), w, n)].clone();
             async move { graphql_ok(&client, &endpoint, body).await }
-        })
-        .await
+        });
+        with_cpu(child.as_ref(), phase).await
     };
     let by_id_sql = {
         let (sql, pick) = (sql.clone(), pick.clone());
-        run_phase(config.concurrency, config.phase, move |w, n| {
+        let phase = run_phase(config.concurrency, config.phase, move |w, n| {
             let sql = sql.clone();
             let id = pick(w, n);
             async move { sql.orders_by_ids(&[id]).await.is_ok_and(|r| r.len() == 1) }
-        })
-        .await
+        });
+        with_cpu(None, phase).await
     };
     let list = {
         let (client, endpoint) = (client.clone(), endpoint.clone());
         let body = body(LIST, serde_json::json!({ "status": status_enum }));
-        run_phase(config.concurrency, config.phase, move |_, _| {
+        let phase = run_phase(config.concurrency, config.phase, move |_, _| {
             let (client, endpoint, body) = (client.clone(), endpoint.clone(), body.clone());
             async move { graphql_ok(&client, &endpoint, body).await }
-        })
-        .await
+        });
+        with_cpu(child.as_ref(), phase).await
     };
     let list_sql = {
         let sql = sql.clone();
@@ -424,16 +595,23 @@ async fn bench_queries(config: &BenchConfig) -> anyhow::Result<BenchReport> {
             limit: 51,
             from_end: false,
         };
-        run_phase(config.concurrency, config.phase, move |_, _| {
+        let phase = run_phase(config.concurrency, config.phase, move |_, _| {
             let (sql, q) = (sql.clone(), q.clone());
             async move { sql.orders_page(&q).await.is_ok() }
-        })
-        .await
+        });
+        with_cpu(None, phase).await
     };
     if let Some(tx) = stop {
         let _ = tx.send(());
     }
+    let server_peak_rss_bytes = child.as_ref().and_then(ServerProcess::peak_rss_bytes);
+    if let Some(child) = child {
+        child.stop().await;
+    }
     Ok(BenchReport {
+        server: config.server,
+        server_peak_rss_bytes,
+        bench_peak_rss_bytes: peak_memory::peak_rss_bytes(),
         orders,
         concurrency: config.concurrency,
         phase_seconds: config.phase.as_secs_f64(),

@@ -34,10 +34,6 @@ pub struct RebuildArgs {
     /// Store ranges the rebuild reads at once.
     #[arg(long, default_value_t = ProjectorConfig::default().rebuild_read_parallel)]
     pub read_parallel: usize,
-    /// Also write an SVG of the rebuild's events/s in each second beside
-    /// the baseline's average.
-    #[arg(long, value_name = "PATH")]
-    pub svg: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub scratch: super::Scratch,
 }
@@ -117,7 +113,7 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
         "baseline INSERT…GROUP BY    {baseline_per_sec:>10.0} events/s   {baseline_secs:.2} s"
     );
     println!("ratio (rebuild ÷ baseline): {ratio:.2}");
-    if let Some(path) = &args.svg {
+    if let Some(path) = &args.scratch.svg {
         throughput_svg::write(
             path,
             &format!(
