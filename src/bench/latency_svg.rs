@@ -1,12 +1,14 @@
 //! A picture of latency distributions, a benchmark's beside its baseline's,
-//! as SVG (`plotters`, SVG backend only): latency over percentile, with the
+//! as SVG: latency over percentile, with the
 //! percentile axis stretched toward the tail (`x = -log10(1 - q)`) so that
 //! p90, p99 and p99.9 sit one step apart, and latency on a log scale.
 
 use std::path::Path;
 
 use hdrhistogram::Histogram;
-use plotters::prelude::*;
+use plotters::prelude::{BLUE, RED, RGBColor, SeriesLabelPosition};
+
+use super::svg_chart::{self, Axis, Line};
 
 /// The tail the picture reaches: p99.9.
 const TAIL_NINES: f64 = 3.0;
@@ -40,48 +42,56 @@ fn percentile_label(nines: f64) -> String {
     format!("p{p}")
 }
 
-/// Writes `curves` to `path`.
+/// Writes `curves` to `path`. Latency goes on the chart as its log10, on a
+/// linear axis labelled in milliseconds.
 pub fn write(path: &Path, title: &str, curves: &[Curve<'_>]) -> anyhow::Result<()> {
-    let lines: Vec<(&Curve<'_>, Vec<(f64, f64)>)> =
-        curves.iter().map(|c| (c, points(c.latency_us))).collect();
-    let values = || lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.1));
-    let y_min = values().filter(|v| *v > 0.0).fold(f64::MAX, f64::min);
-    let y_min = if y_min == f64::MAX { 0.01 } else { y_min / 1.5 };
-    let y_max = values().fold(y_min * 10.0, f64::max) * 1.5;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0.0..TAIL_NINES, (y_min..y_max).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("percentile")
-        .y_desc("latency, ms (log scale)")
-        .x_labels(4)
-        .x_label_formatter(&|x| percentile_label(*x))
-        .y_label_formatter(&|v| format!("{v}"))
-        .draw()?;
-    for (c, points) in &lines {
-        let colour = c.colour;
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|&(x, y)| (x, y.max(y_min))),
-                colour.stroke_width(2),
-            ))?
-            .label(c.label.as_str())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+    let lines: Vec<Line<'_>> = curves
+        .iter()
+        .map(|c| Line {
+            label: c.label.as_str(),
+            points: points(c.latency_us)
+                .into_iter()
+                .map(|(x, ms)| (x, ms.max(MIN_MS).log10()))
+                .collect(),
+            colour: c.colour,
+        })
+        .collect();
+    let values = || lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let y_min = values().fold(f64::MAX, f64::min);
+    let y_min = if y_min == f64::MAX { 0.0 } else { y_min - 0.2 };
+    let y_max = values().fold(y_min + 1.0, f64::max) + 0.2;
+    svg_chart::write(
+        path,
+        title,
+        Axis {
+            desc: "percentile",
+            range: 0.0..TAIL_NINES,
+            labels: 4,
+            format: &|x| percentile_label(*x),
+        },
+        Axis {
+            desc: "latency, ms (log scale)",
+            range: y_min..y_max,
+            labels: 8,
+            format: &|v| milliseconds(10f64.powf(*v)),
+        },
+        &lines,
+        SeriesLabelPosition::LowerRight,
+    )
+}
+
+/// The smallest latency drawn (a zero would have no logarithm).
+const MIN_MS: f64 = 0.001;
+
+/// `"120"`, `"3.2"`, `"0.45"`: two or three significant digits.
+fn milliseconds(ms: f64) -> String {
+    if ms >= 10.0 {
+        format!("{ms:.0}")
+    } else if ms >= 1.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.2}")
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
 }
 
 /// [`write`] when the benchmark was given `--svg`, saying where it went.
@@ -129,6 +139,9 @@ mod tests {
         assert_eq!(percentile_label(2.0), "p99");
         assert_eq!(percentile_label(3.0), "p99.9");
         assert_eq!(percentile_label(0.0), "p0");
+        assert_eq!(milliseconds(123.4), "123");
+        assert_eq!(milliseconds(3.16), "3.2");
+        assert_eq!(milliseconds(0.316), "0.32");
     }
 
     #[test]

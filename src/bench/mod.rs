@@ -17,6 +17,7 @@ pub mod rebuild;
 mod report;
 mod scratch;
 mod server_process;
+mod svg_chart;
 mod throughput_svg;
 
 /// The benchmarks' scratch database, on a local Postgres with trust

@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use super::{peak_memory, throughput_svg};
+use super::{peak_memory, svg_chart, throughput_svg};
 use crate::cli::unreachable_hint;
 
 #[derive(Debug, Args)]
@@ -121,12 +121,12 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
                 report.events
             ),
             &[
-                throughput_svg::Series {
+                svg_chart::Line {
                     label: "rebuild (0 while writing the tables)",
                     points: throughput_svg::per_second(&samples),
                     colour: plotters::style::BLUE,
                 },
-                throughput_svg::Series {
+                svg_chart::Line {
                     label: "baseline INSERT … SELECT … GROUP BY (average)",
                     points: vec![(0.0, baseline_per_sec), (baseline_secs, baseline_per_sec)],
                     colour: plotters::style::RED,

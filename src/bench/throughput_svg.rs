@@ -1,9 +1,11 @@
 //! A picture of a benchmark's throughput over time beside its baseline's,
-//! as SVG (`plotters`, SVG backend only).
+//! as SVG.
 
 use std::path::Path;
 
-use plotters::prelude::*;
+use plotters::prelude::SeriesLabelPosition;
+
+use super::svg_chart::{self, Axis, Line};
 
 /// A run's progress: `(seconds since start, events done by then)`, in
 /// order.
@@ -31,61 +33,41 @@ pub fn per_second(samples: &[(f64, u64)]) -> Vec<(f64, f64)> {
     points
 }
 
-/// One line drawn in the picture.
-pub struct Series<'a> {
-    pub label: &'a str,
-    pub points: Vec<(f64, f64)>,
-    pub colour: RGBColor,
-}
-
-/// Writes `series` as lines of events/s over seconds to `path`.
-pub fn write(path: &Path, title: &str, series: &[Series<'_>]) -> anyhow::Result<()> {
-    let x_max = series
+/// Writes `lines` as events/s over seconds to `path`.
+pub fn write(path: &Path, title: &str, lines: &[Line<'_>]) -> anyhow::Result<()> {
+    let x_max = lines
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .fold(1.0f64, f64::max);
-    let y_max = series
+    let y_max = lines
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(1.0f64, f64::max)
         * 1.1;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0.0..x_max * 1.02, 0.0..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("events/s")
-        .y_label_formatter(&|v| format!("{:.0}k", v / 1000.0))
-        .draw()?;
-    for s in series {
-        let colour = s.colour;
-        chart
-            .draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                colour.stroke_width(2),
-            ))?
-            .label(s.label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    svg_chart::write(
+        path,
+        title,
+        Axis {
+            desc: "seconds",
+            range: 0.0..x_max * 1.02,
+            labels: 10,
+            format: &|v| format!("{v}"),
+        },
+        Axis {
+            desc: "events/s",
+            range: 0.0..y_max,
+            labels: 10,
+            format: &|v| format!("{:.0}k", v / 1000.0),
+        },
+        lines,
+        SeriesLabelPosition::UpperRight,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plotters::prelude::{BLUE, RED};
 
     #[test]
     fn per_second_counts_the_events_of_each_second() {
@@ -105,12 +87,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let path = dir.join("t.svg");
         let series = [
-            Series {
+            Line {
                 label: "rebuild",
                 points: per_second(&[(1.0, 1000), (2.0, 3000)]),
                 colour: BLUE,
             },
-            Series {
+            Line {
                 label: "baseline",
                 points: vec![(0.0, 5000.0), (0.4, 5000.0)],
                 colour: RED,
