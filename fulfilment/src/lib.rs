@@ -38,6 +38,7 @@ pub mod scheduler;
 pub mod status;
 pub mod subscriber;
 pub mod tables;
+mod under_way;
 
 pub use config::FulfilmentConfig;
 pub use driver::Driver;

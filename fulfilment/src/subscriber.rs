@@ -1,45 +1,73 @@
 //! The process manager on the subscription runtime: order events become
-//! inputs of their instance (whose commands are issued before the batch's
-//! transaction opens, under deterministic ids), and the instances' own
-//! events are folded into this subscriber's tables in that transaction.
+//! inputs of their instance (whose commands are issued outside the batch's
+//! transaction, under deterministic ids, see [`UnderWay`]), and the
+//! instances' own events are folded into this subscriber's tables in that
+//! transaction.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use orderflow_domain::fulfilment::{FULFILMENT_CATEGORY, FulfilmentEvent, Input, Line};
-use orderflow_domain::{ORDER_CATEGORY, OrderEvent, OrderId, fold};
+use orderflow_domain::{OrderEvent, OrderId, fold};
 use orderflow_event_store::RecordedEvent;
-use orderflow_subscriptions::{HandleError, Subscriber};
+use orderflow_subscriptions::{HandleError, Prepared, Subscriber};
 use sqlx::PgConnection;
 
 use crate::driver::Driver;
 use crate::error::FulfilmentError;
 use crate::tables;
+use crate::under_way::UnderWay;
 
 /// The subscriber's name: its checkpoint, lease, consumer and metrics label.
 pub const NAME: &str = "fulfilment";
 
-/// Orders of one batch acting at once. Each holds at most one store
-/// connection at a time; the store's pool is shared with the rest of the
-/// process.
-const ACTING_AT_ONCE: usize = 64;
-
 #[derive(Debug)]
 pub struct FulfilmentSubscriber {
-    driver: Driver,
-    payment_timeout: Duration,
+    actor: Arc<Actor>,
+    under_way: UnderWay,
 }
 
 impl FulfilmentSubscriber {
     pub fn new(driver: Driver, payment_timeout: Duration) -> FulfilmentSubscriber {
         FulfilmentSubscriber {
-            driver,
-            payment_timeout,
+            actor: Arc::new(Actor {
+                driver,
+                payment_timeout,
+            }),
+            under_way: UnderWay::default(),
         }
     }
 
+    /// The batch's instance events (the instances' own), decoded, with
+    /// their index for a poison report.
+    fn instance_events(
+        events: &[RecordedEvent],
+    ) -> Result<Vec<tables::InstanceEvent>, HandleError> {
+        let mut out = Vec::new();
+        for (index, recorded) in events.iter().enumerate() {
+            if recorded.stream_id.category() != FULFILMENT_CATEGORY {
+                continue;
+            }
+            let decoded = instance_order(recorded.stream_id.as_str()).and_then(|order| {
+                FulfilmentEvent::from_stored(&recorded.event_type, recorded.payload.clone())
+                    .map(|event| (order, recorded.stream_version, event))
+                    .map_err(|e| FulfilmentError::Corrupt(e.to_string()))
+            });
+            out.push(decoded.map_err(|e| handle_error(index, e))?);
+        }
+        Ok(out)
+    }
+}
+
+/// What an order event makes its instance do.
+#[derive(Debug)]
+struct Actor {
+    driver: Driver,
+    payment_timeout: Duration,
+}
+
+impl Actor {
     /// The instance input an order event is, if any.
     async fn input_of(
         &self,
@@ -117,54 +145,10 @@ impl FulfilmentSubscriber {
         }
         Ok(())
     }
-
-    /// The batch's instance events (the instances' own), decoded, with
-    /// their index for a poison report.
-    fn instance_events(
-        events: &[RecordedEvent],
-    ) -> Result<Vec<tables::InstanceEvent>, HandleError> {
-        let mut out = Vec::new();
-        for (index, recorded) in events.iter().enumerate() {
-            if recorded.stream_id.category() != FULFILMENT_CATEGORY {
-                continue;
-            }
-            let decoded = instance_order(recorded.stream_id.as_str()).and_then(|order| {
-                FulfilmentEvent::from_stored(&recorded.event_type, recorded.payload.clone())
-                    .map(|event| (order, recorded.stream_version, event))
-                    .map_err(|e| FulfilmentError::Corrupt(e.to_string()))
-            });
-            out.push(decoded.map_err(|e| handle_error(index, e))?);
-        }
-        Ok(out)
-    }
-}
-
-/// The batch's order events by order, each order's in store order, with
-/// their index in the batch.
-fn by_order(events: &[RecordedEvent]) -> Result<Vec<Vec<(usize, OrderId)>>, HandleError> {
-    let mut groups: Vec<Vec<(usize, OrderId)>> = Vec::new();
-    let mut slot: HashMap<OrderId, usize> = HashMap::new();
-    for (index, recorded) in events.iter().enumerate() {
-        if recorded.stream_id.category() != ORDER_CATEGORY {
-            continue;
-        }
-        let order = OrderId::from_stream_id(recorded.stream_id.as_str()).map_err(|e| {
-            HandleError::Poison {
-                index,
-                message: e.to_string(),
-            }
-        })?;
-        let at = *slot.entry(order).or_insert_with(|| {
-            groups.push(Vec::new());
-            groups.len() - 1
-        });
-        groups[at].push((index, order));
-    }
-    Ok(groups)
 }
 
 /// What a failure at event `index` means to the runtime.
-fn handle_error(index: usize, e: FulfilmentError) -> HandleError {
+pub(crate) fn handle_error(index: usize, e: FulfilmentError) -> HandleError {
     match e {
         FulfilmentError::Corrupt(message) => HandleError::Poison { index, message },
         FulfilmentError::Database(e) => HandleError::Database(e),
@@ -192,34 +176,22 @@ impl Subscriber for FulfilmentSubscriber {
         1
     }
 
-    /// The instances act before the batch's transaction opens, each order
-    /// on its own and different orders at once: commands take a few store
+    /// The instances act outside the batch's transaction, each order on
+    /// its own and different orders at once: commands take a few store
     /// round trips each, and done inside the transaction they held back
-    /// every reader of the log (see [`Subscriber::prepare`]). Orders only
+    /// every reader of the log (see [`Subscriber::prepare`]). Their acts
+    /// run on across batches, so a slow order holds back only its own
+    /// events and the checkpoint, not the next orders' start. Orders only
     /// meet at a sku's stock, where the inventory's version check (and the
     /// handler's per-sku turn-taking) decides who gets the last unit.
-    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<(), HandleError> {
-        let groups = by_order(events)?;
-        let this = &*self;
-        let failures: Vec<(usize, FulfilmentError)> = futures::stream::iter(groups)
-            .map(|group| async move {
-                for (index, order) in group {
-                    if let Err(e) = this.act(order, &events[index]).await {
-                        return Some((index, e));
-                    }
-                }
-                None
+    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<Prepared, HandleError> {
+        let actor = Arc::clone(&self.actor);
+        self.under_way
+            .prepare(events, move |order, recorded| {
+                let actor = Arc::clone(&actor);
+                async move { actor.act(order, &recorded).await }
             })
-            .buffer_unordered(ACTING_AT_ONCE)
-            .filter_map(|failed| async move { failed })
-            .collect()
-            .await;
-        // The earliest failure is the batch's: the runtime commits what
-        // came before it and retries from there.
-        match failures.into_iter().min_by_key(|(index, _)| *index) {
-            Some((index, e)) => Err(handle_error(index, e)),
-            None => Ok(()),
-        }
+            .await
     }
 
     async fn handle(
@@ -233,6 +205,8 @@ impl Subscriber for FulfilmentSubscriber {
     }
 
     fn reset(&mut self) {
-        // Nothing in memory: every input loads its instance afresh.
+        // Every input loads its instance afresh; only the acts under way
+        // are in memory, and they start again from the checkpoint.
+        self.under_way.reset();
     }
 }

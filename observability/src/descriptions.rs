@@ -200,6 +200,11 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "Instances in reserving/confirming/rejecting/timed_out without progress for `SAGA_STUCK_AFTER`",
     ),
     (
+        "orderflow_fulfilment_acting",
+        Kind::Gauge,
+        "Order events whose instance is acting or has acted, not yet past the checkpoint (up to 64 act at once; the rest wait their turn)",
+    ),
+    (
         "orderflow_fulfilment_deadline_lag_seconds",
         Kind::Histogram,
         "How late a deadline fired after it came due",

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 
 use crate::checkpoint::{self, Checkpoint, Expected};
 use crate::error::{HandleError, SubscriptionError, is_poison};
-use crate::{RuntimeConfig, Subscriber, dead_letter, metrics};
+use crate::{Prepared, RuntimeConfig, Subscriber, dead_letter, metrics};
 
 /// What committed batches handled.
 #[derive(Debug, Default)]
@@ -168,6 +168,13 @@ impl Worker {
                         Ok(Applied::default())
                     };
                     match prefix {
+                        // The events before it are not all done (effects
+                        // still under way): the failing event is not next
+                        // yet; it comes again with the rest.
+                        Ok(a) if index > 0 && self.position < rest[index - 1].position => {
+                            total.merge(a);
+                            return Ok(Outcome::Applied(total));
+                        }
                         Ok(a) => {
                             total.merge(a);
                             (index, message)
@@ -205,6 +212,11 @@ impl Worker {
                 Some(Outcome::Applied(a)) => total.merge(a),
                 Some(outcome) => return Ok(outcome),
             }
+            // Its effects are under way again (not failed, not done): what
+            // follows must wait for it; all of it comes again later.
+            if self.position < poison[0].position {
+                return Ok(Outcome::Applied(total));
+            }
             rest = &rest[index + 1..];
         }
         Ok(Outcome::Applied(total))
@@ -220,6 +232,12 @@ impl Worker {
     ) -> Isolated {
         for (i, one) in events.chunks(1).enumerate() {
             match self.apply_batch(pool, one).await {
+                // Its effects are still under way: the next event must not
+                // be handled before it; all of them come again later.
+                Ok(a) if one.iter().any(|e| e.position > self.position) => {
+                    total.merge(a);
+                    return Isolated::Done(Ok(Outcome::Applied(std::mem::take(total))));
+                }
                 Ok(a) => total.merge(a),
                 Err(BatchError::Stale) => return Isolated::Done(self.reload(pool).await),
                 Err(BatchError::Failed(e)) => return Isolated::Done(Err(e)),
@@ -296,42 +314,56 @@ impl Worker {
     ) -> Result<Applied, BatchError> {
         let start = events.partition_point(|e| e.position <= self.position);
         let events = &events[start..];
-        let Some(last) = events.last() else {
+        if events.is_empty() {
+            return Ok(Applied::default());
+        }
+        let started = Instant::now();
+        let done = match self.write(pool, events).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.sub.reset();
+                return Err(match e {
+                    BatchError::Poison {
+                        index: Some(index),
+                        message,
+                    } => BatchError::Poison {
+                        index: Some(start + index),
+                        message,
+                    },
+                    e => e,
+                });
+            }
+        };
+        let Some(last) = events[..done].last() else {
             return Ok(Applied::default());
         };
-        let started = Instant::now();
-        if let Err(e) = self.write(pool, events, last.position).await {
-            self.sub.reset();
-            return Err(match e {
-                BatchError::Poison {
-                    index: Some(index),
-                    message,
-                } => BatchError::Poison {
-                    index: Some(start + index),
-                    message,
-                },
-                e => e,
-            });
-        }
         self.position = last.position;
-        metrics::batch(self.name, events.len(), started.elapsed(), last.position);
+        metrics::batch(self.name, done, started.elapsed(), last.position);
         self.sub.committed(last.position);
         Ok(Applied {
-            events: events.len(),
+            events: done,
             last_recorded_at: Some(last.recorded_at),
         })
     }
 
     /// The subscriber's effects outside the database, then one
-    /// transaction: lock and check the checkpoint, let the subscriber
-    /// write, move the checkpoint, commit.
+    /// transaction over the events whose effects are done: lock and check
+    /// the checkpoint, let the subscriber write, move the checkpoint,
+    /// commit. Returns how many of `events` it handled (all, unless the
+    /// subscriber left some under way).
     async fn write(
         &mut self,
         pool: &PgPool,
         events: &[RecordedEvent],
-        last: Position,
-    ) -> Result<(), BatchError> {
-        self.sub.prepare(events).await.map_err(handle_error)?;
+    ) -> Result<usize, BatchError> {
+        let done = match self.sub.prepare(events).await.map_err(handle_error)? {
+            Prepared::All => events.len(),
+            Prepared::First(n) => n.min(events.len()),
+        };
+        let events = &events[..done];
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(0);
+        };
         let mut tx = pool.begin().await?;
         if self.async_commit {
             sqlx::query("SET LOCAL synchronous_commit TO off")
@@ -350,7 +382,7 @@ impl Worker {
             .await
             .map_err(sql_error)?;
         tx.commit().await.map_err(sql_error)?;
-        Ok(())
+        Ok(done)
     }
 }
 

@@ -26,7 +26,10 @@
 //!    database: lock the checkpoint row and check it is where this owner
 //!    left it, [`Subscriber::handle`] writes the effects, the checkpoint
 //!    moves to the batch's last event, commit; then
-//!    [`Subscriber::committed`].
+//!    [`Subscriber::committed`]. Effects outside the database run first,
+//!    in [`Subscriber::prepare`]; a subscriber may leave some under way
+//!    ([`Prepared::First`]), and then only the events before them are
+//!    handled and the rest come again with the next batch.
 //!
 //! # Guarantees
 //!
@@ -80,7 +83,7 @@ pub use lease::Lease;
 pub use operator::{Actor, Via};
 pub use runner::Runtime;
 pub use status::{STATUS_LAG_LIMIT, SubscriberStatus, lag, status};
-pub use subscriber::Subscriber;
+pub use subscriber::{Prepared, Subscriber};
 
 /// Creates the runtime's tables in `pool`'s database if missing. Its
 /// migrations keep their own history table, so they live alongside those

@@ -25,6 +25,15 @@ use crate::{Lease, RuntimeConfig, Subscriber, catch_up, metrics, status};
 /// this many; `orderflow_subscription_lag_seconds` is exact.
 const LAG_METRIC_LIMIT: u64 = crate::STATUS_LAG_LIMIT;
 
+/// While a subscriber has effects under way (see
+/// [`Prepared::First`](crate::Prepared::First)), the live loop waits at
+/// most this long for new messages before offering the unfinished events
+/// again, so their checkpoint moves once they are done ...
+const UNDER_WAY_WAIT: Duration = Duration::from_millis(20);
+/// ... and goes round no more often than this, so that events trickling in
+/// one at a time do not each cost a transaction.
+const UNDER_WAY_TICK: Duration = Duration::from_millis(5);
+
 /// Runs subscribers: the store they read, the database their effects and
 /// checkpoints live in, and the live feed.
 #[derive(Clone)]
@@ -110,7 +119,11 @@ impl Runtime {
             let mut backing_off = true;
             loop {
                 match self.own(&mut w, &mut lease, &mut backing_off).await {
-                    Ok(()) | Err(OwnError::LostLease) => break,
+                    Ok(()) | Err(OwnError::LostLease) => {
+                        // Effects still under way belong to the new owner.
+                        w.sub.reset();
+                        break;
+                    }
                     Err(OwnError::Failed(e)) => {
                         // Transient by construction: poison events are
                         // dead-lettered by the worker and never come here.
@@ -195,6 +208,10 @@ impl Runtime {
         let mut live: Option<LiveFeed> = None;
         let mut live_retry_at = Instant::now();
         let mut caught_up = false;
+        // Live events after the checkpoint whose effects are still under
+        // way: offered again, in front of the next messages.
+        let mut pending: Vec<RecordedEvent> = Vec::new();
+        let mut last_round = Instant::now();
         let mut last_check = Instant::now();
         metrics::stopped(name, w.stopped);
         loop {
@@ -207,12 +224,15 @@ impl Runtime {
                 continue;
             }
             if !caught_up {
+                pending.clear();
                 let (events, done) =
                     catch_up::next(&*self.store, w.position, config.batch_size).await?;
-                caught_up = done;
                 if !events.is_empty() {
                     self.apply(w, &events).await?;
                 }
+                // Live only once everything read is handled: events left
+                // under way are read again from the store meanwhile.
+                caught_up = done && events.last().is_none_or(|e| e.position <= w.position);
                 if *backing_off {
                     // Moving again: the status stops saying `backing off`.
                     checkpoint::set_backoff(&self.pool, name, None).await?;
@@ -243,11 +263,25 @@ impl Runtime {
                 caught_up = false;
                 continue;
             };
-            let msgs = match feed
-                .next_batch(config.idle_check, config.batch_size.max(1))
-                .await
-            {
+            let under_way = !pending.is_empty();
+            if under_way {
+                tokio::time::sleep_until((last_round + UNDER_WAY_TICK).into()).await;
+            }
+            last_round = Instant::now();
+            let room = config.batch_size.max(1).saturating_sub(pending.len());
+            let wait = if under_way {
+                UNDER_WAY_WAIT
+            } else {
+                config.idle_check
+            };
+            let fetched = if room == 0 {
+                Ok(Some(Vec::new()))
+            } else {
+                feed.next_batch(wait, room).await
+            };
+            let msgs = match fetched {
                 Ok(Some(msgs)) => msgs,
+                Ok(None) if under_way => Vec::new(),
                 Ok(None) => {
                     // Quiet stream: make sure the store agrees (relay down?).
                     caught_up = false;
@@ -261,15 +295,20 @@ impl Runtime {
                     continue;
                 }
             };
-            // Handle the unbroken run that follows the checkpoint; on a
-            // gap, or anything unreadable, let the store fill in.
-            let (events, whole) = unbroken_run(&msgs, w.position);
+            // Handle the unbroken run that follows the checkpoint (and the
+            // events still under way); on a gap, or anything unreadable,
+            // let the store fill in.
+            let after = pending.last().map_or(w.position, |e| e.position);
+            let (events, whole) = unbroken_run(&msgs, after);
             if !whole {
                 caught_up = false;
             }
-            if !events.is_empty() {
-                self.apply(w, &events).await?;
+            pending.extend(events);
+            if !pending.is_empty() && !self.apply(w, &pending).await? {
+                // The checkpoint moved elsewhere: start from the store.
+                caught_up = false;
             }
+            pending.retain(|e| e.position > w.position);
             // Everything here is now handled, or will be read from the
             // store: redelivery is not needed for any of it. The consumer
             // acks all (AckPolicy::All), so the last message covers the batch.
@@ -317,7 +356,10 @@ impl Runtime {
         Ok(())
     }
 
-    async fn apply(&self, w: &mut Worker, events: &[RecordedEvent]) -> Result<(), OwnError> {
+    /// Handles `events` (or the first of them, when the subscriber leaves
+    /// effects under way); `false` when the worker was resynced or stopped
+    /// instead.
+    async fn apply(&self, w: &mut Worker, events: &[RecordedEvent]) -> Result<bool, OwnError> {
         let span = batch_span(w.name, events);
         match w.process(&self.pool, events).instrument(span).await? {
             Outcome::Applied(a) => {
@@ -325,11 +367,14 @@ impl Runtime {
                     let age = (Utc::now() - at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
                     metrics::event_age(w.name, age);
                 }
+                Ok(true)
             }
-            Outcome::Resynced => {}
-            Outcome::Stopped(e) => tracing::error!(error = %e, "subscriber stopped"),
+            Outcome::Resynced => Ok(false),
+            Outcome::Stopped(e) => {
+                tracing::error!(error = %e, "subscriber stopped");
+                Ok(false)
+            }
         }
-        Ok(())
     }
 }
 

@@ -7,6 +7,20 @@ use sqlx::{PgConnection, PgPool};
 use crate::checkpoint;
 use crate::error::{HandleError, SubscriptionError};
 
+/// How much of a batch [`Subscriber::prepare`] finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prepared {
+    /// Every event's effects are done: the whole batch is handled.
+    All,
+    /// The effects of the first `n` events are done; those of the rest are
+    /// still under way (they keep running). Only the first `n` are handled
+    /// and checkpointed now; the rest come again, first in a later batch,
+    /// where `prepare` must recognise them instead of acting twice. This
+    /// lets a slow order's effects run on while later events start,
+    /// instead of every batch waiting for its slowest event.
+    First(usize),
+}
+
 /// A named, versioned consumer of the event log.
 ///
 /// The runtime hands it the events after its checkpoint, in store order,
@@ -58,9 +72,13 @@ pub trait Subscriber: Send + 'static {
     /// as for commands in `handle` apply: idempotent under deterministic
     /// ids, since a failed batch prepares again. An error is treated as one
     /// of `handle` (the transaction is then never opened).
-    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<(), HandleError> {
+    ///
+    /// A subscriber may leave effects under way between batches (see
+    /// [`Prepared::First`]): the runtime then commits only the events whose
+    /// effects are done and offers the rest again with the next batch.
+    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<Prepared, HandleError> {
         let _ = events;
-        Ok(())
+        Ok(Prepared::All)
     }
 
     /// Applies `events` (store order, all after the checkpoint, never

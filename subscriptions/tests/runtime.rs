@@ -14,7 +14,7 @@ use orderflow_event_store::{
     PgStoreConfig, Position, RecordedEvent, StreamId,
 };
 use orderflow_subscriptions::{
-    HandleError, Lease, Runtime, RuntimeConfig, Subscriber, checkpoint, status,
+    HandleError, Lease, Prepared, Runtime, RuntimeConfig, Subscriber, checkpoint, status,
 };
 use orderflow_testkit::TestDb;
 use sqlx::postgres::PgConnectOptions;
@@ -452,7 +452,7 @@ impl Subscriber for ActsFirst {
         1
     }
 
-    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<(), HandleError> {
+    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<Prepared, HandleError> {
         let busy: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity \
              WHERE datname = current_database() AND backend_xid IS NOT NULL \
@@ -469,7 +469,7 @@ impl Subscriber for ActsFirst {
                 index,
                 message: "cannot act on it".into(),
             }),
-            None => Ok(()),
+            None => Ok(Prepared::All),
         }
     }
 
@@ -537,6 +537,123 @@ async fn prepare_acts_outside_the_transaction_and_its_poison_is_dead_lettered() 
     let busy = busy.lock().unwrap().clone();
     assert!(busy.len() >= 3, "{busy:?}");
     assert!(busy.iter().all(|&n| n == 0), "{busy:?}");
+}
+
+/// A subscriber that leaves effects under way between batches (as the
+/// process manager does with a slow order): every fourth event's effects
+/// are done only the third time it is offered. `poison_at` is refused once
+/// offered.
+struct Straggler {
+    offered: Arc<std::sync::Mutex<std::collections::HashMap<i64, u32>>>,
+    poison_at: Option<i64>,
+}
+
+#[async_trait]
+impl Subscriber for Straggler {
+    fn name(&self) -> &'static str {
+        "straggler"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    async fn prepare(&mut self, events: &[RecordedEvent]) -> Result<Prepared, HandleError> {
+        let mut offered = self.offered.lock().unwrap();
+        for (index, e) in events.iter().enumerate() {
+            let i = e.payload["i"].as_i64().unwrap();
+            let times = offered.entry(i).or_insert(0);
+            *times += 1;
+            if self.poison_at == Some(i) {
+                return Err(HandleError::Poison {
+                    index,
+                    message: "cannot act on it".into(),
+                });
+            }
+            if i % 4 == 1 && *times < 3 {
+                return Ok(Prepared::First(index));
+            }
+        }
+        Ok(Prepared::All)
+    }
+
+    async fn handle(
+        &mut self,
+        tx: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), HandleError> {
+        insert_each(tx, "INSERT INTO straggler (i) VALUES ($1)", events).await
+    }
+
+    fn reset(&mut self) {}
+
+    async fn start_version(
+        &mut self,
+        pool: &PgPool,
+    ) -> Result<(), orderflow_subscriptions::SubscriptionError> {
+        start_with_table(
+            pool,
+            "CREATE TABLE IF NOT EXISTS straggler (seq bigserial, i bigint NOT NULL)",
+            self.name(),
+        )
+        .await
+    }
+}
+
+/// Events whose effects are still under way are offered again, and the
+/// checkpoint passes them only once they are done: every event is handled
+/// once, in log order, whatever the batches were.
+#[tokio::test]
+async fn effects_left_under_way_are_offered_again_and_handled_in_order() {
+    let env = Env::new().await;
+    let last = env.append_sources(30).await;
+    let offered = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let stop = env.start(vec![Box::new(Straggler {
+        offered: Arc::clone(&offered),
+        poison_at: None,
+    })]);
+    env.wait_for("straggler", last).await;
+    let _ = stop.send(());
+    let rows: Vec<i64> = sqlx::query_scalar("SELECT i FROM straggler ORDER BY seq")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, (0..30).collect::<Vec<_>>());
+    let offered = offered.lock().unwrap();
+    for i in (1..30).step_by(4) {
+        assert!(offered[&i] >= 3, "event {i} offered {:?}", offered.get(&i));
+    }
+}
+
+/// A poison event behind one whose effects are under way is reported once
+/// it is next; those before it commit, it is dead-lettered, nothing after
+/// it is handled.
+#[tokio::test]
+async fn poison_behind_effects_under_way_is_dead_lettered_in_its_turn() {
+    let env = Env::new().await;
+    env.append_sources(20).await;
+    let stop = env.start(vec![Box::new(Straggler {
+        offered: Arc::default(),
+        poison_at: Some(10),
+    })]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let stopped = loop {
+        let s = status(&env.store, &env.pool, &[("straggler", 1)])
+            .await
+            .unwrap();
+        if s[0].state == "stopped" {
+            break s.into_iter().next().unwrap();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = stop.send(());
+    assert_eq!(stopped.dead_letters, 1, "{stopped:?}");
+    let rows: Vec<i64> = sqlx::query_scalar("SELECT i FROM straggler ORDER BY seq")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, (0..10).collect::<Vec<_>>());
 }
 
 /// Two runtimes run the same subscriber: one owns it, and when it stops the
