@@ -89,9 +89,4 @@ impl ProjectorConfig {
             async_commit: self.async_commit,
         }
     }
-
-    /// Durable JetStream consumer of one projection.
-    pub fn consumer_name(&self, projection: &str) -> String {
-        self.runtime().consumer_name(projection)
-    }
 }

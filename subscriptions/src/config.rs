@@ -8,8 +8,7 @@ pub struct RuntimeConfig {
     pub nats_url: String,
     /// The relay's JetStream stream.
     pub stream_name: String,
-    /// Subject prefix shared with the relay; also names the durable
-    /// consumers (see [`RuntimeConfig::consumer_name`]).
+    /// Subject prefix shared with the relay.
     pub subject_prefix: String,
     /// Most events handled per transaction.
     pub batch_size: usize,
@@ -44,16 +43,5 @@ impl Default for RuntimeConfig {
             retry_backoff: Duration::from_millis(100),
             async_commit: true,
         }
-    }
-}
-
-impl RuntimeConfig {
-    /// The durable JetStream consumer of one subscriber. (The `projection`
-    /// in it predates the runtime; kept so existing consumers carry on.)
-    pub fn consumer_name(&self, subscriber: &str) -> String {
-        format!(
-            "{}_projection_{subscriber}",
-            self.subject_prefix.replace('.', "_")
-        )
     }
 }

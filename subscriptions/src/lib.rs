@@ -18,10 +18,12 @@
 //! 3. **Catch up** (`catch_up.rs`): read the events after the checkpoint
 //!    from the store, through the `EventStore` trait, a batch at a time,
 //!    until a read comes back short.
-//! 4. **Go live** (`live.rs`): consume the relay's JetStream stream through
-//!    a durable consumer. Each message names the position before it; only
+//! 4. **Go live** (`live.rs`): one ephemeral consumer per runtime reads
+//!    the relay's JetStream stream and hands every message, decoded once,
+//!    to each subscriber. Each message names the position before it; only
 //!    an unbroken run from the checkpoint is handled, and anything else (a
-//!    gap, a relay failover, NATS down, a quiet stream) goes back to 3.
+//!    gap, a subscriber that fell behind the feed, a relay failover, NATS
+//!    down, a quiet stream) goes back to 3.
 //! 5. **Handle a batch** (`batch.rs`): one transaction on the subscriber's
 //!    database: lock the checkpoint row and check it is where this owner
 //!    left it, [`Subscriber::handle`] writes the effects, the checkpoint

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream;
 use chrono::Utc;
 use orderflow_event_store::{EventStore, RecordedEvent};
 use orderflow_observability::{link_remote, set_remote_parent, trace_id_of, tracing_exported};
@@ -17,7 +16,7 @@ use tracing::Instrument;
 use crate::batch::{Outcome, Worker};
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::SubscriptionError;
-use crate::live::{LiveFeed, unbroken_run};
+use crate::live::{Received, SharedFeed, unbroken_run};
 use crate::{Lease, RuntimeConfig, Subscriber, catch_up, metrics, status};
 
 /// Most events counted every second per subscriber to refresh its lag
@@ -81,15 +80,20 @@ impl Runtime {
             .ok()
     }
 
-    /// Runs every subscriber (one task each) until `shutdown` resolves.
+    /// Runs every subscriber (one task each, all fed by one live feed)
+    /// until `shutdown` resolves.
     pub async fn run(
         &self,
         subscribers: Vec<Box<dyn Subscriber>>,
         shutdown: impl Future<Output = ()> + Send,
     ) {
+        let feed = self
+            .nats
+            .clone()
+            .map(|client| SharedFeed::start(client, &self.config));
         let tasks: Vec<_> = subscribers
             .into_iter()
-            .map(|sub| tokio::spawn(self.clone().run_one(sub)))
+            .map(|sub| tokio::spawn(self.clone().run_one(sub, feed.clone())))
             .collect();
         shutdown.await;
         for t in &tasks {
@@ -100,7 +104,7 @@ impl Runtime {
         }
     }
 
-    async fn run_one(self, sub: Box<dyn Subscriber>) {
+    async fn run_one(self, sub: Box<dyn Subscriber>, feed: Option<SharedFeed>) {
         let name = sub.name();
         metrics::register(name);
         let options = (*self.pool.connect_options()).clone();
@@ -118,7 +122,10 @@ impl Runtime {
             // state a previous owner (a crashed process) left behind.
             let mut backing_off = true;
             loop {
-                match self.own(&mut w, &mut lease, &mut backing_off).await {
+                match self
+                    .own(&mut w, &mut lease, &mut backing_off, feed.as_ref())
+                    .await
+                {
                     Ok(()) | Err(OwnError::LostLease) => {
                         // Effects still under way belong to the new owner.
                         w.sub.reset();
@@ -199,14 +206,15 @@ impl Runtime {
         w: &mut Worker,
         lease: &mut Lease,
         backing_off: &mut bool,
+        feed: Option<&SharedFeed>,
     ) -> Result<(), OwnError> {
         let config = &self.config;
         let name = w.name;
         let cp = self.ensure_current(w).await?;
         w.resync(&cp);
-        let js = self.nats.as_ref().map(|c| jetstream::new(c.clone()));
-        let mut live: Option<LiveFeed> = None;
-        let mut live_retry_at = Instant::now();
+        // Listening before catching up: whatever is published meanwhile
+        // waits here, and joins the store's events without a gap.
+        let mut listener = feed.map(SharedFeed::listen);
         let mut caught_up = false;
         // Live events after the checkpoint whose effects are still under
         // way: offered again, in front of the next messages.
@@ -241,24 +249,11 @@ impl Runtime {
                 }
                 continue;
             }
-            let nats_up = self
-                .nats
-                .as_ref()
-                .is_some_and(|c| c.connection_state() == async_nats::connection::State::Connected);
-            if live.is_none()
-                && nats_up
-                && Instant::now() >= live_retry_at
-                && let Some(js) = &js
-            {
-                match LiveFeed::open(js, config, name).await {
-                    Ok(feed) => live = Some(feed),
-                    Err(e) => {
-                        tracing::debug!(subscriber = name, error = %e, "no live feed; reading the store");
-                        live_retry_at = Instant::now() + Duration::from_secs(2);
-                    }
-                }
-            }
-            let Some(feed) = live.as_mut() else {
+            let live_up = feed.is_some_and(SharedFeed::attached)
+                && self.nats.as_ref().is_some_and(|c| {
+                    c.connection_state() == async_nats::connection::State::Connected
+                });
+            let Some(listener) = listener.as_mut().filter(|_| live_up) else {
                 tokio::time::sleep(config.poll_interval).await;
                 caught_up = false;
                 continue;
@@ -274,23 +269,24 @@ impl Runtime {
             } else {
                 config.idle_check
             };
-            let fetched = if room == 0 {
-                Ok(Some(Vec::new()))
+            let received = if room == 0 {
+                Received::Events(Vec::new())
             } else {
-                feed.next_batch(wait, room).await
+                listener.next_batch(wait, room).await
             };
-            let msgs = match fetched {
-                Ok(Some(msgs)) => msgs,
-                Ok(None) if under_way => Vec::new(),
-                Ok(None) => {
+            let items = match received {
+                Received::Events(items) => items,
+                Received::Quiet if under_way => Vec::new(),
+                Received::Quiet => {
                     // Quiet stream: make sure the store agrees (relay down?).
                     caught_up = false;
                     continue;
                 }
-                Err(e) => {
-                    tracing::debug!(subscriber = name, error = %e, "live feed failed; reading the store");
-                    live = None;
-                    live_retry_at = Instant::now() + Duration::from_secs(1);
+                Received::Lagged => {
+                    tracing::debug!(
+                        subscriber = name,
+                        "fell behind the live feed; reading the store"
+                    );
                     caught_up = false;
                     continue;
                 }
@@ -299,7 +295,7 @@ impl Runtime {
             // events still under way); on a gap, or anything unreadable,
             // let the store fill in.
             let after = pending.last().map_or(w.position, |e| e.position);
-            let (events, whole) = unbroken_run(&msgs, after);
+            let (events, whole) = unbroken_run(&items, after);
             if !whole {
                 caught_up = false;
             }
@@ -309,12 +305,6 @@ impl Runtime {
                 caught_up = false;
             }
             pending.retain(|e| e.position > w.position);
-            // Everything here is now handled, or will be read from the
-            // store: redelivery is not needed for any of it. The consumer
-            // acks all (AckPolicy::All), so the last message covers the batch.
-            if let Some(last) = msgs.last() {
-                let _ = last.ack().await;
-            }
         }
     }
 

@@ -51,8 +51,8 @@ pub enum Prepared {
 /// cannot commit: every batch re-checks the checkpoint under a row lock.
 #[async_trait]
 pub trait Subscriber: Send + 'static {
-    /// Unique per database: names the checkpoint row, the lease, the
-    /// durable JetStream consumer and the `subscriber` metrics label.
+    /// Unique per database: names the checkpoint row, the lease and the
+    /// `subscriber` metrics label.
     fn name(&self) -> &'static str;
 
     /// The version of the effects this code produces. When the stored
