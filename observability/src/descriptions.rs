@@ -202,7 +202,7 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (
         "orderflow_fulfilment_acting",
         Kind::Gauge,
-        "Order events whose instance is acting or has acted, not yet past the checkpoint (up to 64 act at once; the rest wait their turn)",
+        "Order events whose instance is acting or has acted, not yet past the checkpoint (up to 16 act at once; the rest wait their turn)",
     ),
     (
         "orderflow_fulfilment_deadline_lag_seconds",
