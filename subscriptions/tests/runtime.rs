@@ -99,6 +99,19 @@ impl Env {
         stop
     }
 
+    /// Waits until subscriber `name` (version 1) has stopped; its status.
+    async fn wait_until_stopped(&self, name: &str) -> orderflow_subscriptions::SubscriberStatus {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = status(&self.store, &self.pool, &[(name, 1)]).await.unwrap();
+            if s[0].state == "stopped" {
+                return s.into_iter().next().unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until subscriber `name` is at `target` or beyond.
     async fn wait_for(&self, name: &str, target: Position) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -380,17 +393,7 @@ async fn a_constraint_violation_is_dead_lettered_and_skip_resumes() {
     let env = Env::new().await;
     let last = env.append_sources(12).await;
     let stop = env.start(vec![Box::new(Strict)]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let stopped = loop {
-        let s = status(&env.store, &env.pool, &[("strict", 1)])
-            .await
-            .unwrap();
-        if s[0].state == "stopped" {
-            break s.into_iter().next().unwrap();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let stopped = env.wait_until_stopped("strict").await;
     assert_eq!(stopped.dead_letters, 1);
     assert!(
         stopped.last_error.as_deref().unwrap().contains("check"),
@@ -506,17 +509,7 @@ async fn prepare_acts_outside_the_transaction_and_its_poison_is_dead_lettered() 
         pool: env.pool.clone(),
         poison_at: 9,
     })]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let stopped = loop {
-        let s = status(&env.store, &env.pool, &[("acts_first", 1)])
-            .await
-            .unwrap();
-        if s[0].state == "stopped" {
-            break s.into_iter().next().unwrap();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let stopped = env.wait_until_stopped("acts_first").await;
     let _ = stop.send(());
     assert_eq!(stopped.dead_letters, 1, "{stopped:?}");
     assert!(
@@ -636,17 +629,7 @@ async fn poison_behind_effects_under_way_is_dead_lettered_in_its_turn() {
         offered: Arc::default(),
         poison_at: Some(10),
     })]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let stopped = loop {
-        let s = status(&env.store, &env.pool, &[("straggler", 1)])
-            .await
-            .unwrap();
-        if s[0].state == "stopped" {
-            break s.into_iter().next().unwrap();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let stopped = env.wait_until_stopped("straggler").await;
     let _ = stop.send(());
     assert_eq!(stopped.dead_letters, 1, "{stopped:?}");
     let rows: Vec<i64> = sqlx::query_scalar("SELECT i FROM straggler ORDER BY seq")
