@@ -239,8 +239,13 @@ impl Runtime {
                     self.apply(w, &events).await?;
                 }
                 // Live only once everything read is handled: events left
-                // under way are read again from the store meanwhile.
-                caught_up = done && events.last().is_none_or(|e| e.position <= w.position);
+                // under way are read again from the store meanwhile (not
+                // in a tight loop).
+                let left = events.last().is_some_and(|e| e.position > w.position);
+                caught_up = done && !left;
+                if left {
+                    tokio::time::sleep(UNDER_WAY_TICK).await;
+                }
                 if *backing_off {
                     // Moving again: the status stops saying `backing off`.
                     checkpoint::set_backoff(&self.pool, name, None).await?;
