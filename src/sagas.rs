@@ -112,7 +112,6 @@ pub fn fulfilment_config(args: &FulfilmentArgs, nats: &NatsArgs) -> FulfilmentCo
         runtime: RuntimeConfig {
             nats_url: nats.nats_url.clone(),
             stream_name: nats.events_stream.clone(),
-            subject_prefix: nats.subject_prefix.clone(),
             ..defaults.runtime.clone()
         },
         ..defaults

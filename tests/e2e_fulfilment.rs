@@ -36,7 +36,6 @@ fn saga_config(env: &Env, db: &TestDb, payment_timeout: Duration) -> FulfilmentC
         runtime: RuntimeConfig {
             nats_url: nats_url(),
             stream_name: env.stream_name.clone(),
-            subject_prefix: env.prefix.clone(),
             standby_interval: Duration::from_millis(100),
             ..FulfilmentConfig::default().runtime
         },

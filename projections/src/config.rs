@@ -55,7 +55,7 @@ impl Default for ProjectorConfig {
             read_database_url: "postgres://postgres@127.0.0.1:5432/orderflow_read".into(),
             nats_url: runtime.nats_url,
             stream_name: runtime.stream_name,
-            subject_prefix: runtime.subject_prefix,
+            subject_prefix: "orderflow".into(),
             projections: None,
             batch_size: runtime.batch_size,
             rebuild_batch_size: 5000,
@@ -79,7 +79,6 @@ impl ProjectorConfig {
         RuntimeConfig {
             nats_url: self.nats_url.clone(),
             stream_name: self.stream_name.clone(),
-            subject_prefix: self.subject_prefix.clone(),
             batch_size: self.batch_size,
             poll_interval: self.poll_interval,
             idle_check: self.idle_check,

@@ -168,7 +168,6 @@ async fn run_side(
                 runtime: RuntimeConfig {
                     nats_url: args.nats_url.clone(),
                     stream_name: stream_name.clone(),
-                    subject_prefix: prefix.clone(),
                     ..FulfilmentConfig::default().runtime
                 },
                 ..FulfilmentConfig::default()

@@ -8,8 +8,6 @@ pub struct RuntimeConfig {
     pub nats_url: String,
     /// The relay's JetStream stream.
     pub stream_name: String,
-    /// Subject prefix shared with the relay.
-    pub subject_prefix: String,
     /// Most events handled per transaction.
     pub batch_size: usize,
     /// Store polling interval while no live feed is available.
@@ -34,7 +32,6 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             nats_url: "nats://127.0.0.1:4222".into(),
             stream_name: "ORDERFLOW_EVENTS".into(),
-            subject_prefix: "orderflow".into(),
             batch_size: 1000,
             poll_interval: Duration::from_millis(20),
             idle_check: Duration::from_millis(500),

@@ -41,7 +41,6 @@ async fn the_console_shows_the_saga_its_breaker_and_an_instance_beside_its_order
         runtime: RuntimeConfig {
             nats_url: nats_url(),
             stream_name: env.stream_name.clone(),
-            subject_prefix: env.prefix.clone(),
             standby_interval: Duration::from_millis(100),
             ..FulfilmentConfig::default().runtime
         },

@@ -119,7 +119,6 @@ async fn start(payment_timeout: Duration, cancels_fail: bool) -> Saga {
         runtime: RuntimeConfig {
             nats_url: nats_url(),
             stream_name: stack.stream_name.clone(),
-            subject_prefix: stack.prefix.clone(),
             standby_interval: Duration::from_millis(100),
             retry_backoff: Duration::from_millis(20),
             ..FulfilmentConfig::default().runtime

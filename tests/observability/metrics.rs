@@ -211,7 +211,6 @@ async fn busy_metrics(want: &BTreeSet<String>) -> String {
         runtime: RuntimeConfig {
             nats_url: crate::support::nats_url(),
             stream_name: p.stream_name.clone(),
-            subject_prefix: p.prefix.clone(),
             standby_interval: Duration::from_millis(100),
             ..FulfilmentConfig::default().runtime
         },
