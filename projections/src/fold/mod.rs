@@ -5,6 +5,12 @@
 //!
 //! A fold never reads the tables of another projection, so each can be at
 //! its own position and be rebuilt alone.
+//!
+//! Look-ups and deletes by key (`= ANY($1)`) are planned for each call
+//! (`persistent(false)`): a prepared statement's generic plan, picked while
+//! a new table was tiny, seq-scans it on every batch as it grows until the
+//! next ANALYZE. Planning costs tens of microseconds; those scans cost the
+//! whole table (measured with `bench lag`: hundreds a second).
 
 pub(crate) mod copy;
 mod customer_stats;

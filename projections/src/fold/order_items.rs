@@ -72,6 +72,7 @@ impl Fold for ItemsFold {
              FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, line_no",
         )
         .bind(orders)
+        .persistent(false)
         .fetch_all(conn)
         .await?;
         for r in rows {
@@ -172,6 +173,7 @@ impl Fold for ItemsFold {
         // Replace each changed order's lines: removals need no bookkeeping.
         sqlx::query("DELETE FROM order_items WHERE order_id = ANY($1)")
             .bind(&dirty)
+            .persistent(false)
             .execute(&mut *conn)
             .await?;
         let mut order_id = Vec::new();

@@ -118,6 +118,7 @@ impl Fold for OrdersFold {
              FROM orders WHERE order_id = ANY($1)",
         )
         .bind(orders)
+        .persistent(false)
         .fetch_all(conn)
         .await?;
         for r in rows {

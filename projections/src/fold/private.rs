@@ -65,6 +65,7 @@ impl<S: Serialize + DeserializeOwned> States<S> {
     ) -> Result<(), sqlx::Error> {
         let rows = sqlx::query(self.sql.select)
             .bind(orders)
+            .persistent(false)
             .fetch_all(conn)
             .await?;
         for r in rows {
@@ -100,6 +101,7 @@ impl<S: Serialize + DeserializeOwned> States<S> {
             let removed: Vec<Uuid> = self.removed.drain().collect();
             sqlx::query(self.sql.delete)
                 .bind(removed)
+                .persistent(false)
                 .execute(&mut *conn)
                 .await?;
         }

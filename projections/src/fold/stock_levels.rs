@@ -97,6 +97,7 @@ impl Fold for StockFold {
              FROM stock_levels WHERE sku = ANY($1)",
         )
         .bind(skus)
+        .persistent(false)
         .fetch_all(conn)
         .await?;
         for r in rows {
