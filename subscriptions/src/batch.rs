@@ -347,9 +347,9 @@ impl Worker {
     }
 
     /// The subscriber's effects outside the database, then one
-    /// transaction over the events whose effects are done: lock and check
-    /// the checkpoint, let the subscriber write, move the checkpoint,
-    /// commit. Returns how many of `events` it handled (all, unless the
+    /// transaction over the events whose effects are done: move the
+    /// checkpoint under its lock and check what it was, let the subscriber
+    /// write, commit. Returns how many of `events` it handled (all, unless the
     /// subscriber left some under way).
     async fn write(
         &mut self,
@@ -364,13 +364,15 @@ impl Worker {
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
         };
-        let mut tx = pool.begin().await?;
-        if self.async_commit {
-            sqlx::query("SET LOCAL synchronous_commit TO off")
-                .execute(&mut *tx)
-                .await?;
-        }
-        match checkpoint::lock(&mut tx, self.name).await? {
+        // One round trip opens the transaction and sets its commit mode.
+        let mut tx = if self.async_commit {
+            pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO off")
+                .await?
+        } else {
+            pool.begin().await?
+        };
+        // Moved first, under its lock; any error below rolls it back.
+        match checkpoint::advance(&mut tx, self.name, last).await? {
             Some(cp) if self.expected().matches(&cp) => {}
             _ => return Err(BatchError::Stale),
         }
@@ -378,9 +380,6 @@ impl Worker {
             .handle(&mut tx, events)
             .await
             .map_err(handle_error)?;
-        checkpoint::save_position(&mut tx, self.name, last)
-            .await
-            .map_err(sql_error)?;
         tx.commit().await.map_err(sql_error)?;
         Ok(done)
     }
@@ -396,7 +395,7 @@ mod tests {
     use orderflow_testkit::TestDb;
     use sqlx::{PgConnection, PgPool};
 
-    use super::{Outcome, Worker};
+    use super::{BatchError, Outcome, Worker};
     use crate::{HandleError, RuntimeConfig, Subscriber, checkpoint};
 
     /// Refuses every event: each is poison.
@@ -421,6 +420,97 @@ mod tests {
             })
         }
         fn reset(&mut self) {}
+    }
+
+    /// Takes every event and writes a row for each, so a rolled-back batch
+    /// shows.
+    struct Records;
+
+    #[async_trait]
+    impl Subscriber for Records {
+        fn name(&self) -> &'static str {
+            "records"
+        }
+        fn version(&self) -> i32 {
+            1
+        }
+        async fn handle(
+            &mut self,
+            tx: &mut PgConnection,
+            events: &[RecordedEvent],
+        ) -> Result<(), HandleError> {
+            for e in events {
+                sqlx::query("INSERT INTO recorded (position) VALUES ($1)")
+                    .bind(e.position.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(())
+        }
+        fn reset(&mut self) {}
+    }
+
+    /// The checkpoint moves in the batch's first statement, under its lock:
+    /// with the effects when they commit, not at all when the checkpoint was
+    /// not where the owner left it or the effects fail.
+    #[tokio::test]
+    async fn a_batch_moves_the_checkpoint_with_its_effects_or_not_at_all() {
+        let test_db = TestDb::new().await;
+        let pool = pool(&test_db).await;
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("CREATE TABLE recorded (position text PRIMARY KEY)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        checkpoint::restart(&mut conn, "records", 1, Position::START)
+            .await
+            .unwrap();
+        let config = RuntimeConfig::default();
+        let mut worker = Worker::new(Box::new(Records), &config);
+        let cp = checkpoint::load(&mut conn, "records")
+            .await
+            .unwrap()
+            .unwrap();
+        worker.resync(&cp);
+
+        let outcome = worker
+            .process(&pool, &[poison(Position::new(5, 5))])
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Applied(_)));
+        assert_eq!(checkpoint_at(&pool).await, (Position::new(5, 5), 1));
+
+        // The effects fail (the row exists): the checkpoint stays.
+        let failed = worker.write(&pool, &[poison(Position::new(5, 5))]).await;
+        assert!(failed.is_err());
+        assert_eq!(checkpoint_at(&pool).await, (Position::new(5, 5), 1));
+
+        // Another owner moved it on: this one writes nothing.
+        sqlx::query(
+            "UPDATE projection_checkpoints SET position = $1, generation = generation + 1 \
+             WHERE name = 'records'",
+        )
+        .bind(Position::new(7, 7).to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+        let stale = worker.write(&pool, &[poison(Position::new(6, 6))]).await;
+        assert!(matches!(stale, Err(BatchError::Stale)));
+        assert_eq!(checkpoint_at(&pool).await, (Position::new(7, 7), 1));
+    }
+
+    /// The checkpoint of `records` and how many effects were recorded.
+    async fn checkpoint_at(pool: &PgPool) -> (Position, i64) {
+        let mut conn = pool.acquire().await.unwrap();
+        let cp = checkpoint::load(&mut conn, "records")
+            .await
+            .unwrap()
+            .unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM recorded")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        (cp.position, rows)
     }
 
     /// The runtime's tables with the checkpoint at zero.

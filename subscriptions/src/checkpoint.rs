@@ -125,20 +125,33 @@ pub async fn restart(
     Ok(())
 }
 
-pub(crate) async fn save_position(
+/// Locks the checkpoint of `name` as [`lock`] does and moves its position
+/// to `to`, in one statement; returns the row as it was before (`None`:
+/// no such row). The caller checks it and rolls back if it is not what it
+/// expected, so a batch's transaction needs one round trip for its
+/// checkpoint instead of a lock and an update.
+pub(crate) async fn advance(
     conn: &mut PgConnection,
     name: &str,
-    position: Position,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE public.projection_checkpoints SET position = $2, updated_at = now() \
-         WHERE name = $1",
-    )
+    to: Position,
+) -> Result<Option<Checkpoint>, SubscriptionError> {
+    let prior_columns = COLUMNS
+        .split(',')
+        .map(|c| format!("prior.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH prior AS (SELECT {COLUMNS} FROM public.projection_checkpoints \
+                        WHERE name = $1 FOR UPDATE) \
+         UPDATE public.projection_checkpoints c SET position = $2, updated_at = now() \
+         FROM prior WHERE c.name = $1 \
+         RETURNING {prior_columns}"
+    )))
     .bind(name)
-    .bind(position.to_string())
-    .execute(conn)
+    .bind(to.to_string())
+    .fetch_optional(conn)
     .await?;
-    Ok(())
+    row.map(|r| to_checkpoint(name, &r)).transpose()
 }
 
 /// What a writer believes the checkpoint is: every write checks it under
