@@ -158,3 +158,61 @@ async fn bench_queries_measures_a_query_api_in_a_process_of_its_own() {
         assert!(picture.contains(label), "{label} not in the picture");
     }
 }
+
+#[tokio::test]
+async fn bench_lag_splits_each_lag_where_its_event_reached_nats() {
+    let name = format!("orderflow_bench_lag_{}", uuid::Uuid::now_v7().simple());
+    let url = replace_database(&admin_url(), &name);
+    let nats = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .args([
+                "bench",
+                "lag",
+                "--rate",
+                "20",
+                "--seconds",
+                "2",
+                "--stages",
+                "--json",
+            ])
+            .env("BENCH_DATABASE_URL", url)
+            .env("NATS_URL", nats)
+            .env("LOG", "warn")
+            .output()
+            .expect("run orderflow")
+    })
+    .await
+    .unwrap();
+    drop_databases(&[name.clone(), format!("{name}_read")]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("response → on NATS"), "{stdout}");
+    assert!(stdout.contains("CPU while commands ran"), "{stdout}");
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["bench"], "lag");
+    let sent = report["sent"].as_u64().unwrap();
+    assert!((36..=44).contains(&sent), "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(report["unseen"], 0, "{report}");
+    // Most lags are split (the tap may see an event only after the
+    // watcher saw its row), and both parts of a split lag are measured.
+    let stages = &report["stages"];
+    assert!(stages["untapped"].as_u64().unwrap() < sent / 2, "{report}");
+    assert!(
+        stages["nats_to_row_p50_ms"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(stages["to_nats_p99_ms"].as_f64().unwrap() > 0.0, "{report}");
+    // The commands' phase used this process and the machine's cores.
+    assert!(
+        report["cpu"]["own_cores"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    let busy = report["cpu"]["machine_busy_share"].as_f64().unwrap();
+    assert!(busy > 0.0 && busy <= 1.0, "{report}");
+}

@@ -26,6 +26,8 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::cpu_share::{CpuSample, CpuUse};
+use super::lag_stages::{Stages, Tap};
 use super::latency_svg::{self, Curve};
 use super::load::{new_histogram, progress_bar};
 use super::report;
@@ -43,6 +45,10 @@ pub struct LagArgs {
     pub scratch: super::Scratch,
     #[arg(long, env = "NATS_URL", hide_env_values = true, default_value_t = orderflow_relay::RelayConfig::default().nats_url)]
     pub nats_url: String,
+    /// Also split each lag where its event reached NATS (a tap on the
+    /// subjects; one more delivery of every order event).
+    #[arg(long)]
+    pub stages: bool,
 }
 
 /// Commands in flight beyond this are not sent (and counted): an open loop
@@ -106,9 +112,18 @@ pub async fn run(args: LagArgs) -> anyhow::Result<()> {
 
     let read = connect_read_db(&read_url, 4).await?;
     let client = OrderClient::new(&base, tokens)?;
+    let tap = if args.stages {
+        Some(Tap::start(&args.nats_url, &prefix).await?)
+    } else {
+        None
+    };
     wait_until_projecting(&client, &read).await?;
 
-    let commands = drive_commands(&client, &read, rate, warmup, measure).await?;
+    let stages = tap.as_ref().map(Tap::stages);
+    let cpu_before = CpuSample::take();
+    let mut commands = drive_commands(&client, &read, rate, warmup, measure, stages).await?;
+    commands.cpu = Some(CpuSample::since(&cpu_before));
+    drop(tap);
     let baseline = drive_baseline(&read, rate, warmup, measure).await?;
 
     running.shutdown().await?;
@@ -155,6 +170,10 @@ struct LagStats {
     /// Seen by the watcher only after the measured span (counted as unseen).
     unseen: u64,
     elapsed: Duration,
+    /// Each lag cut where its event reached NATS (`--stages`).
+    stages: Option<Stages>,
+    /// The machine's CPU over the phase (commands only).
+    cpu: Option<CpuUse>,
 }
 
 impl LagStats {
@@ -197,7 +216,8 @@ async fn watch_rows(
     table: Watched,
     mut incoming: mpsc::UnboundedReceiver<Expect>,
     give_up: Duration,
-) -> anyhow::Result<(Histogram<u64>, u64)> {
+    mut stages: Option<Stages>,
+) -> anyhow::Result<(Histogram<u64>, u64, Option<Stages>)> {
     let mut lag = new_histogram();
     // Several versions of one order may be awaited at once.
     let mut pending: HashMap<Uuid, Vec<Expect>> = HashMap::new();
@@ -229,8 +249,12 @@ async fn watch_rows(
         }
         polls.tick().await;
         let ids: Vec<Uuid> = pending.keys().copied().collect();
+        // Planned for each poll's ids: a prepared statement's generic plan,
+        // chosen while the new table was tiny, scans the whole table on
+        // every poll (a thousand a second) as it grows.
         let rows: Vec<(Uuid, i64)> = sqlx::query_as(table.query())
             .bind(&ids)
+            .persistent(false)
             .fetch_all(&read)
             .await?;
         let now = Instant::now();
@@ -245,6 +269,9 @@ async fn watch_rows(
                 if e.measured {
                     let us = now.saturating_duration_since(e.since).as_micros().max(1);
                     let _ = lag.record(u64::try_from(us).unwrap_or(u64::MAX));
+                    if let Some(s) = stages.as_mut() {
+                        s.record(id, e.version, e.since, now);
+                    }
                 }
                 false
             });
@@ -254,7 +281,7 @@ async fn watch_rows(
         }
     }
     let unseen = pending.values().flatten().filter(|e| e.measured).count() as u64;
-    Ok((lag, unseen))
+    Ok((lag, unseen, stages))
 }
 
 /// One order created and seen in the read model: relay, NATS consumer and
@@ -294,6 +321,7 @@ async fn drive_commands(
     rate: u32,
     warmup: Duration,
     measure: Duration,
+    stages: Option<Stages>,
 ) -> anyhow::Result<LagStats> {
     let (tx, rx) = mpsc::unbounded_channel();
     let watcher = tokio::spawn(watch_rows(
@@ -301,6 +329,7 @@ async fn drive_commands(
         Watched::Orders,
         rx,
         Duration::from_secs(10),
+        stages,
     ));
     let pool: Pool = Arc::default();
     let responses = Arc::new(Mutex::new((new_histogram(), 0u64, None::<String>)));
@@ -371,7 +400,7 @@ async fn drive_commands(
     drop(tx);
     bar.finish_and_clear();
     let elapsed = measure_from.elapsed().max(measure);
-    let (lag_us, unseen) = watcher.await.context("watcher task")??;
+    let (lag_us, unseen, stages) = watcher.await.context("watcher task")??;
     let (response_us, errors, first_error) = {
         let mut r = responses.lock().unwrap_or_else(|p| p.into_inner());
         (r.0.clone(), r.1, r.2.take())
@@ -385,6 +414,8 @@ async fn drive_commands(
         skipped,
         unseen,
         elapsed,
+        stages,
+        cpu: None,
     })
 }
 
@@ -452,6 +483,7 @@ async fn drive_baseline(
         Watched::Baseline,
         rx,
         Duration::from_secs(10),
+        None,
     ));
     let started = Instant::now();
     let measure_from = started + warmup;
@@ -500,7 +532,7 @@ async fn drive_baseline(
     drop(tx);
     bar.finish_and_clear();
     let elapsed = measure_from.elapsed().max(measure);
-    let (lag_us, unseen) = watcher.await.context("watcher task")??;
+    let (lag_us, unseen, _) = watcher.await.context("watcher task")??;
     Ok(LagStats {
         lag_us,
         response_us: new_histogram(),
@@ -510,6 +542,8 @@ async fn drive_baseline(
         skipped: 0,
         unseen,
         elapsed,
+        stages: None,
+        cpu: None,
     })
 }
 
@@ -554,6 +588,25 @@ fn print(args: &LagArgs, rate: u32, c: &LagStats, b: &LagStats) {
         over(0.50),
         over(0.99)
     );
+    if let Some(cpu) = &c.cpu {
+        println!("CPU while commands ran: {}", cpu.describe());
+    }
+    if let Some(s) = &c.stages {
+        let part = |h: &Histogram<u64>| {
+            format!(
+                "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+                LagStats::ms(h, 0.50),
+                LagStats::ms(h, 0.90),
+                LagStats::ms(h, 0.99)
+            )
+        };
+        println!("  response → on NATS:     {}", part(&s.to_nats_us));
+        println!(
+            "  on NATS → row visible:  {}   (not tapped: {})",
+            part(&s.nats_to_row_us),
+            s.untapped
+        );
+    }
     let peak_rss = report::print_peak_memory();
     if args.scratch.json {
         println!(
@@ -573,6 +626,14 @@ fn print(args: &LagArgs, rate: u32, c: &LagStats, b: &LagStats) {
                 "p50_ms": LagStats::ms(&c.lag_us, 0.50),
                 "p99_ms": LagStats::ms(&c.lag_us, 0.99),
                 "rate": rate,
+                "cpu": c.cpu,
+                "stages": c.stages.as_ref().map(|s| serde_json::json!({
+                    "to_nats_p50_ms": LagStats::ms(&s.to_nats_us, 0.50),
+                    "to_nats_p99_ms": LagStats::ms(&s.to_nats_us, 0.99),
+                    "nats_to_row_p50_ms": LagStats::ms(&s.nats_to_row_us, 0.50),
+                    "nats_to_row_p99_ms": LagStats::ms(&s.nats_to_row_us, 0.99),
+                    "untapped": s.untapped,
+                })),
             })
         );
     }

@@ -23,6 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use super::cpu_share::CpuSample;
 use super::{peak_memory, svg_chart, throughput_svg};
 use crate::cli::unreachable_hint;
 
@@ -70,17 +71,21 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     // The peak of the rebuild alone, not of the seeding before it.
     let peak_from_here = peak_memory::reset_peak();
     let mut samples: throughput_svg::Samples = vec![(0.0, 0)];
+    let cpu_before = CpuSample::take();
     let report = rebuild_with(Arc::new(store.clone()), &read, "all", &config, &mut |p| {
         bar.set_position(p.events);
         bar.set_message(format!("{:.0} events/s", p.events_per_sec));
         samples.push((p.elapsed.as_secs_f64(), p.events));
     })
     .await?;
+    let cpu = CpuSample::since(&cpu_before);
     let peak = peak_memory::peak_rss_bytes();
     bar.finish_and_clear();
     samples.push((report.seconds, report.events));
 
+    let cpu_before = CpuSample::take();
     let baseline_secs = pg_admin::group_by_baseline(&store).await?.as_secs_f64();
+    let baseline_cpu = CpuSample::since(&cpu_before);
     let baseline_per_sec = seeded as f64 / baseline_secs;
     let ratio = report.events_per_sec / baseline_per_sec;
     println!(
@@ -100,6 +105,9 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
         "  reads, summed over {} at once: fetch {:.2} s, decode {:.2} s",
         config.rebuild_read_parallel, report.fetch_seconds, report.decode_seconds
     );
+    // The writers' connections end within the phase, and their backends'
+    // time with them: the machine's figure counts it, Postgres' may not.
+    println!("  CPU: {}", cpu.describe());
     println!(
         "  peak resident memory of this process{}: {}",
         if peak_from_here {
@@ -112,6 +120,7 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
     println!(
         "baseline INSERT…GROUP BY    {baseline_per_sec:>10.0} events/s   {baseline_secs:.2} s"
     );
+    println!("  CPU: {}", baseline_cpu.describe());
     println!("ratio (rebuild ÷ baseline): {ratio:.2}");
     if let Some(path) = &args.scratch.svg {
         throughput_svg::write(
@@ -152,6 +161,8 @@ pub async fn run(args: RebuildArgs) -> anyhow::Result<()> {
                 "fetch_seconds": report.fetch_seconds,
                 "decode_seconds": report.decode_seconds,
                 "peak_rss_bytes": peak,
+                "cpu": cpu,
+                "baseline_cpu": baseline_cpu,
             })
         );
     }
