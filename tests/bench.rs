@@ -23,23 +23,14 @@ async fn drop_databases(names: &[String]) {
     }
 }
 
-#[tokio::test]
-async fn bench_checkout_confirms_every_order_on_both_sides() {
-    // The bench only drops databases named orderflow_bench*.
-    let name = format!("orderflow_bench_smoke_{}", uuid::Uuid::now_v7().simple());
-    let url = replace_database(&admin_url(), &name);
+/// Runs `orderflow <args>` on the scratch database `url` (and the test
+/// NATS server, for the benches that use one).
+async fn run_bench(url: String, args: &[&str]) -> std::process::Output {
     let nats = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let output = tokio::task::spawn_blocking(move || {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_orderflow"))
-            .args([
-                "bench",
-                "checkout",
-                "--rate",
-                "10",
-                "--duration",
-                "2s",
-                "--json",
-            ])
+            .args(args)
             .env("BENCH_DATABASE_URL", url)
             .env("NATS_URL", nats)
             .env("LOG", "warn")
@@ -47,14 +38,40 @@ async fn bench_checkout_confirms_every_order_on_both_sides() {
             .expect("run orderflow")
     })
     .await
-    .unwrap();
-    drop_databases(&[name.clone(), format!("{name}_fulfilment")]).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    .unwrap()
+}
+
+/// The run's standard output, once it exited successfully.
+fn succeeded(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[tokio::test]
+async fn bench_checkout_confirms_every_order_on_both_sides() {
+    // The bench only drops databases named orderflow_bench*.
+    let name = format!("orderflow_bench_smoke_{}", uuid::Uuid::now_v7().simple());
+    let url = replace_database(&admin_url(), &name);
+    let output = run_bench(
+        url,
+        &[
+            "bench",
+            "checkout",
+            "--rate",
+            "10",
+            "--duration",
+            "2s",
+            "--json",
+        ],
+    )
+    .await;
+    drop_databases(&[name.clone(), format!("{name}_fulfilment")]).await;
+    let stdout = succeeded(&output);
     assert!(stdout.contains("saga: reserve, then confirm"), "{stdout}");
     assert!(stdout.contains("baseline: staff confirm"), "{stdout}");
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -83,50 +100,33 @@ async fn bench_queries_measures_a_query_api_in_a_process_of_its_own() {
     let url = replace_database(&admin_url(), &name);
     let read_url = format!("{url}_read");
     let svg = std::env::temp_dir().join(format!("{name}.svg"));
-    let run = |args: Vec<String>| {
-        let url = url.clone();
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_orderflow"))
-                .args(args)
-                .env("BENCH_DATABASE_URL", url)
-                .env("LOG", "warn")
-                .output()
-                .expect("run orderflow")
-        })
-    };
     // A small read model to query: the rebuild bench leaves one in `<db>_read`.
-    let seeded = run(["bench", "rebuild", "--events", "3000", "--json"]
-        .map(String::from)
-        .to_vec())
-    .await
-    .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    let output = run(vec![
-        "bench".into(),
-        "queries".into(),
-        "--seconds".into(),
-        "1".into(),
-        "--concurrency".into(),
-        "4".into(),
-        "--json".into(),
-        "--read-database-url".into(),
-        read_url,
-        "--svg".into(),
-        svg.display().to_string(),
-    ])
-    .await
-    .unwrap();
+    let seeded = run_bench(
+        url.clone(),
+        &["bench", "rebuild", "--events", "3000", "--json"],
+    )
+    .await;
+    succeeded(&seeded);
+    let svg_path = svg.display().to_string();
+    let output = run_bench(
+        url.clone(),
+        &[
+            "bench",
+            "queries",
+            "--seconds",
+            "1",
+            "--concurrency",
+            "4",
+            "--json",
+            "--read-database-url",
+            &read_url,
+            "--svg",
+            &svg_path,
+        ],
+    )
+    .await;
     drop_databases(&[name.clone(), format!("{name}_read")]).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(report["server"], "child", "{report}");
     for phase in ["by_id", "by_id_sql", "list", "list_sql"] {
@@ -163,34 +163,22 @@ async fn bench_queries_measures_a_query_api_in_a_process_of_its_own() {
 async fn bench_lag_splits_each_lag_where_its_event_reached_nats() {
     let name = format!("orderflow_bench_lag_{}", uuid::Uuid::now_v7().simple());
     let url = replace_database(&admin_url(), &name);
-    let nats = std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_orderflow"))
-            .args([
-                "bench",
-                "lag",
-                "--rate",
-                "20",
-                "--seconds",
-                "2",
-                "--stages",
-                "--json",
-            ])
-            .env("BENCH_DATABASE_URL", url)
-            .env("NATS_URL", nats)
-            .env("LOG", "warn")
-            .output()
-            .expect("run orderflow")
-    })
-    .await
-    .unwrap();
+    let output = run_bench(
+        url,
+        &[
+            "bench",
+            "lag",
+            "--rate",
+            "20",
+            "--seconds",
+            "2",
+            "--stages",
+            "--json",
+        ],
+    )
+    .await;
     drop_databases(&[name.clone(), format!("{name}_read")]).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(stdout.contains("response → on NATS"), "{stdout}");
     assert!(stdout.contains("CPU while commands ran"), "{stdout}");
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
