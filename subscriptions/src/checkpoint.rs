@@ -135,22 +135,26 @@ pub(crate) async fn advance(
     name: &str,
     to: Position,
 ) -> Result<Option<Checkpoint>, SubscriptionError> {
-    let prior_columns = COLUMNS
-        .split(',')
-        .map(|c| format!("prior.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH prior AS (SELECT {COLUMNS} FROM public.projection_checkpoints \
-                        WHERE name = $1 FOR UPDATE) \
-         UPDATE public.projection_checkpoints c SET position = $2, updated_at = now() \
-         FROM prior WHERE c.name = $1 \
-         RETURNING {prior_columns}"
-    )))
-    .bind(name)
-    .bind(to.to_string())
-    .fetch_optional(conn)
-    .await?;
+    // Built once: every batch of every subscriber runs it.
+    static ADVANCE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let prior_columns = COLUMNS
+            .split(',')
+            .map(|c| format!("prior.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "WITH prior AS (SELECT {COLUMNS} FROM public.projection_checkpoints \
+                            WHERE name = $1 FOR UPDATE) \
+             UPDATE public.projection_checkpoints c SET position = $2, updated_at = now() \
+             FROM prior WHERE c.name = $1 \
+             RETURNING {prior_columns}"
+        )
+    });
+    let row = sqlx::query(sqlx::AssertSqlSafe(ADVANCE.as_str()))
+        .bind(name)
+        .bind(to.to_string())
+        .fetch_optional(conn)
+        .await?;
     row.map(|r| to_checkpoint(name, &r)).transpose()
 }
 
