@@ -121,10 +121,19 @@ impl Env {
             if cp.as_ref().is_some_and(|c| c.position >= target) {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name} never reached {target}: {cp:?}"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                // What else holds the database: an open transaction of a
+                // stopped owner would hold the store's watermark back.
+                let sessions: Vec<(String, Option<String>, String)> = sqlx::query_as(
+                    "SELECT coalesce(state, ''), xact_start::text, left(query, 120) \
+                     FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap_or_default();
+                panic!("{name} never reached {target}: {cp:?}; sessions: {sessions:#?}");
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
