@@ -58,12 +58,7 @@ impl Tap {
 
     /// A recorder for the watcher.
     pub fn stages(&self) -> Stages {
-        Stages {
-            arrivals: Arc::clone(&self.arrivals),
-            to_nats_us: new_histogram(),
-            nats_to_row_us: new_histogram(),
-            untapped: 0,
-        }
+        Stages::new(Arc::clone(&self.arrivals))
     }
 }
 
@@ -91,6 +86,15 @@ pub struct Stages {
 }
 
 impl Stages {
+    fn new(arrivals: Arrivals) -> Stages {
+        Stages {
+            arrivals,
+            to_nats_us: new_histogram(),
+            nats_to_row_us: new_histogram(),
+            untapped: 0,
+        }
+    }
+
     /// Splits the lag of `(order, version)`, answered at `since` and seen at
     /// `seen`; the two parts add up to the lag.
     pub fn record(&mut self, order: Uuid, version: i64, since: Instant, seen: Instant) {
@@ -122,12 +126,7 @@ mod tests {
     use super::*;
 
     fn stages() -> Stages {
-        Stages {
-            arrivals: Arrivals::default(),
-            to_nats_us: new_histogram(),
-            nats_to_row_us: new_histogram(),
-            untapped: 0,
-        }
+        Stages::new(Arrivals::default())
     }
 
     #[test]
