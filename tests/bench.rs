@@ -204,3 +204,61 @@ async fn bench_lag_splits_each_lag_where_its_event_reached_nats() {
     let busy = report["cpu"]["machine_busy_share"].as_f64().unwrap();
     assert!(busy > 0.0 && busy <= 1.0, "{report}");
 }
+
+#[tokio::test]
+async fn bench_lag_runs_only_the_projections_asked_for_where_it_is_told() {
+    let name = format!("orderflow_bench_lag_{}", uuid::Uuid::now_v7().simple());
+    let url = replace_database(&admin_url(), &name);
+    let elsewhere = format!("{name}_elsewhere");
+    let read_url = replace_database(&admin_url(), &elsewhere);
+    let output = run_bench(
+        url,
+        &[
+            "bench",
+            "lag",
+            "--rate",
+            "20",
+            "--seconds",
+            "1",
+            "--projections",
+            "order_items",
+            "--read-database-url",
+            &read_url,
+            "--json",
+        ],
+    )
+    .await;
+    let mut read = PgConnection::connect(&read_url).await.unwrap();
+    let ran: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM projection_checkpoints ORDER BY name")
+            .fetch_all(&mut read)
+            .await
+            .unwrap();
+    read.close().await.unwrap();
+    let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
+    let default_read: Option<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname = $1")
+            .bind(format!("{name}_read"))
+            .fetch_optional(&mut admin)
+            .await
+            .unwrap();
+    drop_databases(&[name.clone(), elsewhere, format!("{name}_read")]).await;
+    let stdout = succeeded(&output);
+    // `orders` always runs: its rows are what the watcher waits for.
+    assert_eq!(ran, ["order_items", "orders"], "{stdout}");
+    assert_eq!(
+        default_read, None,
+        "the read models went to the default database"
+    );
+    assert!(
+        stdout.contains("projections running: order_items, orders (no others)"),
+        "{stdout}"
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        report["projections"],
+        serde_json::json!(["order_items", "orders"])
+    );
+    assert_eq!(report["unseen"], 0, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+}
